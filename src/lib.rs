@@ -1,0 +1,1 @@
+//! forcemfa: find legacy force-MFA IAM policies and upgrade them safely.
