@@ -1,1 +1,17 @@
 //! forcemfa: find legacy force-MFA IAM policies and upgrade them safely.
+//!
+//! ```text
+//! source ──fetch──▶ policy text ──detect──▶ guard, generation, findings
+//!        ──migrate──▶ new document + applied migrations + declared effect
+//!        ──verify──▶ structural checks, idempotence, effect diff == declared
+//!        ──diff──▶ unified text diff ──confirm──▶ ──publish──▶ journal, write, read back
+//! ```
+//! Every stage between fetch and publish is a pure function of its inputs.
+
+pub mod detect;
+#[path = "effect_stub.rs"]
+pub mod effect;
+pub mod migration;
+pub mod pattern;
+pub mod policy;
+pub mod target;

@@ -1,0 +1,587 @@
+//! Detection: find the MFA guard by shape (never by Sid), name the nearest published
+//! generation, and report structural findings.
+//!
+//! A guard is a `Deny` statement whose condition means "no MFA": `Bool`/`BoolIfExists` on
+//! `aws:MultiFactorAuthPresent` = false, or `Null` on `aws:MultiFactorAuthAge` = true. Operator
+//! and key names compare case-insensitively; values may be strings or JSON booleans. A guard
+//! written with `Action` is only taken for a guard when it lists enrolment actions (the inverted
+//! rendering of a community module); a `Deny` of other specific actions without MFA is a
+//! customisation, not a guard.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+use crate::policy;
+
+/// How the guard tests for "no MFA".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MfaTest {
+    /// `BoolIfExists aws:MultiFactorAuthPresent false`: also matches requests without the key.
+    BoolIfExists,
+    /// `Bool aws:MultiFactorAuthPresent false`: misses long-term access keys.
+    Bool,
+    /// `Null aws:MultiFactorAuthAge true`.
+    NullAge,
+}
+
+/// Whether the guard lists its exemptions (`NotAction`) or, by mistake, its targets (`Action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuardForm {
+    NotAction,
+    InvertedAction,
+}
+
+/// The recognised guard of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Guard {
+    /// Index of the statement (0-based, in document order).
+    pub index: usize,
+    pub sid: Option<String>,
+    pub form: GuardForm,
+    pub test: MfaTest,
+    /// The `NotAction` (or, for an inverted guard, `Action`) list as written.
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// One thing worth telling the operator about a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    /// 0-based statement index the finding concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// What detection concluded about a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Status {
+    /// One guard, understood: the document can be migrated.
+    Guarded { guard: Guard },
+    /// No guard: self-management only, or unrelated. Never rewritten.
+    NoGuard,
+    /// Guards forcemfa will not guess about (several, or one it cannot interpret).
+    Ambiguous { reason: String },
+}
+
+/// The nearest published generation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generation {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Jaccard similarity of normalised statement features, 0–1.
+    pub similarity: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Generation>,
+    pub findings: Vec<Finding>,
+}
+
+impl Detection {
+    pub fn guard(&self) -> Option<&Guard> {
+        match &self.status {
+            Status::Guarded { guard } => Some(guard),
+            _ => None,
+        }
+    }
+}
+
+/// Actions whose presence in a `Deny … Action` without MFA marks the inverted-guard mistake:
+/// nobody means to deny enrolment to users without MFA.
+const ENROLMENT_MARKERS: &[&str] = &[
+    "iam:createvirtualmfadevice",
+    "iam:enablemfadevice",
+    "iam:resyncmfadevice",
+    "iam:listmfadevices",
+    "iam:listvirtualmfadevices",
+    "sts:getsessiontoken",
+];
+
+/// Detect the guard and structural findings of a policy document.
+pub fn detect(doc: &Value) -> Detection {
+    let mut findings = Vec::new();
+    let mut guards = Vec::new();
+    let mut problems = Vec::new();
+    for (index, st) in policy::statements(doc).into_iter().enumerate() {
+        match classify_statement(index, st) {
+            Candidate::NotGuard => {}
+            Candidate::TargetedDeny => findings.push(Finding {
+                rule: "targeted-deny-without-mfa".into(),
+                severity: Severity::Info,
+                message: "denies specific actions without MFA; kept as a customisation".into(),
+                statement: Some(index),
+                sid: sid(st),
+            }),
+            Candidate::Guard(g) => guards.push(g),
+            Candidate::Uninterpretable(reason) => problems.push((index, sid(st), reason)),
+        }
+    }
+    let status = if !problems.is_empty() {
+        let (index, sid, reason) = &problems[0];
+        findings.push(Finding {
+            rule: "guard-not-understood".into(),
+            severity: Severity::High,
+            message: format!("MFA guard not understood ({reason}); left alone, review by hand"),
+            statement: Some(*index),
+            sid: sid.clone(),
+        });
+        Status::Ambiguous {
+            reason: format!("statement {}: {reason}", index + 1),
+        }
+    } else if guards.len() > 1 {
+        let list: Vec<String> = guards.iter().map(|g| (g.index + 1).to_string()).collect();
+        let reason = format!(
+            "{} MFA guards (statements {}); left alone, merge them by hand",
+            guards.len(),
+            list.join(", ")
+        );
+        findings.push(Finding {
+            rule: "several-guards".into(),
+            severity: Severity::High,
+            message: reason.clone(),
+            statement: None,
+            sid: None,
+        });
+        Status::Ambiguous { reason }
+    } else if let Some(guard) = guards.pop() {
+        guard_findings(doc, &guard, &mut findings);
+        Status::Guarded { guard }
+    } else {
+        findings.push(Finding {
+            rule: "no-mfa-guard".into(),
+            severity: Severity::Info,
+            message: "no MFA guard: not a force-MFA policy, never rewritten".into(),
+            statement: None,
+            sid: None,
+        });
+        Status::NoGuard
+    };
+    let generation = match status {
+        Status::NoGuard => None,
+        _ => nearest_generation(doc),
+    };
+    Detection {
+        status,
+        generation,
+        findings,
+    }
+}
+
+enum Candidate {
+    NotGuard,
+    TargetedDeny,
+    Guard(Guard),
+    Uninterpretable(String),
+}
+
+fn sid(st: &Value) -> Option<String> {
+    st.get("Sid").and_then(Value::as_str).map(str::to_string)
+}
+
+fn classify_statement(index: usize, st: &Value) -> Candidate {
+    if policy::effect(st).as_deref() != Some("deny") {
+        return Candidate::NotGuard;
+    }
+    let test = match st.get("Condition").map(mfa_test) {
+        Some(Ok(Some(t))) => t,
+        Some(Ok(None)) | None => return Candidate::NotGuard,
+        Some(Err(reason)) => return Candidate::Uninterpretable(reason),
+    };
+    for key in ["NotResource", "Principal", "NotPrincipal"] {
+        if st.get(key).is_some() {
+            return Candidate::Uninterpretable(format!("the guard has {key}"));
+        }
+    }
+    let resources = match policy::string_list(st, "Resource") {
+        Some(Ok(r)) => r,
+        Some(Err(())) => {
+            return Candidate::Uninterpretable("Resource is not a string or list of strings".into())
+        }
+        None => return Candidate::Uninterpretable("the guard has no Resource".into()),
+    };
+    let (form, actions) = match (
+        policy::string_list(st, "NotAction"),
+        policy::string_list(st, "Action"),
+    ) {
+        (Some(Ok(a)), None) => (GuardForm::NotAction, a),
+        (None, Some(Ok(a))) => {
+            let inverted = a
+                .iter()
+                .any(|x| ENROLMENT_MARKERS.contains(&x.to_ascii_lowercase().as_str()));
+            if !inverted {
+                return Candidate::TargetedDeny;
+            }
+            (GuardForm::InvertedAction, a)
+        }
+        (Some(_), Some(_)) => {
+            return Candidate::Uninterpretable("the guard has both Action and NotAction".into())
+        }
+        (None, None) => {
+            return Candidate::Uninterpretable("the guard has neither Action nor NotAction".into())
+        }
+        _ => {
+            return Candidate::Uninterpretable(
+                "the guard's action list is not a string or list of strings".into(),
+            )
+        }
+    };
+    Candidate::Guard(Guard {
+        index,
+        sid: sid(st),
+        form,
+        test,
+        actions,
+        resources,
+    })
+}
+
+/// A condition value as a lowercase scalar string, if it is one value (or a one-element list).
+fn scalar(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.to_ascii_lowercase()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Array(items) if items.len() == 1 => scalar(&items[0]),
+        _ => Err("the MFA condition has several or non-scalar values".into()),
+    }
+}
+
+/// Find a "no MFA" test in a Condition block. `Ok(None)`: no such test.
+pub fn mfa_test(condition: &Value) -> Result<Option<MfaTest>, String> {
+    let Some(ops) = condition.as_object() else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for (op, block) in ops {
+        let Some(block) = block.as_object() else {
+            continue;
+        };
+        let op_l = op.to_ascii_lowercase();
+        for (key, value) in block {
+            let key_l = key.to_ascii_lowercase();
+            let test = match (op_l.as_str(), key_l.as_str()) {
+                ("bool" | "boolifexists", "aws:multifactorauthpresent") => {
+                    if scalar(value)? != "false" {
+                        continue;
+                    }
+                    if op_l == "bool" {
+                        MfaTest::Bool
+                    } else {
+                        MfaTest::BoolIfExists
+                    }
+                }
+                ("null", "aws:multifactorauthage") => {
+                    if scalar(value)? != "true" {
+                        continue;
+                    }
+                    MfaTest::NullAge
+                }
+                _ => continue,
+            };
+            found.get_or_insert(test);
+        }
+    }
+    Ok(found)
+}
+
+fn guard_findings(doc: &Value, guard: &Guard, findings: &mut Vec<Finding>) {
+    let statements = policy::statements(doc);
+    let Some(st) = statements.get(guard.index) else {
+        return;
+    };
+    if guard.form == GuardForm::NotAction {
+        let others: BTreeSet<String> = guard
+            .actions
+            .iter()
+            .filter(|a| {
+                !crate::pattern::pattern_covers_service(a, "iam")
+                    && !crate::pattern::pattern_covers_service(a, "sts")
+            })
+            .cloned()
+            .collect();
+        if !others.is_empty() {
+            findings.push(Finding {
+                rule: "other-service-exemption".into(),
+                severity: Severity::Medium,
+                message: format!(
+                    "exempts other services before MFA ({}); kept as a customisation, review it",
+                    others.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+                statement: Some(guard.index),
+                sid: guard.sid.clone(),
+            });
+        }
+    }
+    if let Some(Value::Object(ops)) = st.get("Condition") {
+        let extra: Vec<String> = ops
+            .iter()
+            .flat_map(|(op, block)| {
+                block
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|b| b.keys())
+                    .filter(|k| {
+                        let k = k.to_ascii_lowercase();
+                        k != "aws:multifactorauthpresent" && k != "aws:multifactorauthage"
+                    })
+                    .map(move |k| format!("{op} {k}"))
+            })
+            .collect();
+        if !extra.is_empty() {
+            findings.push(Finding {
+                rule: "guard-extra-condition".into(),
+                severity: Severity::Info,
+                message: format!(
+                    "the guard also tests {}: it applies only when that holds too; kept",
+                    extra.join(", ")
+                ),
+                statement: Some(guard.index),
+                sid: guard.sid.clone(),
+            });
+        }
+    }
+}
+
+/// The published generations, embedded so that detection needs no files at run time.
+pub const GENERATIONS: &[(&str, &str, &str)] = &[
+    (
+        "2015-blog-force-mfa",
+        "2015 AWS Security Blog \"Force_MFA\" (guard exempts all of IAM)",
+        include_str!("../generations/2015-blog-force-mfa.json"),
+    ),
+    (
+        "2017-docs-tutorial-force-mfa",
+        "2017 IAM tutorial \"Force_MFA\" (BlockMostAccessUnlessSignedInWithMFA)",
+        include_str!("../generations/2017-docs-tutorial-force-mfa.json"),
+    ),
+    (
+        "2018-08-docs-tutorial-viewandmanage",
+        "2018-08 IAM tutorial (AllowIndividualUserToViewAndManageTheirOwnMFA)",
+        include_str!("../generations/2018-08-docs-tutorial-viewandmanage.json"),
+    ),
+    (
+        "2018-docs-listusers",
+        "2018-11 IAM tutorial, last form before My Security Credentials",
+        include_str!("../generations/2018-docs-listusers.json"),
+    ),
+    (
+        "2018-docs-iam-mfa-selfmanage-blockmost",
+        "2018 example \"self-manage an MFA device\"",
+        include_str!("../generations/2018-docs-iam-mfa-selfmanage-blockmost.json"),
+    ),
+    (
+        "2019-docs-deny-all-except-listed",
+        "2019 \"My Security Credentials\" policy (DenyAllExceptListedIfNoMFA)",
+        include_str!("../generations/2019-docs-deny-all-except-listed.json"),
+    ),
+    (
+        "2019-docs-mfa-only",
+        "2019 MFA-only policy",
+        include_str!("../generations/2019-docs-mfa-only.json"),
+    ),
+    (
+        "2019-seed-variant",
+        "2019 \"extended\" variant (login profile and device deletion before MFA)",
+        include_str!("../generations/2019-seed-variant.json"),
+    ),
+    (
+        "2021-docs-deny-all-except-listed",
+        "2021 \"My Security Credentials\" policy",
+        include_str!("../generations/2021-docs-deny-all-except-listed.json"),
+    ),
+    (
+        "current-docs-self-manage",
+        "current (2022-11) self-manage policy",
+        include_str!("../generations/current-docs-self-manage.json"),
+    ),
+    (
+        "current-docs-mfa-only",
+        "current (2022-11) MFA-only policy",
+        include_str!("../generations/current-docs-mfa-only.json"),
+    ),
+    (
+        "current-docs-iam-mfa-selfmanage",
+        "current example \"self-manage an MFA device\" (still exempts iam:ListUsers)",
+        include_str!("../generations/current-docs-iam-mfa-selfmanage.json"),
+    ),
+];
+
+/// Statement features independent of Sids, order, partition and account: what a policy
+/// grants and exempts, so that renamed and reordered copies still match their source.
+pub fn features(doc: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for st in policy::statements(doc) {
+        let effect = policy::effect(st).unwrap_or_default();
+        let resources = ["Resource", "NotResource"]
+            .iter()
+            .filter_map(|k| policy::string_list(st, k).and_then(Result::ok))
+            .flatten()
+            .map(|r| normalise_arn(&r))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(",");
+        for key in ["Action", "NotAction"] {
+            if let Some(Ok(actions)) = policy::string_list(st, key) {
+                for a in actions {
+                    out.insert(format!(
+                        "{effect}|{key}|{}|{resources}",
+                        a.to_ascii_lowercase()
+                    ));
+                }
+            }
+        }
+        if let Some(Value::Object(ops)) = st.get("Condition") {
+            for (op, block) in ops {
+                if let Some(b) = block.as_object() {
+                    for (k, v) in b {
+                        out.insert(format!(
+                            "{effect}|cond|{}|{}|{}",
+                            op.to_ascii_lowercase(),
+                            k.to_ascii_lowercase(),
+                            scalar(v).unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn normalise_arn(arn: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[0] == "arn" {
+        format!("arn:*:{}:{}:*:{}", parts[2], parts[3], parts[5])
+    } else {
+        arn.to_string()
+    }
+}
+
+/// The most similar published generation, by Jaccard similarity of [`features`].
+pub fn nearest_generation(doc: &Value) -> Option<Generation> {
+    let mine = features(doc);
+    if mine.is_empty() {
+        return None;
+    }
+    let mut best: Option<Generation> = None;
+    for (id, title, text) in GENERATIONS {
+        let Ok(parsed) = policy::parse(text) else {
+            continue;
+        };
+        let theirs = features(&parsed.value);
+        let inter = mine.intersection(&theirs).count() as f64;
+        let union = mine.union(&theirs).count() as f64;
+        let similarity = if union == 0.0 { 0.0 } else { inter / union };
+        if best.as_ref().is_none_or(|b| similarity > b.similarity) {
+            best = Some(Generation {
+                id,
+                title,
+                similarity,
+            });
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_published_generation_is_recognised_as_itself() {
+        for (id, _, text) in GENERATIONS {
+            let doc = policy::parse(text).unwrap_or_else(|e| panic!("{id}: {e}"));
+            let d = detect(&doc.value);
+            assert!(d.guard().is_some(), "{id}: {:?}", d.status);
+            let g = d.generation.unwrap_or_else(|| panic!("{id}: no generation"));
+            assert_eq!(g.id, *id);
+            assert!((g.similarity - 1.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn guard_is_found_by_shape_with_renamed_sid_and_boolean_value() {
+        let doc = json!({"Statement": {"Sid": "X", "Effect": "Deny", "NotAction": "sts:GetSessionToken",
+            "Resource": "*", "Condition": {"boolifexists": {"AWS:MultiFactorAuthPresent": false}}}});
+        let d = detect(&doc);
+        let g = d.guard().unwrap_or_else(|| panic!("{:?}", d.status));
+        assert_eq!(g.test, MfaTest::BoolIfExists);
+        assert_eq!(g.form, GuardForm::NotAction);
+    }
+
+    #[test]
+    fn deny_of_specific_actions_without_mfa_is_not_a_guard() {
+        let doc = json!({"Statement": [{"Effect": "Deny", "Action": ["iam:DeleteUser"], "Resource": "*",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]});
+        assert_eq!(detect(&doc).status, Status::NoGuard);
+    }
+
+    #[test]
+    fn inverted_guard_is_recognised() {
+        let doc = json!({"Statement": [{"Effect": "Deny", "Action": ["iam:EnableMFADevice", "iam:ListMFADevices"],
+            "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]});
+        assert_eq!(detect(&doc).guard().map(|g| g.form), Some(GuardForm::InvertedAction));
+    }
+
+    #[test]
+    fn two_guards_are_ambiguous() {
+        let g = json!({"Effect": "Deny", "NotAction": "iam:*", "Resource": "*",
+            "Condition": {"Null": {"aws:MultiFactorAuthAge": "true"}}});
+        let doc = json!({"Statement": [g.clone(), g]});
+        assert!(matches!(detect(&doc).status, Status::Ambiguous { .. }));
+    }
+
+    #[test]
+    fn guard_with_not_resource_is_not_guessed_at() {
+        let doc = json!({"Statement": [{"Effect": "Deny", "NotAction": "iam:*", "NotResource": "x",
+            "Condition": {"Null": {"aws:MultiFactorAuthAge": "true"}}}]});
+        assert!(matches!(detect(&doc).status, Status::Ambiguous { .. }));
+    }
+}

@@ -1,0 +1,609 @@
+//! The migration engine: applies a chain of migrations to one document.
+//!
+//! Every op has "ensure" semantics (it acts only when its target state does not hold yet), so
+//! running the chain on its own output changes nothing. The guard is re-detected before each
+//! migration because earlier ops may insert statements or turn an inverted guard around.
+
+use serde_json::{json, Value};
+
+use super::spec::{self, ActionsKeyword, ActionsSpec, GrantResource, Op};
+use super::{Migration, Options};
+use crate::detect::{self, Guard, GuardForm};
+use crate::effect::{ActionScope, Context, DeclaredEffect, Direction};
+use crate::pattern;
+use crate::policy;
+
+/// The user name used to test grants by evaluation. Any name works: grants are written with
+/// `${aws:username}`.
+const TEST_USER: &str = "forcemfa-probe-user";
+
+/// One migration that changed the document.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub checksum: String,
+    /// What it did, one line each, for plans and findings.
+    pub changes: Vec<String>,
+    /// Actions (or patterns) it touched, used to resolve `actions = "touched"`.
+    #[serde(skip)]
+    pub touched: Vec<String>,
+    #[serde(skip)]
+    pub severity: crate::detect::Severity,
+}
+
+/// The result of migrating one document.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub document: Value,
+    pub applied: Vec<Applied>,
+    /// The union of the applied migrations' declared effects, resolved for this document.
+    pub declared: Vec<DeclaredEffect>,
+}
+
+impl Outcome {
+    pub fn changed(&self) -> bool {
+        !self.applied.is_empty()
+    }
+}
+
+/// Apply the chain (and the options) to a document. Documents without exactly one
+/// understood guard come back unchanged.
+pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
+    let mut document = doc.clone();
+    let mut applied = Vec::new();
+    let mut declared = Vec::new();
+    for m in chain {
+        let mut changes = Vec::new();
+        let mut touched = Vec::new();
+        for op in &m.spec.ops {
+            let Some(guard) = detect::detect(&document).guard().cloned() else {
+                break;
+            };
+            let r = apply_op(&mut document, &guard, op, options);
+            changes.extend(r.changes);
+            touched.extend(r.touched);
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        declared.extend(resolve_effects(&m.spec.id, &m.spec.effects, &touched));
+        applied.push(Applied {
+            id: m.spec.id.clone(),
+            name: m.spec.name.clone(),
+            title: m.spec.title.clone(),
+            checksum: m.checksum.clone(),
+            changes,
+            touched,
+            severity: m.severity,
+        });
+    }
+    // Options only ever add exemptions; they are recorded as their own step.
+    let option_actions = options.actions();
+    if !option_actions.is_empty() {
+        if let Some(guard) = detect::detect(&document).guard().cloned() {
+            let r = ensure_exemptions(&mut document, &guard, &option_actions);
+            if !r.changes.is_empty() {
+                declared.push(DeclaredEffect {
+                    migration: "options".into(),
+                    direction: Direction::Grant,
+                    contexts: vec![Context::MfaAbsent, Context::MfaKeyMissing],
+                    actions: ActionScope::Patterns(r.touched.clone()),
+                    except_actions: Vec::new(),
+                    resources: Vec::new(),
+                    views: Vec::new(),
+                });
+                applied.push(Applied {
+                    id: "options".into(),
+                    name: "allow-before-mfa".into(),
+                    title: format!(
+                        "Exempt by operator's choice (--allow-before-mfa {})",
+                        options.allow_before_mfa.join(", ")
+                    ),
+                    checksum: String::new(),
+                    changes: r.changes,
+                    touched: r.touched,
+                    severity: crate::detect::Severity::Info,
+                });
+            }
+        }
+    }
+    Outcome {
+        document,
+        applied,
+        declared,
+    }
+}
+
+fn resolve_effects(id: &str, specs: &[spec::EffectSpec], touched: &[String]) -> Vec<DeclaredEffect> {
+    specs
+        .iter()
+        .map(|e| DeclaredEffect {
+            migration: id.to_string(),
+            direction: e.direction,
+            contexts: e.contexts.clone(),
+            actions: match &e.actions {
+                ActionsSpec::Keyword(ActionsKeyword::All) => ActionScope::All,
+                ActionsSpec::Keyword(ActionsKeyword::Touched) => {
+                    ActionScope::Patterns(touched.to_vec())
+                }
+                ActionsSpec::List(list) => ActionScope::Patterns(list.clone()),
+            },
+            except_actions: Vec::new(),
+            resources: e.resources.clone(),
+            views: e.views.clone(),
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct OpResult {
+    changes: Vec<String>,
+    touched: Vec<String>,
+}
+
+fn apply_op(doc: &mut Value, guard: &Guard, op: &Op, options: &Options) -> OpResult {
+    match op {
+        Op::GuardConditionOperator(o) => guard_condition_operator(doc, guard, o),
+        Op::GuardActionToNotAction(_) => guard_action_to_not_action(doc, guard),
+        Op::GuardResourceAll(_) => guard_resource_all(doc, guard),
+        Op::ReplaceWildcardExemptions(o) => replace_wildcards(doc, guard, o),
+        Op::RemoveExemptions(o) => remove_exemptions(doc, guard, &o.actions, options),
+        Op::EnsureExemptions(o) => ensure_exemptions(doc, guard, &o.actions),
+        Op::EnsureGrants(o) => ensure_grants(doc, guard, &o.grants),
+        Op::WidenGrantResource(o) => widen_grant_resource(doc, o),
+    }
+}
+
+fn statement_mut(doc: &mut Value, index: usize) -> Option<&mut Value> {
+    policy::statements_mut(doc).into_iter().nth(index)
+}
+
+fn describe(guard: &Guard) -> String {
+    match &guard.sid {
+        Some(sid) => format!("guard {sid:?}"),
+        None => format!("guard (statement {})", guard.index + 1),
+    }
+}
+
+fn guard_condition_operator(
+    doc: &mut Value,
+    guard: &Guard,
+    o: &spec::GuardConditionOperator,
+) -> OpResult {
+    let mut r = OpResult::default();
+    let Some(Value::Object(cond)) =
+        statement_mut(doc, guard.index).and_then(|s| s.get_mut("Condition"))
+    else {
+        return r;
+    };
+    let Some(from_name) = cond
+        .iter()
+        .find(|(op, block)| {
+            op.eq_ignore_ascii_case(&o.from)
+                && block
+                    .as_object()
+                    .is_some_and(|b| b.keys().any(|k| k.eq_ignore_ascii_case(&o.key)))
+        })
+        .map(|(op, _)| op.clone())
+    else {
+        return r;
+    };
+    let to_name = cond
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&o.to))
+        .cloned();
+    let Some(Value::Object(from_block)) = cond.get_mut(&from_name) else {
+        return r;
+    };
+    if from_block.len() == 1 && to_name.is_none() {
+        // The common case: rename the operator in place so the text stays where it was.
+        policy::rename_key(cond, &from_name, &o.to);
+    } else {
+        let Some(key) = from_block
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(&o.key))
+            .cloned()
+        else {
+            return r;
+        };
+        let value = from_block.remove(&key).unwrap_or(Value::Null);
+        let from_empty = from_block.is_empty();
+        let position = cond.keys().position(|k| *k == from_name).unwrap_or(0);
+        match to_name {
+            Some(t) => {
+                if let Some(Value::Object(to_block)) = cond.get_mut(&t) {
+                    to_block.insert(key.clone(), value);
+                }
+            }
+            None => {
+                let mut block = serde_json::Map::new();
+                block.insert(key.clone(), value);
+                policy::insert_key_at(cond, position + 1, &o.to, Value::Object(block));
+            }
+        }
+        if from_empty {
+            cond.remove(&from_name);
+        }
+    }
+    r.changes.push(format!(
+        "{}: {} → {} on {}",
+        describe(guard),
+        from_name,
+        o.to,
+        o.key
+    ));
+    r
+}
+
+fn guard_action_to_not_action(doc: &mut Value, guard: &Guard) -> OpResult {
+    let mut r = OpResult::default();
+    if guard.form != GuardForm::InvertedAction {
+        return r;
+    }
+    if let Some(Value::Object(st)) = statement_mut(doc, guard.index) {
+        policy::rename_key(st, "Action", "NotAction");
+        r.changes.push(format!(
+            "{}: Action → NotAction (it denied only {} and allowed everything else)",
+            describe(guard),
+            guard.actions.join(", ")
+        ));
+        r.touched = guard.actions.clone();
+    }
+    r
+}
+
+fn guard_resource_all(doc: &mut Value, guard: &Guard) -> OpResult {
+    let mut r = OpResult::default();
+    if guard.resources.iter().any(|x| x == "*") {
+        return r;
+    }
+    if let Some(st) = statement_mut(doc, guard.index) {
+        policy::set_string_list(st, "Resource", &["*".to_string()]);
+        r.changes.push(format!(
+            "{}: Resource {} → \"*\"",
+            describe(guard),
+            guard.resources.join(", ")
+        ));
+    }
+    r
+}
+
+/// Write the guard's exemption list back.
+fn set_exemptions(doc: &mut Value, guard: &Guard, list: &[String]) {
+    if let Some(st) = statement_mut(doc, guard.index) {
+        policy::set_string_list(st, "NotAction", list);
+    }
+}
+
+fn is_sorted(list: &[String]) -> bool {
+    list.len() >= 2
+        && list
+            .windows(2)
+            .all(|w| w[0].to_ascii_lowercase() <= w[1].to_ascii_lowercase())
+}
+
+/// Add an action at the end of a list, or in order if the list was sorted.
+fn add_action(list: &mut Vec<String>, action: &str) {
+    if is_sorted(list) {
+        let key = action.to_ascii_lowercase();
+        let at = list
+            .iter()
+            .position(|x| x.to_ascii_lowercase() > key)
+            .unwrap_or(list.len());
+        list.insert(at, action.to_string());
+    } else {
+        list.push(action.to_string());
+    }
+}
+
+fn replace_wildcards(
+    doc: &mut Value,
+    guard: &Guard,
+    o: &spec::ReplaceWildcardExemptions,
+) -> OpResult {
+    let mut r = OpResult::default();
+    if guard.form != GuardForm::NotAction {
+        return r;
+    }
+    let (removed, mut kept): (Vec<String>, Vec<String>) =
+        guard.actions.iter().cloned().partition(|a| {
+            pattern::is_wildcard(a)
+                && o.services
+                    .iter()
+                    .any(|s| pattern::pattern_covers_service(a, s))
+        });
+    if removed.is_empty() {
+        return r;
+    }
+    let mut added = Vec::new();
+    for action in &o.with {
+        let covered_before = removed.iter().any(|p| pattern::action_matches(p, action));
+        let still_exempt = kept.iter().any(|p| pattern::action_matches(p, action));
+        if covered_before && !still_exempt {
+            add_action(&mut kept, action);
+            added.push(action.clone());
+        }
+    }
+    set_exemptions(doc, guard, &kept);
+    r.changes.push(format!(
+        "{}: wildcard exemption {} replaced by {}",
+        describe(guard),
+        removed.join(", "),
+        if added.is_empty() {
+            "nothing (already listed)".to_string()
+        } else {
+            added.join(", ")
+        }
+    ));
+    r.touched = removed;
+    r
+}
+
+fn remove_exemptions(
+    doc: &mut Value,
+    guard: &Guard,
+    actions: &[String],
+    options: &Options,
+) -> OpResult {
+    let mut r = OpResult::default();
+    if guard.form != GuardForm::NotAction {
+        return r;
+    }
+    let (removed, kept): (Vec<String>, Vec<String>) =
+        guard.actions.iter().cloned().partition(|a| {
+            actions.iter().any(|x| x.eq_ignore_ascii_case(a)) && !options.allows(a)
+        });
+    if removed.is_empty() {
+        return r;
+    }
+    set_exemptions(doc, guard, &kept);
+    r.changes.push(format!(
+        "{}: no longer allowed before MFA: {}",
+        describe(guard),
+        removed.join(", ")
+    ));
+    r.touched = removed;
+    r
+}
+
+fn ensure_exemptions(doc: &mut Value, guard: &Guard, actions: &[String]) -> OpResult {
+    let mut r = OpResult::default();
+    if guard.form != GuardForm::NotAction {
+        return r;
+    }
+    let mut list = guard.actions.clone();
+    let mut added = Vec::new();
+    for a in actions {
+        if !list.iter().any(|p| pattern::action_matches(p, a)) {
+            add_action(&mut list, a);
+            added.push(a.clone());
+        }
+    }
+    if added.is_empty() {
+        return r;
+    }
+    set_exemptions(doc, guard, &list);
+    r.changes.push(format!(
+        "{}: allowed before MFA: {}",
+        describe(guard),
+        added.join(", ")
+    ));
+    r.touched = added;
+    r
+}
+
+/// Partition and account for ARNs this tool adds: those the policy already uses.
+fn arn_parts(doc: &Value) -> (String, String) {
+    (
+        policy::partition(doc).unwrap_or_else(|| "aws".into()),
+        policy::iam_account(doc),
+    )
+}
+
+fn grant_arn(kind: GrantResource, partition: &str, account: &str) -> String {
+    match kind {
+        GrantResource::User => format!("arn:{partition}:iam::{account}:user/${{aws:username}}"),
+        GrantResource::MfaAny => format!("arn:{partition}:iam::{account}:mfa/*"),
+        GrantResource::All => "*".into(),
+    }
+}
+
+/// A concrete resource to test a grant on. A free-form device name stands for `mfa/*`.
+fn probe_arn(kind: GrantResource, partition: &str, account: &str) -> String {
+    let account = if account == "*" {
+        "123456789012"
+    } else {
+        account
+    };
+    match kind {
+        GrantResource::User => format!("arn:{partition}:iam::{account}:user/{TEST_USER}"),
+        GrantResource::MfaAny => format!("arn:{partition}:iam::{account}:mfa/my-phone-2"),
+        GrantResource::All => "*".into(),
+    }
+}
+
+/// An Allow statement that new grants of this kind may join: plain `Action` list, no
+/// condition, and exactly the one resource the grant needs.
+fn joinable(st: &Value, resource: &str) -> bool {
+    policy::effect(st).as_deref() == Some("allow")
+        && st.get("Condition").is_none()
+        && st.get("NotAction").is_none()
+        && st.get("NotResource").is_none()
+        && matches!(policy::string_list(st, "Action"), Some(Ok(_)))
+        && matches!(policy::string_list(st, "Resource"), Some(Ok(r)) if r.len() == 1 && r[0] == resource)
+}
+
+fn unique_sid(doc: &Value, base: &str) -> String {
+    let taken: Vec<String> = policy::statements(doc)
+        .iter()
+        .filter_map(|s| s.get("Sid").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    if !taken.iter().any(|t| t == base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|n| format!("{base}{n}"))
+        .find(|c| !taken.contains(c))
+        .unwrap_or_else(|| base.to_string())
+}
+
+fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpResult {
+    let mut r = OpResult::default();
+    let has_allow = policy::statements(doc)
+        .iter()
+        .any(|s| policy::effect(s).as_deref() == Some("allow"));
+    if !has_allow {
+        return r; // A guard-only policy stays guard-only.
+    }
+    let (partition, account) = arn_parts(doc);
+    let mut guard_index = guard.index;
+    for g in grants {
+        let probe = probe_arn(g.resource, &partition, &account);
+        if crate::effect::allows(doc, &g.action, &probe, Context::MfaAbsent, TEST_USER) {
+            continue;
+        }
+        let arn = grant_arn(g.resource, &partition, &account);
+        // Prefer the joinable statement that already holds most of these grants' actions.
+        let best = policy::statements(doc)
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| joinable(s, &arn))
+            .max_by_key(|(i, s)| {
+                let actions = policy::string_list(s, "Action")
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                let score = grants
+                    .iter()
+                    .filter(|x| actions.iter().any(|a| a.eq_ignore_ascii_case(&x.action)))
+                    .count();
+                (score, std::cmp::Reverse(*i))
+            })
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => {
+                if let Some(st) = statement_mut(doc, i) {
+                    let mut actions = policy::string_list(st, "Action")
+                        .and_then(Result::ok)
+                        .unwrap_or_default();
+                    add_action(&mut actions, &g.action);
+                    policy::set_string_list(st, "Action", &actions);
+                    let sid = st
+                        .get("Sid")
+                        .and_then(Value::as_str)
+                        .map(|s| format!("{s:?}"))
+                        .unwrap_or_else(|| format!("statement {}", i + 1));
+                    r.changes
+                        .push(format!("{sid}: now grants {} on {arn}", g.action));
+                }
+            }
+            None => {
+                let base = match g.resource {
+                    GrantResource::User => "AllowManageOwnUserMFA",
+                    GrantResource::MfaAny => "AllowManageOwnVirtualMFADevice",
+                    GrantResource::All => "AllowViewAccountInfo",
+                };
+                let sid = unique_sid(doc, base);
+                let st = json!({
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Action": [g.action],
+                    "Resource": arn,
+                });
+                policy::insert_statement(doc, guard_index, st);
+                guard_index += 1;
+                r.changes.push(format!(
+                    "new statement {sid:?}: grants {} on {arn}",
+                    g.action
+                ));
+            }
+        }
+        r.touched.push(g.action.clone());
+    }
+    r
+}
+
+fn widen_grant_resource(doc: &mut Value, o: &spec::WidenGrantResource) -> OpResult {
+    let mut r = OpResult::default();
+    let suffix = format!(":{}", o.from);
+    let widen = |resources: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for res in resources {
+            let new = match res.strip_suffix(&suffix) {
+                Some(prefix) if prefix.starts_with("arn:") && prefix.contains(":iam:") => {
+                    format!("{prefix}:{}", o.to)
+                }
+                _ => res.clone(),
+            };
+            if !out.contains(&new) {
+                out.push(new);
+            }
+        }
+        out
+    };
+    let mut index = 0;
+    while index < policy::statements(doc).len() {
+        let st = policy::statements(doc)[index].clone();
+        index += 1;
+        if policy::effect(&st).as_deref() != Some("allow") {
+            continue;
+        }
+        let (Some(Ok(actions)), Some(Ok(resources))) = (
+            policy::string_list(&st, "Action"),
+            policy::string_list(&st, "Resource"),
+        ) else {
+            continue;
+        };
+        if !actions.iter().any(|a| a.eq_ignore_ascii_case(&o.action))
+            || !resources.iter().any(|x| x.ends_with(&suffix))
+        {
+            continue;
+        }
+        let widened = widen(&resources);
+        let sid_text = st
+            .get("Sid")
+            .and_then(Value::as_str)
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| format!("statement {index}"));
+        if actions.len() == 1 {
+            if let Some(s) = statement_mut(doc, index - 1) {
+                policy::set_string_list(s, "Resource", &widened);
+            }
+            r.changes.push(format!(
+                "{sid_text}: {} allowed on {} instead of {}",
+                o.action, o.to, o.from
+            ));
+        } else {
+            let rest: Vec<String> = actions
+                .iter()
+                .filter(|a| !a.eq_ignore_ascii_case(&o.action))
+                .cloned()
+                .collect();
+            let mut split = st.clone();
+            let sid = unique_sid(doc, "AllowCreateVirtualMFADevice");
+            if let Some(obj) = split.as_object_mut() {
+                if obj.contains_key("Sid") {
+                    obj.insert("Sid".into(), Value::String(sid.clone()));
+                } else {
+                    policy::insert_key_at(obj, 0, "Sid", Value::String(sid.clone()));
+                }
+            }
+            policy::set_string_list(&mut split, "Action", std::slice::from_ref(&o.action));
+            policy::set_string_list(&mut split, "Resource", &widened);
+            if let Some(s) = statement_mut(doc, index - 1) {
+                policy::set_string_list(s, "Action", &rest);
+            }
+            policy::insert_statement(doc, index, split);
+            index += 1;
+            r.changes.push(format!(
+                "{sid_text}: {} split out into new statement {sid:?} on {} instead of {} (other actions keep their resources)",
+                o.action, o.to, o.from
+            ));
+        }
+        if !r.touched.contains(&o.action) {
+            r.touched.push(o.action.clone());
+        }
+    }
+    r
+}

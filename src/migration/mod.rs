@@ -1,0 +1,294 @@
+//! Migrations: ordered, declarative, idempotent rewrites of force-MFA policies.
+//!
+//! The files in `migrations/` are embedded at build time ([`EMBEDDED`]); a test checks that the
+//! embedded list equals the folder. Each file is parsed strictly ([`spec`]), checksummed with
+//! SHA-256 over its text with line endings normalised, and applied by the [`engine`].
+
+pub mod engine;
+pub mod spec;
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+pub use engine::{migrate, Applied, Outcome};
+pub use spec::Spec;
+
+/// The migration files, in order. Keep in sync with `migrations/` (a test enforces it).
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "0001_guard_bool_if_exists.toml",
+        include_str!("../../migrations/0001_guard_bool_if_exists.toml"),
+    ),
+    (
+        "0002_guard_not_action.toml",
+        include_str!("../../migrations/0002_guard_not_action.toml"),
+    ),
+    (
+        "0003_guard_resource_all.toml",
+        include_str!("../../migrations/0003_guard_resource_all.toml"),
+    ),
+    (
+        "0004_explicit_exemptions.toml",
+        include_str!("../../migrations/0004_explicit_exemptions.toml"),
+    ),
+    (
+        "0005_remove_risky_exemptions.toml",
+        include_str!("../../migrations/0005_remove_risky_exemptions.toml"),
+    ),
+    (
+        "0006_virtual_mfa_any_name.toml",
+        include_str!("../../migrations/0006_virtual_mfa_any_name.toml"),
+    ),
+    (
+        "0007_enrolment_set.toml",
+        include_str!("../../migrations/0007_enrolment_set.toml"),
+    ),
+];
+
+/// A loaded migration.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub file: String,
+    pub spec: Spec,
+    /// `sha256:` + hex of the file with `\r\n` normalised to `\n`.
+    pub checksum: String,
+    pub severity: crate::detect::Severity,
+}
+
+impl Migration {
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("migration file name {0:?} is not NNNN_snake_case.toml")]
+    BadName(String),
+    #[error("migration {file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("migration {file}: id {id:?} does not match the file name's number")]
+    IdMismatch { file: String, id: String },
+    #[error("duplicate migration id {0:?}")]
+    Duplicate(String),
+    #[error("migrations out of order: {0:?} comes after a higher id")]
+    Order(String),
+    #[error("migration {file}: unknown severity {severity:?} (info, low, medium, high, critical)")]
+    Severity { file: String, severity: String },
+}
+
+/// SHA-256 of a migration file, line endings normalised so checkouts on Windows agree.
+pub fn checksum(text: &str) -> String {
+    let normalised = text.replace("\r\n", "\n");
+    format!("sha256:{}", hex::encode(Sha256::digest(normalised.as_bytes())))
+}
+
+fn valid_name(file: &str) -> Option<&str> {
+    let stem = file.strip_suffix(".toml")?;
+    let (num, rest) = stem.split_once('_')?;
+    let ok = num.len() == 4
+        && num.bytes().all(|b| b.is_ascii_digit())
+        && !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !rest.starts_with('_')
+        && !rest.ends_with('_');
+    ok.then_some(num)
+}
+
+/// Load and validate a list of migration files (name, text). Bad names, unknown fields or ops,
+/// duplicate ids and disorder are errors: never skipped.
+pub fn load(files: &[(&str, &str)]) -> Result<Vec<Migration>, LoadError> {
+    let mut out: Vec<Migration> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (file, text) in files {
+        let num = valid_name(file).ok_or_else(|| LoadError::BadName(file.to_string()))?;
+        let spec: Spec = toml::from_str(text).map_err(|e| LoadError::Parse {
+            file: file.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        if spec.id != num {
+            return Err(LoadError::IdMismatch {
+                file: file.to_string(),
+                id: spec.id.clone(),
+            });
+        }
+        if !seen.insert(spec.id.clone()) {
+            return Err(LoadError::Duplicate(spec.id.clone()));
+        }
+        if out.last().is_some_and(|m| m.spec.id > spec.id) {
+            return Err(LoadError::Order(spec.id.clone()));
+        }
+        let severity =
+            crate::detect::Severity::parse(&spec.severity).ok_or_else(|| LoadError::Severity {
+                file: file.to_string(),
+                severity: spec.severity.clone(),
+            })?;
+        out.push(Migration {
+            file: file.to_string(),
+            checksum: checksum(text),
+            spec,
+            severity,
+        });
+    }
+    Ok(out)
+}
+
+/// The embedded default chain.
+pub fn default_chain() -> Result<Vec<Migration>, LoadError> {
+    load(EMBEDDED)
+}
+
+/// Find a migration by id (`0005`), name (`remove-risky-exemptions`) or file stem.
+pub fn find<'a>(chain: &'a [Migration], key: &str) -> Option<&'a Migration> {
+    chain.iter().find(|m| {
+        m.spec.id == key || m.spec.name == key || m.file.strip_suffix(".toml") == Some(key)
+    })
+}
+
+/// Named `--allow-before-mfa` options and the exemptions they keep.
+pub const NAMED_OPTIONS: &[(&str, &[&str], &str)] = &[
+    (
+        "password-change",
+        &["iam:ChangePassword", "iam:GetAccountPasswordPolicy"],
+        "users created with \"require password reset\" can finish their first sign-in (AWS documents it, does not recommend it)",
+    ),
+    (
+        "login-profile",
+        &[
+            "iam:ChangePassword",
+            "iam:CreateLoginProfile",
+            "iam:DeleteLoginProfile",
+            "iam:GetLoginProfile",
+            "iam:UpdateLoginProfile",
+        ],
+        "the widely copied 2019 choice: password and login-profile management before MFA",
+    ),
+    (
+        "mfa-device-cleanup",
+        &["iam:DeleteVirtualMFADevice"],
+        "WARNING: AWS advises against it: a user without MFA can delete an MFA device; an administrator should delete half-created devices instead",
+    ),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown --allow-before-mfa value {0:?}: use password-change, login-profile, mfa-device-cleanup, or one action name such as iam:GetLoginProfile (no wildcards)")]
+pub struct BadOption(pub String);
+
+/// Opt-in exemptions beyond the enrolment set. Recorded in plans.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Options {
+    /// As given (option names or action names), sorted and deduplicated.
+    pub allow_before_mfa: Vec<String>,
+}
+
+impl Options {
+    pub fn new(names: &[String]) -> Result<Options, BadOption> {
+        let mut set = BTreeSet::new();
+        for n in names {
+            resolve(n)?;
+            set.insert(n.trim().to_string());
+        }
+        Ok(Options {
+            allow_before_mfa: set.into_iter().collect(),
+        })
+    }
+
+    /// The actions these options keep exempt, in a stable order.
+    pub fn actions(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in &self.allow_before_mfa {
+            for a in resolve(n).unwrap_or_default() {
+                if !out.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn allows(&self, action: &str) -> bool {
+        self.actions().iter().any(|a| a.eq_ignore_ascii_case(action))
+    }
+}
+
+/// Resolve an option name or a single action name to actions.
+pub fn resolve(name: &str) -> Result<Vec<String>, BadOption> {
+    let name = name.trim();
+    if let Some((_, actions, _)) = NAMED_OPTIONS.iter().find(|(n, _, _)| *n == name) {
+        return Ok(actions.iter().map(|a| a.to_string()).collect());
+    }
+    let valid = name.split_once(':').is_some_and(|(svc, act)| {
+        !svc.is_empty()
+            && !act.is_empty()
+            && svc
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && act.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
+    if valid {
+        Ok(vec![name.to_string()])
+    } else {
+        Err(BadOption(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_chain_loads() {
+        let chain = default_chain().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(chain.len(), EMBEDDED.len());
+        assert!(chain.iter().all(|m| m.checksum.starts_with("sha256:")));
+    }
+
+    #[test]
+    fn checksum_ignores_line_endings() {
+        assert_eq!(checksum("a\r\nb\n"), checksum("a\nb\n"));
+        assert_ne!(checksum("a\nb\n"), checksum("a\nc\n"));
+    }
+
+    #[test]
+    fn bad_files_are_refused_loudly() {
+        let good = EMBEDDED[0].1;
+        assert!(matches!(load(&[("1_x.toml", good)]), Err(LoadError::BadName(_))));
+        assert!(matches!(
+            load(&[("0001_a.toml", good), ("0001_b.toml", good)]),
+            Err(LoadError::Duplicate(_))
+        ));
+        let unknown_op = good.replace("guard_condition_operator", "delete_everything");
+        assert!(matches!(
+            load(&[("0001_x.toml", &unknown_op)]),
+            Err(LoadError::Parse { .. })
+        ));
+        let unknown_field = format!("{good}\nsurprise = true\n");
+        assert!(matches!(
+            load(&[("0001_x.toml", &unknown_field)]),
+            Err(LoadError::Parse { .. })
+        ));
+        let typo_in_op = good.replace("from = \"Bool\"", "form = \"Bool\"");
+        assert!(matches!(
+            load(&[("0001_x.toml", &typo_in_op)]),
+            Err(LoadError::Parse { .. })
+        ));
+        assert!(matches!(
+            load(&[("0002_x.toml", good)]),
+            Err(LoadError::IdMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn options_resolve() {
+        assert_eq!(resolve("password-change").map(|v| v.len()), Ok(2));
+        assert!(resolve("iam:GetLoginProfile").is_ok());
+        assert!(resolve("iam:*").is_err());
+        assert!(resolve("ListUsers").is_err());
+        let o = Options::new(&["login-profile".into(), "mfa-device-cleanup".into()]);
+        let o = o.unwrap_or_default();
+        assert_eq!(o.actions().len(), 6);
+        assert!(o.allows("IAM:deletevirtualmfadevice"));
+    }
+}
