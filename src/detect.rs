@@ -540,7 +540,9 @@ mod tests {
             let doc = policy::parse(text).unwrap_or_else(|e| panic!("{id}: {e}"));
             let d = detect(&doc.value);
             assert!(d.guard().is_some(), "{id}: {:?}", d.status);
-            let g = d.generation.unwrap_or_else(|| panic!("{id}: no generation"));
+            let g = d
+                .generation
+                .unwrap_or_else(|| panic!("{id}: no generation"));
             assert_eq!(g.id, *id);
             assert!((g.similarity - 1.0).abs() < 1e-9);
         }
@@ -567,7 +569,10 @@ mod tests {
     fn inverted_guard_is_recognised() {
         let doc = json!({"Statement": [{"Effect": "Deny", "Action": ["iam:EnableMFADevice", "iam:ListMFADevices"],
             "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]});
-        assert_eq!(detect(&doc).guard().map(|g| g.form), Some(GuardForm::InvertedAction));
+        assert_eq!(
+            detect(&doc).guard().map(|g| g.form),
+            Some(GuardForm::InvertedAction)
+        );
     }
 
     #[test]

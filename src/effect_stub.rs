@@ -47,7 +47,13 @@ pub struct DeclaredEffect {
     pub views: Vec<View>,
 }
 
-pub fn allows(doc: &Value, action: &str, resource: &str, _context: Context, username: &str) -> bool {
+pub fn allows(
+    doc: &Value,
+    action: &str,
+    resource: &str,
+    _context: Context,
+    username: &str,
+) -> bool {
     crate::policy::statements(doc).into_iter().any(|s| {
         crate::policy::effect(s).as_deref() == Some("allow")
             && s.get("Condition").is_none()
@@ -58,8 +64,64 @@ pub fn allows(doc: &Value, action: &str, resource: &str, _context: Context, user
                 .and_then(Result::ok)
                 .is_some_and(|l| {
                     l.iter().any(|p| {
-                        crate::pattern::matches(&p.replace("${aws:username}", username), resource, false)
+                        crate::pattern::matches(
+                            &p.replace("${aws:username}", username),
+                            resource,
+                            false,
+                        )
                     })
                 })
     })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Allowed,
+    ExplicitDeny,
+    ImplicitDeny,
+    Unknown,
+}
+#[derive(Clone, Debug, Serialize)]
+pub struct EffectRow {
+    pub action: String,
+    pub resource: ResourceKind,
+    pub context: Context,
+    pub view: View,
+    pub before: Decision,
+    pub after: Decision,
+}
+#[derive(Clone, Debug, Serialize)]
+pub struct EffectDiff {
+    pub rows: Vec<EffectRow>,
+    pub unknown: Vec<String>,
+    pub universe_actions: usize,
+    pub source: &'static str,
+}
+pub fn effect_diff(_before: &Value, _after: &Value) -> EffectDiff {
+    EffectDiff {
+        rows: Vec::new(),
+        unknown: Vec::new(),
+        universe_actions: 0,
+        source: "stub",
+    }
+}
+pub fn unexplained<'a>(diff: &'a EffectDiff, _declared: &[DeclaredEffect]) -> Vec<&'a EffectRow> {
+    diff.rows.iter().collect()
+}
+pub fn summarize(rows: &[&EffectRow]) -> Vec<String> {
+    rows.iter()
+        .map(|r| format!("{} {:?}", r.action, r.after))
+        .collect()
+}
+#[derive(Clone, Debug, Serialize)]
+pub struct TableRow {
+    pub action: String,
+    pub resource: ResourceKind,
+    pub context: Context,
+    pub view: View,
+    pub decision: Decision,
+}
+pub fn effect_table(_doc: &Value) -> Vec<TableRow> {
+    Vec::new()
 }

@@ -8,10 +8,18 @@
 //! ```
 //! Every stage between fetch and publish is a pure function of its inputs.
 
+pub mod app;
+pub mod cli;
 pub mod detect;
+pub mod diff;
 #[path = "effect_stub.rs"]
 pub mod effect;
+pub mod error;
+pub mod files;
 pub mod migration;
 pub mod pattern;
+pub mod plan;
 pub mod policy;
+pub mod report;
 pub mod target;
+pub mod ui;

@@ -74,7 +74,11 @@ mod tests {
         assert!(action_matches("*", "sts:GetSessionToken"));
         assert!(action_matches("iam:Get?ser", "iam:GetUser"));
         assert!(!action_matches("iam:Get?ser", "iam:GetUsers"));
-        assert!(!matches("arn:aws:iam::*:user/Bob", "arn:aws:iam::1:user/bob", false));
+        assert!(!matches(
+            "arn:aws:iam::*:user/Bob",
+            "arn:aws:iam::1:user/bob",
+            false
+        ));
         assert!(matches("a*b*c", "aXXbYYc", false));
         assert!(!matches("a*b*c", "aXXbYY", false));
     }

@@ -155,7 +155,10 @@ pub fn not_a_policy_reason(value: &Value) -> Option<String> {
         };
         if !matches!(s.get("Effect").and_then(Value::as_str), Some(e) if e.eq_ignore_ascii_case("allow") || e.eq_ignore_ascii_case("deny"))
         {
-            return Some(format!("statement {} has no Effect of Allow or Deny", i + 1));
+            return Some(format!(
+                "statement {} has no Effect of Allow or Deny",
+                i + 1
+            ));
         }
     }
     None

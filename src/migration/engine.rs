@@ -116,7 +116,11 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
     }
 }
 
-fn resolve_effects(id: &str, specs: &[spec::EffectSpec], touched: &[String]) -> Vec<DeclaredEffect> {
+fn resolve_effects(
+    id: &str,
+    specs: &[spec::EffectSpec],
+    touched: &[String],
+) -> Vec<DeclaredEffect> {
     specs
         .iter()
         .map(|e| DeclaredEffect {
@@ -190,10 +194,7 @@ fn guard_condition_operator(
     else {
         return r;
     };
-    let to_name = cond
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(&o.to))
-        .cloned();
+    let to_name = cond.keys().find(|k| k.eq_ignore_ascii_case(&o.to)).cloned();
     let Some(Value::Object(from_block)) = cond.get_mut(&from_name) else {
         return r;
     };
@@ -351,10 +352,11 @@ fn remove_exemptions(
     if guard.form != GuardForm::NotAction {
         return r;
     }
-    let (removed, kept): (Vec<String>, Vec<String>) =
-        guard.actions.iter().cloned().partition(|a| {
-            actions.iter().any(|x| x.eq_ignore_ascii_case(a)) && !options.allows(a)
-        });
+    let (removed, kept): (Vec<String>, Vec<String>) = guard
+        .actions
+        .iter()
+        .cloned()
+        .partition(|a| actions.iter().any(|x| x.eq_ignore_ascii_case(a)) && !options.allows(a));
     if removed.is_empty() {
         return r;
     }

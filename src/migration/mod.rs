@@ -80,7 +80,10 @@ pub enum LoadError {
 /// SHA-256 of a migration file, line endings normalised so checkouts on Windows agree.
 pub fn checksum(text: &str) -> String {
     let normalised = text.replace("\r\n", "\n");
-    format!("sha256:{}", hex::encode(Sha256::digest(normalised.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(normalised.as_bytes()))
+    )
 }
 
 fn valid_name(file: &str) -> Option<&str> {
@@ -209,7 +212,9 @@ impl Options {
     }
 
     pub fn allows(&self, action: &str) -> bool {
-        self.actions().iter().any(|a| a.eq_ignore_ascii_case(action))
+        self.actions()
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action))
     }
 }
 
@@ -254,7 +259,10 @@ mod tests {
     #[test]
     fn bad_files_are_refused_loudly() {
         let good = EMBEDDED[0].1;
-        assert!(matches!(load(&[("1_x.toml", good)]), Err(LoadError::BadName(_))));
+        assert!(matches!(
+            load(&[("1_x.toml", good)]),
+            Err(LoadError::BadName(_))
+        ));
         assert!(matches!(
             load(&[("0001_a.toml", good), ("0001_b.toml", good)]),
             Err(LoadError::Duplicate(_))

@@ -1,0 +1,135 @@
+//! Command-line definitions (clap). Parsing only: `app` turns these into work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "forcemfa",
+    version,
+    about = "Find legacy force-MFA IAM policies and upgrade them safely to current AWS best practice",
+    long_about = "Find legacy force-MFA IAM policies and upgrade them safely.\n\n\
+        Sources are policy JSON files or folders. Every rewrite is verified before it is offered: \
+        structural limits, idempotence, and an effect diff that must match what the migrations declare.\n\n\
+        Exit codes: 0 success or nothing to change; 1 error; 2 changes pending (with --detailed-exitcode); \
+        4 a change was blocked by verification; 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Output format (sarif: scan only)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Colour: auto (terminal and no NO_COLOR), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only errors and the summary
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more (unchanged policies' findings)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Which IAM size limit policy files are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Customer managed policy: 6,144 characters
+    Managed,
+    /// Inline policy of a user: 2,048 characters
+    User,
+    /// Inline policy of a group: 5,120 characters
+    Group,
+    /// Inline policy of a role: 10,240 characters
+    Role,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    /// Policy JSON files or folders (walked recursively for *.json)
+    #[arg(value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// Keep an action exempt before MFA: password-change, login-profile, mfa-device-cleanup, or
+    /// one action name (repeatable)
+    #[arg(long = "allow-before-mfa", value_name = "NAME")]
+    pub allow_before_mfa: Vec<String>,
+    /// IAM size limit to check files against
+    #[arg(long, value_enum, default_value_t = Kind::Managed)]
+    pub kind: Kind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report force-MFA policies: generation, guard, findings
+    Scan {
+        #[command(flatten)]
+        args: PlanArgs,
+        /// Exit 2 when any policy needs upgrading
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Show the diff and effect of every change; writes nothing
+    Plan {
+        #[command(flatten)]
+        args: PlanArgs,
+        /// Exit 2 when changes are pending
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Also save the plan (JSON) to this file
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Plan, confirm each change, and write it
+    Apply {
+        #[command(flatten)]
+        args: PlanArgs,
+        /// Apply every change without asking
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List the migrations, or show one
+    Migrations {
+        #[command(subcommand)]
+        action: Option<MigrationsAction>,
+    },
+    /// Effect table of a policy document, or the effect of going from BASE to FILE
+    Explain {
+        /// Policy JSON file
+        file: PathBuf,
+        /// Compare against this document
+        #[arg(long, value_name = "BASE")]
+        against: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationsAction {
+    /// List the migrations in order
+    List,
+    /// Show one migration: what, why, since, sources, declared effect
+    Show {
+        /// Id (0005), name (remove-risky-exemptions) or file stem
+        id: String,
+    },
+}

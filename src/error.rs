@@ -1,0 +1,43 @@
+//! Errors that end a command, each with what to do next. Per-policy problems are not errors
+//! here: they are reported in the results and only change the exit code.
+
+/// Documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success, or nothing to change.
+    Ok = 0,
+    /// An error (including any policy or account that failed).
+    Error = 1,
+    /// Changes pending (`--detailed-exitcode` on scan/plan).
+    Pending = 2,
+    /// A change was blocked by verification.
+    Blocked = 4,
+    /// Interrupted (Ctrl-C).
+    Interrupted = 130,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no SOURCE given: name policy JSON files or folders, e.g. `forcemfa plan docs/examples`"
+    )]
+    NoSources,
+    #[error("`apply` asks before each change and needs a terminal; re-run with --yes to apply without prompts (review first with `forcemfa plan`)")]
+    NeedsTerminal,
+    #[error("the embedded migrations are invalid (a build problem): {0}")]
+    Migrations(#[from] crate::migration::LoadError),
+    #[error(transparent)]
+    BadOption(#[from] crate::migration::BadOption),
+    #[error("unknown migration {0:?}; `forcemfa migrations list` shows the ids")]
+    UnknownMigration(String),
+    #[error("--format sarif is only for `scan`")]
+    SarifOnlyForScan,
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,157 @@
+//! The files source: policy JSON files and folders (for policies kept in infrastructure as
+//! code). Folders are walked recursively for `*.json`; writes are atomic (temp file + rename).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not UTF-8 text; left untouched")]
+    NotUtf8 { path: PathBuf },
+    #[error(
+        "{path}: changed since it was planned; re-run `forcemfa plan` and review the new diff"
+    )]
+    Stale { path: PathBuf },
+    #[error("{path}: no such file or folder")]
+    Missing { path: PathBuf },
+}
+
+/// The policy files named by the sources: files as given, folders walked for `*.json`
+/// (hidden folders, `node_modules` and `target` are not entered). Sorted, deduplicated.
+pub fn discover(sources: &[PathBuf]) -> Vec<Result<PathBuf, FileError>> {
+    let mut out: Vec<Result<PathBuf, FileError>> = Vec::new();
+    let mut files = Vec::new();
+    for src in sources {
+        if src.is_file() {
+            files.push(src.clone());
+        } else if src.is_dir() {
+            let walker = walkdir::WalkDir::new(src)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| {
+                    e.depth() == 0
+                        || !(e.file_type().is_dir() && {
+                            let n = e.file_name().to_string_lossy();
+                            n.starts_with('.') || n == "node_modules" || n == "target"
+                        })
+                });
+            for entry in walker {
+                match entry {
+                    Ok(e) => {
+                        if e.file_type().is_file()
+                            && e.path()
+                                .extension()
+                                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                        {
+                            files.push(e.into_path());
+                        }
+                    }
+                    Err(err) => out.push(Err(FileError::Io {
+                        path: err
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| src.clone()),
+                        source: err
+                            .into_io_error()
+                            .unwrap_or_else(|| std::io::Error::other("folder loop")),
+                    })),
+                }
+            }
+        } else {
+            out.push(Err(FileError::Missing { path: src.clone() }));
+        }
+    }
+    files.sort();
+    files.dedup();
+    out.extend(files.into_iter().map(Ok));
+    out
+}
+
+/// Read a policy file as text.
+pub fn read(path: &Path) -> Result<String, FileError> {
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| FileError::NotUtf8 {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Replace a file's contents atomically, only if it still holds `expected`: write a temp file
+/// beside it, fsync, keep the permissions, rename over. A crash leaves the old or the new file,
+/// never half of one.
+pub fn write_atomic(path: &Path, expected: &str, contents: &str) -> Result<(), FileError> {
+    let io = |source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let current = read(path)?;
+    if current != expected {
+        return Err(FileError::Stale {
+            path: path.to_path_buf(),
+        });
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".forcemfa-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(contents.as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    let perms = std::fs::metadata(path).map_err(io)?.permissions();
+    std::fs::set_permissions(tmp.path(), perms).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_refuses_a_changed_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("p.json");
+        std::fs::write(&p, "old").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            write_atomic(&p, "other", "new"),
+            Err(FileError::Stale { .. })
+        ));
+        write_atomic(&p, "old", "new").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(std::fs::read_to_string(&p).unwrap_or_default(), "new");
+        let leftovers = std::fs::read_dir(dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(leftovers, 1);
+    }
+
+    #[test]
+    fn folders_are_walked_for_json_only() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sub = dir.path().join("a");
+        let hidden = dir.path().join(".git");
+        for d in [&sub, &hidden] {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for f in [sub.join("x.json"), sub.join("y.txt"), hidden.join("z.json")] {
+            std::fs::write(f, "{}").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let found: Vec<PathBuf> = discover(&[dir.path().to_path_buf()])
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        assert_eq!(found, vec![sub.join("x.json")]);
+        assert!(discover(&[dir.path().join("nope")])[0].is_err());
+    }
+}

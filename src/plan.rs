@@ -1,0 +1,397 @@
+//! Planning: the pure per-document pipeline (detect → migrate → check → verify → diff) and the
+//! plan it produces. Nothing here touches the outside world.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::detect::{self, Finding, Generation, Status};
+use crate::diff::{self, Diff};
+use crate::effect;
+use crate::migration::{self, Applied, Migration, Options};
+use crate::policy::{self, Style};
+use crate::target::{EntityKind, Target, TargetKind, MANAGED_LIMIT};
+
+/// Which IAM size limit a document must fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SizeLimit {
+    /// A managed policy: 6,144 non-whitespace characters.
+    Managed,
+    /// An inline policy: the entity's aggregate, of which `others` is used by its other inline
+    /// policies.
+    Inline { entity: EntityKind, others: usize },
+}
+
+impl SizeLimit {
+    pub fn limit(self) -> usize {
+        match self {
+            SizeLimit::Managed => MANAGED_LIMIT,
+            SizeLimit::Inline { entity, others } => entity.inline_limit().saturating_sub(others),
+        }
+    }
+}
+
+/// One document to plan for.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub target: Target,
+    /// The text as found (file contents, or the document IAM returned).
+    pub text: String,
+    pub limit: SizeLimit,
+    /// The managed policy version the text is (for stale checks and journals).
+    pub version_id: Option<String>,
+    /// Who the policy reaches ("user/alice", "group/devs").
+    pub attachments: Vec<String>,
+    /// Why the policy looks managed by infrastructure-as-code, if it does.
+    pub iac_managed: Option<String>,
+    /// Style to print a rewritten document in when the source has none of its own (IAM).
+    pub style: Option<Style>,
+}
+
+impl Input {
+    pub fn file(target: Target, text: String, limit: SizeLimit) -> Input {
+        Input {
+            target,
+            text,
+            limit,
+            version_id: None,
+            attachments: Vec::new(),
+            iac_managed: None,
+            style: None,
+        }
+    }
+}
+
+/// Structural checks on the new document, all done before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checks {
+    /// Non-whitespace characters of the new document.
+    pub size: usize,
+    pub limit: usize,
+    /// Characters IAM does not accept.
+    pub disallowed: Vec<char>,
+    /// Running the chain on the new document changes nothing.
+    pub idempotent: bool,
+}
+
+/// The effect verification of one change.
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectReport {
+    /// Grouped, human-readable lines.
+    pub summary: Vec<String>,
+    pub rows: Vec<effect::EffectRow>,
+    /// Rows no applied migration declares: any makes the change blocked.
+    pub unexplained: Vec<effect::EffectRow>,
+    /// Parts of the documents the evaluator could not decide.
+    pub unknown: Vec<String>,
+    pub universe_actions: usize,
+    pub source: &'static str,
+}
+
+/// A proposed rewrite of one document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// Short, stable id: the same target and starting document give the same id.
+    pub id: String,
+    pub target: Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Generation>,
+    pub findings: Vec<Finding>,
+    pub migrations: Vec<Applied>,
+    pub options: Options,
+    pub before: String,
+    pub after: String,
+    pub before_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub diff: Diff,
+    pub effect: EffectReport,
+    pub checks: Checks,
+    /// Why this change must not be published; empty when it may be.
+    pub blocked: Vec<String>,
+    /// Things the operator should know (formatting normalised, IaC-managed, …).
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iac_managed: Option<String>,
+    /// The rendering of the original document the diff starts from.
+    #[serde(skip)]
+    pub before_normalised: String,
+}
+
+impl Change {
+    pub fn is_blocked(&self) -> bool {
+        !self.blocked.is_empty()
+    }
+}
+
+/// What planning concluded for one document.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Item {
+    Change(Box<Change>),
+    /// A force-MFA policy already in the current form.
+    Unchanged {
+        target: Target,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        generation: Option<Generation>,
+        findings: Vec<Finding>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
+    },
+    /// Not touched: not a policy, no MFA guard, or a guard forcemfa will not guess about.
+    Skipped {
+        target: Target,
+        reason: String,
+        findings: Vec<Finding>,
+        /// A force-MFA policy that needs a person (ambiguous guard): worth attention.
+        needs_review: bool,
+    },
+    /// Could not be read or parsed.
+    Error {
+        target: Target,
+        error: String,
+    },
+}
+
+impl Item {
+    pub fn target(&self) -> &Target {
+        match self {
+            Item::Change(c) => &c.target,
+            Item::Unchanged { target, .. }
+            | Item::Skipped { target, .. }
+            | Item::Error { target, .. } => target,
+        }
+    }
+}
+
+pub fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn change_id(target: &Target, before_sha: &str) -> String {
+    sha256(&format!("{target}\n{before_sha}"))[..12].to_string()
+}
+
+fn label(target: &Target) -> String {
+    match &target.kind {
+        TargetKind::File { path } => path.display().to_string(),
+        TargetKind::Managed { name, .. } => name.clone(),
+        TargetKind::Inline {
+            entity,
+            entity_name,
+            policy_name,
+        } => format!("{}/{entity_name}/{policy_name}", entity.as_str()),
+    }
+}
+
+/// Findings for what the migrations would change, one per applied migration line.
+fn migration_findings(applied: &[Applied]) -> Vec<Finding> {
+    applied
+        .iter()
+        .flat_map(|a| {
+            a.changes.iter().map(move |c| Finding {
+                rule: format!("{}-{}", a.id, a.name),
+                severity: a.severity,
+                message: c.clone(),
+                statement: None,
+                sid: None,
+            })
+        })
+        .collect()
+}
+
+/// Plan one document: the whole pure pipeline.
+pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
+    let parsed = match policy::parse(&input.text) {
+        Ok(p) => p,
+        Err(e) => {
+            return Item::Error {
+                target: input.target.clone(),
+                error: format!("{e}; the document was left untouched"),
+            }
+        }
+    };
+    if let Some(reason) = policy::not_a_policy_reason(&parsed.value) {
+        return Item::Skipped {
+            target: input.target.clone(),
+            reason: format!("not an IAM policy document: {reason}"),
+            findings: Vec::new(),
+            needs_review: false,
+        };
+    }
+    let detection = detect::detect(&parsed.value);
+    let mut findings = detection.findings.clone();
+    match &detection.status {
+        Status::NoGuard => {
+            return Item::Skipped {
+                target: input.target.clone(),
+                reason: "no MFA guard (not a force-MFA policy); never rewritten".into(),
+                findings,
+                needs_review: false,
+            }
+        }
+        Status::Ambiguous { reason } => {
+            return Item::Skipped {
+                target: input.target.clone(),
+                reason: format!("MFA guard left alone: {reason}"),
+                findings,
+                needs_review: true,
+            }
+        }
+        Status::Guarded { .. } => {}
+    }
+    let outcome = migration::migrate(&parsed.value, chain, options);
+    if !outcome.changed() {
+        return Item::Unchanged {
+            target: input.target.clone(),
+            generation: detection.generation,
+            findings,
+            attachments: input.attachments.clone(),
+        };
+    }
+    findings.extend(migration_findings(&outcome.applied));
+
+    // Files keep their own style; documents from IAM get a readable one.
+    let style = if parsed.style.url_encoded
+        || matches!(
+            input.target.kind,
+            TargetKind::Managed { .. } | TargetKind::Inline { .. }
+        ) {
+        input.style.clone().unwrap_or_default()
+    } else {
+        parsed.style.clone()
+    };
+    let before_normalised = policy::render(&parsed.value, &style);
+    let after = policy::render(&outcome.document, &style);
+    let diff = diff::diff(&before_normalised, &after, &label(&input.target));
+
+    let compact = policy::render_compact(&outcome.document);
+    let again = migration::migrate(&outcome.document, chain, options);
+    let checks = Checks {
+        size: policy::iam_size(&compact),
+        limit: input.limit.limit(),
+        disallowed: policy::disallowed_characters(&after),
+        idempotent: !again.changed(),
+    };
+
+    let ediff = effect::effect_diff(&parsed.value, &outcome.document);
+    let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
+        .into_iter()
+        .cloned()
+        .collect();
+    let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
+    let effect_report = EffectReport {
+        summary: effect::summarize(&all_rows),
+        unexplained,
+        unknown: ediff.unknown.clone(),
+        universe_actions: ediff.universe_actions,
+        source: ediff.source,
+        rows: ediff.rows.clone(),
+    };
+
+    let mut blocked = Vec::new();
+    if checks.size > checks.limit {
+        blocked.push(format!(
+            "the new document has {} non-whitespace characters, over the limit of {}{}",
+            checks.size,
+            checks.limit,
+            match input.limit {
+                SizeLimit::Managed => " for a managed policy".to_string(),
+                SizeLimit::Inline { entity, others } => format!(
+                    " left for inline policies of this {} ({} in all, {} used by its other inline policies)",
+                    entity.as_str(),
+                    entity.inline_limit(),
+                    others
+                ),
+            }
+        ));
+    }
+    if !checks.disallowed.is_empty() {
+        blocked.push(format!(
+            "the new document has characters IAM refuses: {:?}",
+            checks.disallowed
+        ));
+    }
+    if !checks.idempotent {
+        blocked.push("a second run of the migrations would change the document again (a bug in forcemfa: please report it)".into());
+    }
+    if !effect_report.unexplained.is_empty() {
+        let rows: Vec<&effect::EffectRow> = effect_report.unexplained.iter().collect();
+        blocked.push(format!(
+            "the access change is not what the migrations declare: {}",
+            effect::summarize(&rows).join("; ")
+        ));
+    }
+
+    let mut notes = Vec::new();
+    if matches!(input.target.kind, TargetKind::File { .. })
+        && !parsed.style.url_encoded
+        && before_normalised != input.text
+    {
+        notes.push("the file's layout is normalised when written (indentation and line breaks of untouched parts may change; their content does not)".into());
+    }
+    if let Some(why) = &input.iac_managed {
+        notes.push(format!(
+            "managed by infrastructure-as-code ({why}): a live rewrite will be reverted by the next deployment; change the source instead"
+        ));
+    }
+    for a in &outcome.applied {
+        if a.id == "options" && options.allows("iam:DeleteVirtualMFADevice") {
+            notes.push("WARNING: mfa-device-cleanup lets a user without MFA delete an MFA device; AWS advises against it".into());
+        }
+    }
+
+    let before_sha256 = sha256(&input.text);
+    Item::Change(Box::new(Change {
+        id: change_id(&input.target, &before_sha256),
+        target: input.target.clone(),
+        generation: detection.generation,
+        findings,
+        migrations: outcome.applied,
+        options: options.clone(),
+        before: input.text.clone(),
+        after,
+        before_sha256,
+        version_id: input.version_id.clone(),
+        diff,
+        effect: effect_report,
+        checks,
+        blocked,
+        notes,
+        attachments: input.attachments.clone(),
+        iac_managed: input.iac_managed.clone(),
+        before_normalised,
+    }))
+}
+
+/// Totals over a set of items.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub changes: usize,
+    pub blocked: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub needs_review: usize,
+    pub errors: usize,
+}
+
+pub fn summarize(items: &[Item]) -> Summary {
+    let mut s = Summary::default();
+    for i in items {
+        match i {
+            Item::Change(c) if c.is_blocked() => s.blocked += 1,
+            Item::Change(_) => s.changes += 1,
+            Item::Unchanged { .. } => s.unchanged += 1,
+            Item::Skipped { needs_review, .. } => {
+                s.skipped += 1;
+                if *needs_review {
+                    s.needs_review += 1;
+                }
+            }
+            Item::Error { .. } => s.errors += 1,
+        }
+    }
+    s
+}

@@ -1,0 +1,86 @@
+//! The one place that writes to the terminal: results to stdout, messages and prompts to
+//! stderr. Colour follows `--color`, `NO_COLOR` and whether the stream is a terminal.
+
+use std::io::{IsTerminal, Write};
+
+use crate::cli::ColorChoice;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    pub color: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Ui {
+    pub fn new(choice: ColorChoice, quiet: bool, verbose: bool) -> Ui {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
+        console::set_colors_enabled(color);
+        console::set_colors_enabled_stderr(color);
+        Ui {
+            color,
+            quiet,
+            verbose,
+        }
+    }
+
+    /// Results (stdout). Broken pipes (`| head`) are not errors worth a panic.
+    pub fn out(&self, text: &str) {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(text.as_bytes());
+        let _ = o.flush();
+    }
+
+    /// Messages (stderr), suppressed by `--quiet`.
+    pub fn info(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
+    /// Warnings and errors (stderr), always shown.
+    pub fn warn(&self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+/// Whether prompts can be shown: both stdin and stderr are terminals.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// The operator's answer to "apply this change?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    All,
+    Quit,
+}
+
+/// Ask y/n/a/q on the terminal. An interrupted or failed prompt counts as quit, so nothing
+/// more is written.
+pub fn confirm(question: &str) -> Answer {
+    let input = dialoguer::Input::<String>::new()
+        .with_prompt(format!("{question} [y]es/[n]o/[a]ll/[q]uit"))
+        .validate_with(|s: &String| -> Result<(), &str> {
+            match s.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" | "n" | "no" | "a" | "all" | "q" | "quit" => Ok(()),
+                _ => Err("answer y, n, a or q"),
+            }
+        })
+        .interact_text();
+    match input.map(|s| s.trim().to_ascii_lowercase()) {
+        Ok(s) if s.starts_with('y') => Answer::Yes,
+        Ok(s) if s.starts_with('n') => Answer::No,
+        Ok(s) if s.starts_with('a') => Answer::All,
+        _ => Answer::Quit,
+    }
+}
