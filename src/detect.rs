@@ -338,9 +338,15 @@ fn guard_findings(doc: &Value, guard: &Guard, findings: &mut Vec<Finding>) {
         let others: BTreeSet<String> = guard
             .actions
             .iter()
+            // The enrolment set needs only sts:GetSessionToken outside IAM; anything else
+            // (sts:AssumeRole for a pipeline, s3:Get*) lets users act before MFA elsewhere.
             .filter(|a| {
-                !crate::pattern::pattern_covers_service(a, "iam")
-                    && !crate::pattern::pattern_covers_service(a, "sts")
+                let enrolment_or_iam = crate::pattern::pattern_covers_service(a, "iam")
+                    || a.eq_ignore_ascii_case("sts:GetSessionToken");
+                // sts wildcards are removed by migration 0004, so they are not reported here.
+                let sts_wildcard = crate::pattern::is_wildcard(a)
+                    && crate::pattern::pattern_covers_service(a, "sts");
+                !(enrolment_or_iam || sts_wildcard)
             })
             .cloned()
             .collect();

@@ -58,6 +58,20 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
     if !c.attachments.is_empty() {
         let _ = writeln!(out, "  reaches: {}", c.attachments.join(", "));
     }
+    // Structural findings (migration findings are listed with their migration below).
+    for f in c
+        .findings
+        .iter()
+        .filter(|f| !f.rule.starts_with(|ch: char| ch.is_ascii_digit()))
+    {
+        let _ = writeln!(
+            out,
+            "  {} {}: {}",
+            severity_tag(f.severity, opts.color),
+            f.rule,
+            f.message
+        );
+    }
     for m in &c.migrations {
         let _ = writeln!(out, "  {} {}: {}", m.id, m.name, m.title);
         for line in &m.changes {

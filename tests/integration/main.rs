@@ -1,1 +1,12 @@
+//! All integration tests link into one binary (faster to build; see ripgrep's tests/tests.rs).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
+mod cli;
+mod fixtures;
+mod props;
+mod util;

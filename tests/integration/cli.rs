@@ -1,0 +1,266 @@
+//! The binary as an operator uses it: commands, exit codes, formats, and what it writes.
+
+use crate::util::*;
+use predicates::prelude::*;
+
+const LEGACY: &str = "2018-docs-listusers.json";
+const CURRENT: &str = "current-docs-self-manage.json";
+
+fn policies(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| (n.to_string(), read(&fixture(&format!("policies/{n}")))))
+        .collect()
+}
+
+fn folder(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut files: Vec<(String, String)> = policies(&[LEGACY, CURRENT]);
+    files.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    temp_copy(&refs)
+}
+
+#[test]
+fn plan_shows_the_change_and_writes_nothing() {
+    let dir = folder(&[]);
+    let before = read(&dir.path().join(LEGACY));
+    bin()
+        .args(["plan"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "-                \"iam:ListUsers\",",
+        ))
+        .stdout(predicate::str::contains("Plan: 1 to change, 1 up to date"));
+    assert_eq!(read(&dir.path().join(LEGACY)), before);
+}
+
+#[test]
+fn detailed_exitcode_is_2_when_changes_are_pending() {
+    let dir = folder(&[]);
+    bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(2);
+    bin()
+        .args(["scan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(2);
+    bin().args(["plan"]).arg(dir.path()).assert().code(0);
+}
+
+#[test]
+fn apply_yes_then_plan_is_clean_and_style_is_kept() {
+    let dir = folder(&[]);
+    let current_before = read(&dir.path().join(CURRENT));
+    bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied 1 change"));
+    bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    let after = read(&dir.path().join(LEGACY));
+    assert!(after.ends_with("}\n") || after.ends_with('}'));
+    assert_eq!(
+        after.ends_with('\n'),
+        read(&fixture(&format!("policies/{LEGACY}"))).ends_with('\n'),
+        "final newline kept as it was"
+    );
+    assert!(
+        after.contains("\n        {\n            \"Sid\""),
+        "4-space indentation kept"
+    );
+    assert_eq!(
+        read(&dir.path().join(CURRENT)),
+        current_before,
+        "untouched file untouched"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 2, "no temp files left");
+}
+
+#[test]
+fn invalid_json_is_an_error_left_byte_identical_and_the_run_continues() {
+    let broken = "{\n  \"Statement\": [\n    {\"Effect\": \"Deny\",\n  ]\n}\n";
+    let dir = folder(&[
+        ("broken.json", broken),
+        (
+            "package.json",
+            "{\"name\": \"x\", \"version\": \"1.0.0\"}\n",
+        ),
+    ]);
+    bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "broken.json: invalid JSON at line 4",
+        ))
+        .stdout(predicate::str::contains(
+            "package.json: skipped: not an IAM policy document",
+        ));
+    assert_eq!(read(&dir.path().join("broken.json")), broken);
+    // The legacy policy was still migrated.
+    assert!(!exemptions(&read(&dir.path().join(LEGACY)))
+        .iter()
+        .any(|a| a == "iam:ListUsers"));
+}
+
+#[test]
+fn non_policy_json_does_not_change_the_exit_code() {
+    let dir = temp_copy(&[("package.json", "{\"name\": \"x\"}\n")]);
+    bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "skipped: not an IAM policy document",
+        ));
+}
+
+#[test]
+fn apply_without_terminal_or_yes_refuses_and_says_how() {
+    let dir = folder(&[]);
+    let before = read(&dir.path().join(LEGACY));
+    bin()
+        .args(["apply"])
+        .arg(dir.path())
+        .write_stdin("y\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--yes"));
+    assert_eq!(read(&dir.path().join(LEGACY)), before);
+}
+
+#[test]
+fn json_output_has_the_contract_fields() {
+    let dir = folder(&[("package.json", "{}")]);
+    let out = bin()
+        .args(["plan", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["changes", "unchanged", "skipped", "errors", "summary"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    let change = &v["changes"][0];
+    for key in [
+        "target",
+        "generation",
+        "migrations",
+        "before",
+        "after",
+        "diff",
+        "effect",
+    ] {
+        assert!(change.get(key).is_some(), "change missing {key}");
+    }
+    assert_eq!(v["summary"]["changes"], 1);
+    assert_eq!(v["summary"]["skipped"], 1);
+}
+
+#[test]
+fn sarif_is_valid_shape_and_only_for_scan() {
+    let dir = folder(&[]);
+    let out = bin()
+        .args(["scan", "--format", "sarif"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"]
+        .as_str()
+        .unwrap_or("")
+        .contains("remove-risky-exemptions")));
+    assert!(results.iter().all(
+        |r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with(LEGACY)
+    ));
+    bin()
+        .args(["plan", "--format", "sarif"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("only for `scan`"));
+}
+
+#[test]
+fn markdown_report_has_a_table_and_diff() {
+    let dir = folder(&[]);
+    bin()
+        .args(["plan", "--format", "markdown"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "| target | status | generation | detail |",
+        ))
+        .stdout(predicate::str::contains("```diff"));
+}
+
+#[test]
+fn bad_input_gives_clear_errors_not_panics() {
+    bin()
+        .args(["plan"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no SOURCE given"));
+    bin()
+        .args(["plan", "/nonexistent/x.json"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("no such file or folder"));
+    bin()
+        .args(["plan", "--allow-before-mfa", "iam:*"])
+        .arg(fixture("policies"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown --allow-before-mfa value"));
+    bin()
+        .args(["migrations", "show", "9999"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("migrations list"));
+}
+
+#[test]
+fn migrations_list_and_show() {
+    bin()
+        .args(["migrations", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0005  remove-risky-exemptions"));
+    bin()
+        .args(["migrations", "show", "0005"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("iam:ListUsers"))
+        .stdout(predicate::str::contains("checksum: sha256:"));
+}
+
+#[test]
+fn quiet_prints_only_the_summary() {
+    let dir = folder(&[]);
+    let out = bin().args(["plan", "-q"]).arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
