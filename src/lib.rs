@@ -1,1 +1,2 @@
 //! forcemfa: find legacy force-MFA IAM policies and upgrade them safely.
+pub mod effect;
