@@ -12,7 +12,6 @@ pub mod app;
 pub mod cli;
 pub mod detect;
 pub mod diff;
-#[path = "effect_stub.rs"]
 pub mod effect;
 pub mod error;
 pub mod files;

@@ -7,6 +7,7 @@
 )]
 
 mod cli;
+mod effect;
 mod fixtures;
 mod props;
 mod util;

@@ -1,0 +1,817 @@
+//! Compilation of an identity-policy document into statements that can be evaluated quickly.
+//!
+//! Everything that depends only on the request context (conditions, policy variables in resources) is
+//! resolved once per [`Context`] at compile time; what is left per request is pattern matching of the
+//! action and the resource. Anything the evaluator cannot decide (unsupported operator, unmodelled key,
+//! malformed statement) becomes [`Tri::Maybe`] with a reason, never a panic.
+
+use serde_json::Value;
+
+use super::pattern::{self, ArnGlob, Glob, Piece, Resolved};
+use super::{Context, Decision};
+
+/// Three-valued applicability of a statement (or of one of its parts) to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tri {
+    No,
+    Yes,
+    Maybe,
+}
+
+impl Tri {
+    fn and(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::No, _) | (_, Tri::No) => Tri::No,
+            (Tri::Yes, Tri::Yes) => Tri::Yes,
+            _ => Tri::Maybe,
+        }
+    }
+
+    fn not(self) -> Tri {
+        match self {
+            Tri::No => Tri::Yes,
+            Tri::Yes => Tri::No,
+            Tri::Maybe => Tri::Maybe,
+        }
+    }
+
+    /// `Yes` if any is `Yes`, else `Maybe` if any is `Maybe`, else `No`.
+    fn any(items: impl IntoIterator<Item = Tri>) -> Tri {
+        let mut out = Tri::No;
+        for t in items {
+            match t {
+                Tri::Yes => return Tri::Yes,
+                Tri::Maybe => out = Tri::Maybe,
+                Tri::No => {}
+            }
+        }
+        out
+    }
+}
+
+/// The request-context values the evaluator models, for one [`Context`] and user name.
+pub struct CtxValues<'a> {
+    pub context: Context,
+    pub username: &'a str,
+}
+
+impl CtxValues<'_> {
+    /// `Ok(Some(v))` present, `Ok(None)` absent from the request, `Err(())` not modelled (any key but
+    /// aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge, aws:username, aws:ViaAWSService,
+    /// aws:PrincipalType).
+    /// `key` must be lowercase (condition keys are case-insensitive).
+    pub fn lookup(&self, key: &str) -> Result<Option<String>, ()> {
+        let value = match key {
+            "aws:multifactorauthpresent" => match self.context {
+                Context::MfaPresent => Some("true"),
+                // Console sign-in or temporary credentials without MFA carry the key as `false`.
+                Context::MfaAbsent => Some("false"),
+                // Long-term access keys: the key is absent, which is why `Bool` guards miss them.
+                Context::MfaKeyMissing => None,
+            },
+            "aws:multifactorauthage" => match self.context {
+                Context::MfaPresent => Some("120"),
+                Context::MfaAbsent | Context::MfaKeyMissing => None,
+            },
+            "aws:username" => Some(self.username),
+            // The user calls IAM/STS directly, not through a service acting on their behalf.
+            "aws:viaawsservice" => Some("false"),
+            "aws:principaltype" => Some("User"),
+            _ => return Err(()),
+        };
+        Ok(value.map(str::to_string))
+    }
+}
+
+/// Effect of a statement; `Unknown` when `Effect` is missing or not `Allow`/`Deny`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+    Unknown,
+}
+
+/// `Action`/`NotAction`, compiled (lowercase).
+enum ActionSpec {
+    Match { negate: bool, globs: Vec<Glob> },
+    Malformed(String),
+}
+
+/// `Resource`/`NotResource` for one context: patterns, plus reasons for patterns that could not be
+/// resolved (unmodelled policy variables). Patterns whose variable is absent match nothing.
+struct ResourceSpec {
+    negate: bool,
+    globs: Vec<ArnGlob>,
+    unknown: Vec<String>,
+    malformed: Option<String>,
+}
+
+/// A compiled statement.
+pub struct Statement {
+    pub label: String,
+    pub effect: Effect,
+    effect_reason: Option<String>,
+    actions: ActionSpec,
+    /// Indexed by [`Context::index`].
+    resources: [ResourceSpec; 3],
+    /// Indexed by [`Context::index`]: applicability of the `Condition` element and why it is `Maybe`.
+    conditions: [(Tri, Vec<String>); 3],
+}
+
+impl Statement {
+    pub fn action_tri(&self, action_lower: &[char]) -> Tri {
+        match &self.actions {
+            ActionSpec::Match { negate, globs } => {
+                let hit = globs.iter().any(|g| g.matches(action_lower));
+                if hit != *negate {
+                    Tri::Yes
+                } else {
+                    Tri::No
+                }
+            }
+            ActionSpec::Malformed(_) => Tri::Maybe,
+        }
+    }
+
+    pub fn resource_tri(&self, resource: &[char], ctx: Context) -> Tri {
+        let spec = &self.resources[ctx.index()];
+        if spec.malformed.is_some() {
+            return Tri::Maybe;
+        }
+        let hit = if spec.globs.iter().any(|g| g.matches(resource)) {
+            Tri::Yes
+        } else if spec.unknown.is_empty() {
+            Tri::No
+        } else {
+            Tri::Maybe
+        };
+        if spec.negate {
+            hit.not()
+        } else {
+            hit
+        }
+    }
+
+    pub fn condition_tri(&self, ctx: Context) -> Tri {
+        self.conditions[ctx.index()].0
+    }
+
+    /// Applicability to one request; `action_lower` must be lowercase.
+    pub fn applies(&self, action_lower: &[char], resource: &[char], ctx: Context) -> Tri {
+        let c = self.condition_tri(ctx);
+        if c == Tri::No {
+            return Tri::No;
+        }
+        let a = self.action_tri(action_lower);
+        if a == Tri::No {
+            return Tri::No;
+        }
+        a.and(self.resource_tri(resource, ctx)).and(c)
+    }
+
+    /// Why `applies` returned `Maybe` (labelled with the statement).
+    pub fn reasons(
+        &self,
+        action_lower: &[char],
+        resource: &[char],
+        ctx: Context,
+        out: &mut Vec<String>,
+    ) {
+        let mut push = |r: &str| {
+            let r = format!("{}: {}", self.label, r);
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        };
+        if let Some(r) = &self.effect_reason {
+            push(r);
+        }
+        if let (ActionSpec::Malformed(r), Tri::Maybe) =
+            (&self.actions, self.action_tri(action_lower))
+        {
+            push(r);
+        }
+        if self.resource_tri(resource, ctx) == Tri::Maybe {
+            let spec = &self.resources[ctx.index()];
+            if let Some(r) = &spec.malformed {
+                push(r);
+            }
+            for r in &spec.unknown {
+                push(r);
+            }
+        }
+        let (t, rs) = &self.conditions[ctx.index()];
+        if *t == Tri::Maybe {
+            for r in rs {
+                push(r);
+            }
+        }
+    }
+}
+
+/// A compiled policy document.
+pub struct Compiled {
+    pub statements: Vec<Statement>,
+}
+
+/// Every IAM [`Decision`] reachable once the unknowns are resolved, as a bit set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Possible(pub u8);
+
+impl Possible {
+    pub const ALLOWED: u8 = 1;
+    pub const EXPLICIT: u8 = 2;
+    pub const IMPLICIT: u8 = 4;
+
+    pub fn decision(self) -> Decision {
+        match self.0 {
+            Possible::ALLOWED => Decision::Allowed,
+            Possible::EXPLICIT => Decision::ExplicitDeny,
+            Possible::IMPLICIT => Decision::ImplicitDeny,
+            _ => Decision::Unknown,
+        }
+    }
+
+    pub fn decisions(self) -> Vec<Decision> {
+        [
+            (Possible::ALLOWED, Decision::Allowed),
+            (Possible::EXPLICIT, Decision::ExplicitDeny),
+            (Possible::IMPLICIT, Decision::ImplicitDeny),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.0 & bit != 0)
+        .map(|(_, d)| d)
+        .collect()
+    }
+}
+
+/// Which statements take part in a decision.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The document as written.
+    Alone,
+    /// The document beside a synthetic `Allow *` on `*`.
+    BesideAllowAll,
+    /// Allow statements only (every Deny ignored): "does the document grant this?".
+    AllowsOnly,
+}
+
+impl Compiled {
+    /// AWS's decision logic for a single identity policy (no SCP, boundary or session policy):
+    /// an applicable explicit Deny wins; otherwise an applicable Allow allows; otherwise implicit deny.
+    /// `Maybe` statements widen the set of possible outcomes.
+    pub fn decide(
+        &self,
+        action_lower: &[char],
+        resource: &[char],
+        ctx: Context,
+        mode: Mode,
+    ) -> Possible {
+        let (mut deny_yes, mut deny_maybe) = (false, false);
+        let mut allow_yes = mode == Mode::BesideAllowAll;
+        let mut allow_maybe = false;
+        for s in &self.statements {
+            let is_deny = matches!(s.effect, Effect::Deny | Effect::Unknown);
+            let is_allow = matches!(s.effect, Effect::Allow | Effect::Unknown);
+            if mode == Mode::AllowsOnly && !is_allow {
+                continue;
+            }
+            if allow_yes && !is_deny {
+                continue; // Cannot change anything any more.
+            }
+            match s.applies(action_lower, resource, ctx) {
+                Tri::No => {}
+                Tri::Yes => match s.effect {
+                    Effect::Deny if mode != Mode::AllowsOnly => {
+                        deny_yes = true;
+                        break;
+                    }
+                    Effect::Allow => allow_yes = true,
+                    // An applicable statement of unknown effect may allow or deny.
+                    _ => {
+                        deny_maybe |= mode != Mode::AllowsOnly;
+                        allow_maybe = true;
+                    }
+                },
+                Tri::Maybe => {
+                    deny_maybe |= is_deny && mode != Mode::AllowsOnly;
+                    allow_maybe |= is_allow;
+                }
+            }
+        }
+        if deny_yes {
+            return Possible(Possible::EXPLICIT);
+        }
+        let mut p = if allow_yes {
+            Possible::ALLOWED
+        } else if allow_maybe {
+            Possible::ALLOWED | Possible::IMPLICIT
+        } else {
+            Possible::IMPLICIT
+        };
+        if deny_maybe {
+            p |= Possible::EXPLICIT;
+        }
+        Possible(p)
+    }
+
+    /// Reasons behind an Unknown decision: every statement that might apply and whose effect could
+    /// still change the outcome.
+    pub fn reasons(
+        &self,
+        action_lower: &[char],
+        resource: &[char],
+        ctx: Context,
+        mode: Mode,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let allow_yes = mode == Mode::BesideAllowAll
+            || self.statements.iter().any(|s| {
+                s.effect == Effect::Allow && s.applies(action_lower, resource, ctx) == Tri::Yes
+            });
+        for s in &self.statements {
+            let relevant = match s.effect {
+                Effect::Deny => mode != Mode::AllowsOnly,
+                Effect::Allow => !allow_yes,
+                Effect::Unknown => true,
+            };
+            let t = s.applies(action_lower, resource, ctx);
+            // A statement of unknown effect matters even when it certainly applies.
+            if relevant && (t == Tri::Maybe || (t == Tri::Yes && s.effect == Effect::Unknown)) {
+                s.reasons(action_lower, resource, ctx, &mut out);
+            }
+        }
+        out
+    }
+}
+
+/// Compiles `doc` for requests by `username`. Never fails: problems become Unknown statements.
+pub fn compile(doc: &Value, username: &str) -> Compiled {
+    let Some(obj) = doc.as_object() else {
+        return broken("document is not a JSON object");
+    };
+    // Policy variables exist only in policy language version 2012-10-17; in older (or missing) versions
+    // `${aws:username}` is plain text, a classic reason why a copied policy "does nothing".
+    let vars = obj.get("Version").and_then(Value::as_str) == Some("2012-10-17");
+    let stmts: Vec<&Value> = match obj.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(v @ Value::Object(_)) => vec![v],
+        Some(_) => return broken("\"Statement\" is neither an object nor an array"),
+        None => return broken("document has no \"Statement\""),
+    };
+    Compiled {
+        statements: stmts
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| compile_statement(i + 1, s, username, vars))
+            .collect(),
+    }
+}
+
+fn broken(reason: &str) -> Compiled {
+    Compiled {
+        statements: vec![broken_statement("document".to_string(), reason)],
+    }
+}
+
+/// A statement that may apply to anything with any effect: how malformed input is evaluated.
+fn broken_statement(label: String, reason: &str) -> Statement {
+    Statement {
+        label,
+        effect: Effect::Unknown,
+        effect_reason: Some(reason.to_string()),
+        actions: ActionSpec::Malformed(reason.to_string()),
+        resources: Context::ALL.map(|_| ResourceSpec {
+            negate: false,
+            globs: Vec::new(),
+            unknown: Vec::new(),
+            malformed: Some(reason.to_string()),
+        }),
+        conditions: Context::ALL.map(|_| (Tri::Maybe, Vec::new())),
+    }
+}
+
+/// Gets an element; IAM element names are case-sensitive.
+fn element<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name)
+}
+
+/// A string or an array of strings; `Err` describes anything else.
+fn string_list<'a>(v: &'a Value, what: &str) -> Result<Vec<&'a str>, String> {
+    match v {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .ok_or_else(|| format!("\"{what}\" must contain only strings"))
+            })
+            .collect(),
+        _ => Err(format!(
+            "\"{what}\" must be a string or an array of strings"
+        )),
+    }
+}
+
+fn compile_statement(n: usize, stmt: &Value, username: &str, vars: bool) -> Statement {
+    let sid = stmt.get("Sid").and_then(Value::as_str);
+    let label = match sid {
+        Some(sid) => format!("statement {n} (Sid \"{sid}\")"),
+        None => format!("statement {n}"),
+    };
+    let Some(obj) = stmt.as_object() else {
+        return broken_statement(label, "statement is not a JSON object");
+    };
+
+    let (effect, effect_reason) = match element(obj, "Effect").and_then(Value::as_str) {
+        Some("Allow") => (Effect::Allow, None),
+        Some("Deny") => (Effect::Deny, None),
+        Some(other) => (
+            Effect::Unknown,
+            Some(format!(
+                "\"Effect\" is {other:?}, not \"Allow\" or \"Deny\""
+            )),
+        ),
+        None => (
+            Effect::Unknown,
+            Some("statement has no \"Effect\"".to_string()),
+        ),
+    };
+    let (effect, effect_reason) =
+        if obj.contains_key("Principal") || obj.contains_key("NotPrincipal") {
+            // Identity policies cannot name principals; IAM would reject the document, so what it would do
+            // is not known.
+            (
+                Effect::Unknown,
+                Some("\"Principal\" is not valid in an identity policy".to_string()),
+            )
+        } else {
+            (effect, effect_reason)
+        };
+
+    let actions = match (element(obj, "Action"), element(obj, "NotAction")) {
+        (Some(v), None) | (None, Some(v)) => match string_list(
+            v,
+            if obj.contains_key("Action") {
+                "Action"
+            } else {
+                "NotAction"
+            },
+        ) {
+            Ok(list) => ActionSpec::Match {
+                negate: obj.contains_key("NotAction"),
+                globs: list.iter().map(|a| Glob::new(&a.to_lowercase())).collect(),
+            },
+            Err(e) => ActionSpec::Malformed(e),
+        },
+        (Some(_), Some(_)) => {
+            ActionSpec::Malformed("statement has both \"Action\" and \"NotAction\"".to_string())
+        }
+        (None, None) => {
+            ActionSpec::Malformed("statement has neither \"Action\" nor \"NotAction\"".to_string())
+        }
+    };
+
+    let resources = Context::ALL.map(|ctx| {
+        let values = CtxValues {
+            context: ctx,
+            username,
+        };
+        compile_resources(obj, &values, vars)
+    });
+
+    let conditions = Context::ALL.map(|ctx| {
+        let values = CtxValues {
+            context: ctx,
+            username,
+        };
+        match element(obj, "Condition") {
+            None => (Tri::Yes, Vec::new()),
+            Some(c) => eval_condition(c, &values, vars),
+        }
+    });
+
+    Statement {
+        label,
+        effect,
+        effect_reason,
+        actions,
+        resources,
+        conditions,
+    }
+}
+
+fn compile_resources(
+    obj: &serde_json::Map<String, Value>,
+    ctx: &CtxValues,
+    vars: bool,
+) -> ResourceSpec {
+    let mut spec = ResourceSpec {
+        negate: false,
+        globs: Vec::new(),
+        unknown: Vec::new(),
+        malformed: None,
+    };
+    let (name, value) = match (element(obj, "Resource"), element(obj, "NotResource")) {
+        (Some(v), None) => ("Resource", v),
+        (None, Some(v)) => ("NotResource", v),
+        (Some(_), Some(_)) => {
+            spec.malformed =
+                Some("statement has both \"Resource\" and \"NotResource\"".to_string());
+            return spec;
+        }
+        (None, None) => {
+            spec.malformed =
+                Some("statement has neither \"Resource\" nor \"NotResource\"".to_string());
+            return spec;
+        }
+    };
+    spec.negate = name == "NotResource";
+    let list = match string_list(value, name) {
+        Ok(list) => list,
+        Err(e) => {
+            spec.malformed = Some(e);
+            return spec;
+        }
+    };
+    for text in list {
+        let resolved = if vars {
+            pattern::resolve(text, false, &|k| ctx.lookup(k))
+        } else {
+            Resolved::Glob(Glob::new(text))
+        };
+        match resolved {
+            Resolved::Glob(g) => spec.globs.push(ArnGlob::new(g)),
+            Resolved::Missing => {}
+            Resolved::Unknown(key) => spec.unknown.push(format!(
+                "policy variable \"${{{key}}}\" in {name} is not modelled"
+            )),
+        }
+    }
+    spec
+}
+
+/// Base condition operators (lowercase names after removing `ForAnyValue:`/`ForAllValues:` and
+/// `IfExists`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    StringEquals,
+    StringEqualsIgnoreCase,
+    StringLike,
+    NumericEquals,
+    NumericLessThan,
+    NumericLessThanEquals,
+    NumericGreaterThan,
+    NumericGreaterThanEquals,
+    Bool,
+    Null,
+    Arn,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Single,
+    ForAnyValue,
+    ForAllValues,
+}
+
+struct Operator {
+    base: Op,
+    /// `StringNotEquals`, `ArnNotLike`, …: true when no value matches (and when the key is absent).
+    negated: bool,
+    if_exists: bool,
+    set: SetOp,
+}
+
+fn parse_operator(name: &str) -> Option<Operator> {
+    let lower = name.to_ascii_lowercase();
+    let (set, rest) = if let Some(r) = lower.strip_prefix("foranyvalue:") {
+        (SetOp::ForAnyValue, r)
+    } else if let Some(r) = lower.strip_prefix("forallvalues:") {
+        (SetOp::ForAllValues, r)
+    } else {
+        (SetOp::Single, lower.as_str())
+    };
+    let (if_exists, base) = match rest.strip_suffix("ifexists") {
+        Some(b) => (true, b),
+        None => (false, rest),
+    };
+    let (base, negated) = match base {
+        "stringequals" => (Op::StringEquals, false),
+        "stringnotequals" => (Op::StringEquals, true),
+        "stringequalsignorecase" => (Op::StringEqualsIgnoreCase, false),
+        "stringnotequalsignorecase" => (Op::StringEqualsIgnoreCase, true),
+        "stringlike" => (Op::StringLike, false),
+        "stringnotlike" => (Op::StringLike, true),
+        "numericequals" => (Op::NumericEquals, false),
+        "numericnotequals" => (Op::NumericEquals, true),
+        "numericlessthan" => (Op::NumericLessThan, false),
+        "numericlessthanequals" => (Op::NumericLessThanEquals, false),
+        "numericgreaterthan" => (Op::NumericGreaterThan, false),
+        "numericgreaterthanequals" => (Op::NumericGreaterThanEquals, false),
+        "bool" => (Op::Bool, false),
+        // `Null` has no IfExists form and no set form.
+        "null" if !if_exists && set == SetOp::Single => (Op::Null, false),
+        "arnequals" | "arnlike" => (Op::Arn, false),
+        "arnnotequals" | "arnnotlike" => (Op::Arn, true),
+        _ => return None,
+    };
+    Some(Operator {
+        base,
+        negated,
+        if_exists,
+        set,
+    })
+}
+
+/// Evaluates a `Condition` element for one context: AND across operators and keys, OR across values.
+pub fn eval_condition(cond: &Value, ctx: &CtxValues, vars: bool) -> (Tri, Vec<String>) {
+    let Some(ops) = cond.as_object() else {
+        return (
+            Tri::Maybe,
+            vec!["\"Condition\" is not a JSON object".to_string()],
+        );
+    };
+    let mut result = Tri::Yes;
+    let mut reasons = Vec::new();
+    for (op_name, block) in ops {
+        let Some(op) = parse_operator(op_name) else {
+            result = result.and(Tri::Maybe);
+            reasons.push(format!("unsupported condition operator {op_name:?}"));
+            continue;
+        };
+        let Some(keys) = block.as_object() else {
+            result = result.and(Tri::Maybe);
+            reasons.push(format!(
+                "condition operator {op_name:?} does not map keys to values"
+            ));
+            continue;
+        };
+        for (key, values) in keys {
+            let (t, why) = eval_key(&op, key, values, ctx, vars);
+            result = result.and(t);
+            if t == Tri::Maybe {
+                reasons.extend(why);
+            }
+            if result == Tri::No {
+                // A definitely false clause decides the whole condition; unknowns elsewhere are moot.
+                return (Tri::No, Vec::new());
+            }
+        }
+    }
+    if result != Tri::Maybe {
+        reasons.clear();
+    }
+    (result, reasons)
+}
+
+fn eval_key(
+    op: &Operator,
+    key: &str,
+    values: &Value,
+    ctx: &CtxValues,
+    vars: bool,
+) -> (Tri, Option<String>) {
+    let key_lower = key.to_ascii_lowercase();
+    let present = match ctx.lookup(&key_lower) {
+        Ok(v) => v,
+        Err(()) => {
+            return (
+                Tri::Maybe,
+                Some(format!("condition key {key:?} is not modelled")),
+            )
+        }
+    };
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let policy_values: Option<Vec<String>> = match values {
+        Value::Array(items) => items.iter().map(scalar).collect(),
+        v => scalar(v).map(|s| vec![s]),
+    };
+    let Some(policy_values) = policy_values else {
+        return (
+            Tri::Maybe,
+            Some(format!(
+                "condition values for {key:?} must be strings, booleans or numbers"
+            )),
+        );
+    };
+
+    let Some(actual) = present else {
+        // Key absent from the request (AWS "Condition operators": a missing key does not match,
+        // except for …IfExists, Null, the negated operators, and ForAllValues, which is vacuously true).
+        let t = if op.base == Op::Null {
+            policy_values.iter().any(|v| v.eq_ignore_ascii_case("true"))
+        } else if op.if_exists {
+            true
+        } else {
+            match op.set {
+                SetOp::ForAllValues => true,
+                SetOp::ForAnyValue => false,
+                SetOp::Single => op.negated,
+            }
+        };
+        return (if t { Tri::Yes } else { Tri::No }, None);
+    };
+
+    if op.base == Op::Null {
+        let t = policy_values
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case("false"));
+        return (if t { Tri::Yes } else { Tri::No }, None);
+    }
+
+    let mut why = None;
+    let hits =
+        policy_values
+            .iter()
+            .map(|pv| match value_matches(op.base, pv, &actual, ctx, vars) {
+                Ok(true) => Tri::Yes,
+                Ok(false) => Tri::No,
+                Err(e) => {
+                    why.get_or_insert(e);
+                    Tri::Maybe
+                }
+            });
+    let any = Tri::any(hits.collect::<Vec<_>>());
+    let t = if op.negated { any.not() } else { any };
+    (t, if t == Tri::Maybe { why } else { None })
+}
+
+/// Resolves policy variables in a condition value as plain text: `Ok(None)` when a variable is absent.
+fn resolve_text(text: &str, ctx: &CtxValues, vars: bool) -> Result<Option<String>, String> {
+    if !vars || !text.contains("${") {
+        return Ok(Some(text.to_string()));
+    }
+    let mut out = String::new();
+    for piece in pattern::parse_template(text) {
+        match piece {
+            Piece::Pattern(p) | Piece::Literal(p) => out.push_str(&p),
+            Piece::Var(key, default) => match ctx.lookup(&key.to_ascii_lowercase()) {
+                Ok(Some(v)) => out.push_str(&v),
+                Ok(None) => match default {
+                    Some(d) => out.push_str(&d),
+                    None => return Ok(None),
+                },
+                Err(()) => return Err(format!("policy variable \"${{{key}}}\" is not modelled")),
+            },
+        }
+    }
+    Ok(Some(out))
+}
+
+fn value_matches(
+    op: Op,
+    policy: &str,
+    actual: &str,
+    ctx: &CtxValues,
+    vars: bool,
+) -> Result<bool, String> {
+    let chars = |s: &str| s.chars().collect::<Vec<char>>();
+    match op {
+        Op::StringEquals => Ok(resolve_text(policy, ctx, vars)?.is_some_and(|p| p == actual)),
+        Op::StringEqualsIgnoreCase => Ok(resolve_text(policy, ctx, vars)?
+            .is_some_and(|p| p.to_lowercase() == actual.to_lowercase())),
+        Op::StringLike | Op::Arn => {
+            let resolved = if vars {
+                pattern::resolve(policy, false, &|k| ctx.lookup(k))
+            } else {
+                Resolved::Glob(Glob::new(policy))
+            };
+            match resolved {
+                Resolved::Glob(g) if op == Op::Arn => Ok(ArnGlob::new(g).matches(&chars(actual))),
+                Resolved::Glob(g) => Ok(g.matches(&chars(actual))),
+                Resolved::Missing => Ok(false),
+                Resolved::Unknown(key) => {
+                    Err(format!("policy variable \"${{{key}}}\" is not modelled"))
+                }
+            }
+        }
+        Op::Bool => Ok(policy.eq_ignore_ascii_case(actual)),
+        Op::NumericEquals
+        | Op::NumericLessThan
+        | Op::NumericLessThanEquals
+        | Op::NumericGreaterThan
+        | Op::NumericGreaterThanEquals => {
+            let p: f64 = policy
+                .trim()
+                .parse()
+                .map_err(|_| format!("{policy:?} is not a number"))?;
+            let Ok(a) = actual.trim().parse::<f64>() else {
+                return Ok(false);
+            };
+            Ok(match op {
+                Op::NumericEquals => a == p,
+                Op::NumericLessThan => a < p,
+                Op::NumericLessThanEquals => a <= p,
+                Op::NumericGreaterThan => a > p,
+                _ => a >= p,
+            })
+        }
+        Op::Null => Ok(false),
+    }
+}
