@@ -24,7 +24,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             args,
             detailed_exitcode,
         } => {
-            let items = plan_files(&args)?;
+            let items = plan_sources(&ui, &args)?;
             emit(&ui, format, &items, Mode::Scan);
             Ok(exit_for(&items, detailed_exitcode))
         }
@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             detailed_exitcode,
             out,
         } => {
-            let items = plan_files(&args)?;
+            let items = plan_sources(&ui, &args)?;
             emit(&ui, format, &items, Mode::Plan);
             if let Some(path) = out {
                 let text = serde_json::to_string_pretty(&report::json(&items, Mode::Plan))
@@ -46,7 +46,16 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             }
             Ok(exit_for(&items, detailed_exitcode))
         }
+        Command::Apply { args, yes } if args.sources.is_empty() => {
+            crate::app_aws::apply(&ui, format, &args, yes)
+        }
         Command::Apply { args, yes } => apply_files(&ui, format, &args, yes),
+        Command::Rollback {
+            journal,
+            change,
+            yes,
+            connect,
+        } => crate::app_aws::rollback(&ui, &journal, change.as_deref(), yes, &connect),
         Command::Migrations { action } => migrations(&ui, action),
         Command::Explain { file, against } => explain(&ui, format, &file, against.as_deref()),
     }
@@ -77,11 +86,17 @@ fn limit_for(kind: Kind) -> SizeLimit {
     }
 }
 
+/// Files and folders when SOURCEs are given, else the AWS account of the current credentials.
+fn plan_sources(ui: &Ui, args: &PlanArgs) -> Result<Vec<Item>, Error> {
+    if args.sources.is_empty() {
+        crate::app_aws::plan(ui, args)
+    } else {
+        plan_files(args)
+    }
+}
+
 /// Plan every file named by the sources.
 pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
-    if args.sources.is_empty() {
-        return Err(Error::NoSources);
-    }
     let (chain, options) = chain_and_options(args)?;
     let limit = limit_for(args.kind);
     Ok(files::discover(&args.sources)

@@ -77,6 +77,50 @@ pub struct PlanArgs {
     /// IAM size limit to check files against
     #[arg(long, value_enum, default_value_t = Kind::Managed)]
     pub kind: Kind,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Where and how to reach AWS when no SOURCE is given. Credentials come from aws-config's
+/// standard chain: environment, profiles, SSO, role assumption.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AwsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Journal file (default: $XDG_STATE_HOME/forcemfa/journal.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Refuse rather than delete the oldest non-default version at IAM's 5-version limit
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Also rewrite policies tagged as managed by infrastructure as code (the next deployment
+    /// will revert them)
+    #[arg(long)]
+    pub include_iac_managed: bool,
+}
+
+/// How to reach an AWS account.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
+    /// AWS profile to use (default: AWS_PROFILE or the default chain)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (IAM is global; this only picks STS and the endpoint)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Endpoint URL for IAM and STS (also AWS_ENDPOINT_URL), e.g. a test server
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Your MFA device ARN: forcemfa gets a session token with it, for operators under a
+    /// force-MFA policy themselves
+    #[arg(long, value_name = "ARN")]
+    pub mfa_serial: Option<String>,
+    /// The current MFA code (prompted for when --mfa-serial is given without it)
+    #[arg(long, value_name = "CODE", requires = "mfa_serial")]
+    pub mfa_code: Option<String>,
+    /// Role session name used for every request (shows in CloudTrail)
+    #[arg(long, value_name = "NAME", default_value = "forcemfa")]
+    pub session_name: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +151,20 @@ pub enum Command {
         /// Apply every change without asking
         #[arg(long)]
         yes: bool,
+    },
+    /// Restore what an apply changed, from its journal
+    Rollback {
+        /// The journal written by apply
+        #[arg(long, value_name = "FILE")]
+        journal: PathBuf,
+        /// Only this change (default: every applied change not yet rolled back, latest first)
+        #[arg(long, value_name = "ID")]
+        change: Option<String>,
+        /// Roll back without asking
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        connect: ConnectArgs,
     },
     /// List the migrations, or show one
     Migrations {

@@ -34,6 +34,17 @@ pub enum Error {
     SarifOnlyForScan,
     #[error("{path}: {message}")]
     Input { path: String, message: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::aws::StoreError),
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("cannot start the async runtime: {source}")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--mfa-serial needs a code: pass --mfa-code, or run in a terminal to be asked for it")]
+    MfaCodeNeeded,
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,

@@ -9,16 +9,19 @@
 //! Every stage between fetch and publish is a pure function of its inputs.
 
 pub mod app;
+pub mod app_aws;
 pub mod cli;
 pub mod detect;
 pub mod diff;
 pub mod effect;
 pub mod error;
 pub mod files;
+pub mod journal;
 pub mod migration;
 pub mod pattern;
 pub mod plan;
 pub mod policy;
 pub mod report;
+pub mod store;
 pub mod target;
 pub mod ui;

@@ -5,7 +5,19 @@ use forcemfa::error::Exit;
 use std::io::Write;
 
 fn main() {
-    let cli = forcemfa::cli::Cli::parse();
+    // Usage errors exit 1, not clap's 2: with --detailed-exitcode, 2 means "changes pending".
+    let cli = match forcemfa::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Exit::Error
+            } else {
+                Exit::Ok
+            };
+            let _ = e.print();
+            std::process::exit(code as i32);
+        }
+    };
     let code = match forcemfa::app::run(cli) {
         Ok(exit) => exit,
         Err(e) => {

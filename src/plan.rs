@@ -176,7 +176,11 @@ fn change_id(target: &Target, before_sha: &str) -> String {
 
 fn label(target: &Target) -> String {
     match &target.kind {
-        TargetKind::File { path } => path.display().to_string(),
+        TargetKind::File { path } => path
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+            .to_string(),
         TargetKind::Managed { name, .. } => name.clone(),
         TargetKind::Inline {
             entity,
@@ -337,10 +341,11 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             "managed by infrastructure-as-code ({why}): a live rewrite will be reverted by the next deployment; change the source instead"
         ));
     }
-    for a in &outcome.applied {
-        if a.id == "options" && options.allows("iam:DeleteVirtualMFADevice") {
-            notes.push("WARNING: mfa-device-cleanup lets a user without MFA delete an MFA device; AWS advises against it".into());
-        }
+    if options.allows("iam:DeleteVirtualMFADevice") {
+        notes.push("WARNING: --allow-before-mfa mfa-device-cleanup lets a user without MFA delete an MFA device; AWS advises against it (an administrator should delete half-created devices)".into());
+    }
+    if parsed.style.url_encoded && matches!(input.target.kind, TargetKind::File { .. }) {
+        notes.push("the file held a URL-encoded document; it is written back as plain JSON".into());
     }
 
     let before_sha256 = sha256(&input.text);

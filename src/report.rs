@@ -218,7 +218,8 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                             f.message
                         );
                     }
-                } else {
+                } else if opts.verbose || matches!(target.kind, TargetKind::File { .. }) {
+                    // An account has many unrelated policies: list them only when asked.
                     let _ = writeln!(out, "{target}: skipped: {reason}");
                 }
             }

@@ -221,9 +221,14 @@ fn markdown_report_has_a_table_and_diff() {
 fn bad_input_gives_clear_errors_not_panics() {
     bin()
         .args(["plan"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no SOURCE given"));
+        .stderr(predicate::str::contains("no usable AWS credentials"))
+        .stderr(predicate::str::contains("--profile"));
     bin()
         .args(["plan", "/nonexistent/x.json"])
         .assert()
@@ -263,4 +268,60 @@ fn quiet_prints_only_the_summary() {
     let out = bin().args(["plan", "-q"]).arg(dir.path()).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn a_blocked_change_exits_4_and_is_never_written() {
+    // The 2019 extended variant grows past a user's 2,048-character inline limit.
+    let text = read(&fixture("policies/2019-seed-variant.json"));
+    let dir = temp_copy(&[("seed.json", &text)]);
+    bin()
+        .args(["plan", "--kind", "user"])
+        .arg(dir.path())
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("BLOCKED: the new document has"));
+    bin()
+        .args(["apply", "--yes", "--kind", "user"])
+        .arg(dir.path())
+        .assert()
+        .code(4);
+    assert_eq!(read(&dir.path().join("seed.json")), text);
+}
+
+#[test]
+fn explain_prints_the_effect_of_a_rewrite() {
+    let dir = folder(&[]);
+    let before = dir.path().join("before.json");
+    std::fs::copy(dir.path().join(LEGACY), &before).unwrap();
+    bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path().join(LEGACY))
+        .assert()
+        .success();
+    bin()
+        .args(["explain"])
+        .arg(dir.path().join(LEGACY))
+        .arg("--against")
+        .arg(&before)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("iam:ListUsers"))
+        .stdout(predicate::str::contains("allowed → denied"));
+    bin()
+        .args(["explain"])
+        .arg(dir.path().join(LEGACY))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sts:GetSessionToken"));
+}
+
+#[test]
+fn usage_errors_exit_1_not_the_pending_code() {
+    bin()
+        .args(["plan", "--detailed-exitcode", "--bogus"])
+        .arg(fixture("policies"))
+        .assert()
+        .code(1);
+    bin().args(["--help"]).assert().code(0);
 }

@@ -249,3 +249,59 @@ fn generations_bundled_equal_the_fixtures() {
         );
     }
 }
+
+#[test]
+fn a_wrong_migration_is_blocked_with_a_readable_explanation() {
+    // Claims to remove iam:ListUsers, but really exempts all of S3 before MFA.
+    let wrong = r#"
+id = "0001"
+name = "wrong"
+title = "A migration that lies about its effect"
+since = "2026-01-01"
+severity = "high"
+why = "test"
+sources = []
+
+[[op]]
+type = "ensure_exemptions"
+actions = ["s3:*"]
+
+[[effect]]
+direction = "restrict"
+contexts = ["mfa-absent", "mfa-key-missing"]
+actions = ["iam:ListUsers"]
+"#;
+    let chain = forcemfa::migration::load(&[("0001_wrong.toml", wrong)]).unwrap();
+    let text = read(&fixture("policies/2018-docs-listusers.json"));
+    let item = forcemfa::plan::plan_one(
+        &forcemfa::plan::Input::file(
+            forcemfa::target::Target::file("l.json"),
+            text,
+            forcemfa::plan::SizeLimit::Managed,
+        ),
+        &chain,
+        &forcemfa::migration::Options::default(),
+    );
+    let c = expect_change(item);
+    assert!(c.is_blocked());
+    let why = c.blocked.join("\n");
+    assert!(why.contains("not what the migrations declare"), "{why}");
+    assert!(why.contains("s3:"), "names the unexplained action: {why}");
+    assert!(c
+        .effect
+        .unexplained
+        .iter()
+        .all(|r| r.action.starts_with("s3:")));
+}
+
+#[test]
+fn every_migration_has_a_section_in_the_reference() {
+    let doc = read(&root().join("docs/migrations.md"));
+    for m in forcemfa::migration::default_chain().unwrap() {
+        let heading = format!("## {} {}", m.spec.id, m.spec.name);
+        assert!(
+            doc.contains(&heading),
+            "docs/migrations.md lacks {heading:?}"
+        );
+    }
+}
