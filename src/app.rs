@@ -9,7 +9,7 @@ use crate::migration::{self, Migration, Options};
 use crate::plan::{self, Input, Item, SizeLimit};
 use crate::report::{self, Mode, TextOptions};
 use crate::target::{EntityKind, Target, TargetKind};
-use crate::ui::{self, Answer, Ui};
+use crate::ui::{self, Ui};
 use crate::{effect, files, policy};
 
 /// Run a parsed command line.
@@ -36,8 +36,9 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             let items = plan_sources(&ui, &args)?;
             emit(&ui, format, &items, Mode::Plan);
             if let Some(path) = out {
-                let text = serde_json::to_string_pretty(&report::json(&items, Mode::Plan))
-                    .unwrap_or_default();
+                let (chain, options) = chain_and_options(&args)?;
+                let file = plan::PlanFile::new(&items, &chain, &options, now());
+                let text = serde_json::to_string_pretty(&file).unwrap_or_default();
                 std::fs::write(&path, text + "\n").map_err(|source| Error::Write {
                     path: path.display().to_string(),
                     source,
@@ -46,17 +47,14 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             }
             Ok(exit_for(&items, detailed_exitcode))
         }
-        Command::Apply { args, yes } if args.sources.is_empty() => {
-            crate::app_aws::apply(&ui, format, &args, yes)
-        }
-        Command::Apply { args, yes } => apply_files(&ui, format, &args, yes),
+        Command::Apply { args, yes, plan } => apply(&ui, format, &args, yes, plan.as_deref()),
         Command::Rollback {
             journal,
             change,
             yes,
             connect,
         } => crate::app_aws::rollback(&ui, &journal, change.as_deref(), yes, &connect),
-        Command::Migrations { action } => migrations(&ui, action),
+        Command::Migrations { action } => migrations(&ui, format, action),
         Command::Explain { file, against } => explain(&ui, format, &file, against.as_deref()),
     }
 }
@@ -181,94 +179,172 @@ fn exit_for(items: &[Item], detailed: bool) -> Exit {
     }
 }
 
-fn apply_files(ui: &Ui, format: Format, args: &PlanArgs, yes: bool) -> Result<Exit, Error> {
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `apply`: plan (or load a saved plan), confirm, write. Files and AWS targets share one loop.
+fn apply(
+    ui: &Ui,
+    format: Format,
+    args: &PlanArgs,
+    yes: bool,
+    plan_path: Option<&Path>,
+) -> Result<Exit, Error> {
     if !yes && !ui::interactive() {
         return Err(Error::NeedsTerminal);
     }
-    let items = plan_files(args)?;
-    let mut all = yes;
-    let mut applied = Vec::new();
-    let mut declined = Vec::new();
-    let mut failed = Vec::new();
     let opts = TextOptions {
         color: ui.color,
         verbose: ui.verbose,
     };
-    let mut quit = false;
-    for item in &items {
-        let Item::Change(c) = item else { continue };
-        if c.is_blocked() {
-            continue;
+    let (items, file) = match plan_path {
+        Some(path) => {
+            let file = load_plan(path)?;
+            let (chain, options) = chain_and_options(args)?;
+            file.check(&chain, Some(&options))
+                .map_err(|e| Error::Input {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            (Vec::new(), file)
         }
-        if quit {
-            declined.push(c.id.clone());
-            continue;
+        None => {
+            let items = if args.sources.is_empty() {
+                crate::app_aws::plan(ui, args)?
+            } else {
+                plan_files(args)?
+            };
+            let (chain, options) = chain_and_options(args)?;
+            let file = plan::PlanFile::new(&items, &chain, &options, now());
+            (items, file)
         }
-        if !all {
-            ui.warn(&report::change_text(c, opts));
-            match ui::confirm(&format!("Apply change {} to {}?", c.id, c.target)) {
-                Answer::Yes => {}
-                Answer::All => all = true,
-                Answer::No => {
-                    declined.push(c.id.clone());
-                    continue;
-                }
-                Answer::Quit => {
-                    quit = true;
-                    declined.push(c.id.clone());
-                    continue;
-                }
-            }
-        }
-        let TargetKind::File { path } = &c.target.kind else {
-            continue;
-        };
-        match files::write_atomic(path, &c.before, &c.after) {
-            Ok(()) => applied.push(c.id.clone()),
-            Err(e) => failed.push((c.id.clone(), e.to_string())),
-        }
+    };
+    // What the operator sees before each change: the full plan text when we have it.
+    let prompts: Vec<String> = if items.is_empty() {
+        file.changes.iter().map(planned_text).collect()
+    } else {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Change(c) if !c.is_blocked() => Some(report::change_text(c, opts)),
+                _ => None,
+            })
+            .collect()
+    };
+    if !items.is_empty() && yes && format == Format::Text && !ui.quiet {
+        ui.out(&report::text(&items, Mode::Apply, opts));
     }
+    let needs_aws = file
+        .changes
+        .iter()
+        .any(|c| !matches!(c.target.kind, TargetKind::File { .. }));
+    let results = crate::app_aws::apply_planned(ui, args, yes, &file.changes, &prompts, needs_aws)?;
+    let summary = plan::summarize(&items);
     match format {
         Format::Json => {
-            let mut v = report::json(&items, Mode::Apply);
-            v["applied"] = serde_json::json!(applied);
-            v["declined"] = serde_json::json!(declined);
-            v["failed"] = failed
-                .iter()
-                .map(|(id, e)| serde_json::json!({"change": id, "error": e}))
-                .collect();
+            let mut v = if items.is_empty() {
+                serde_json::json!({"tool": "forcemfa", "command": "apply", "plan": plan_path.map(|p| p.display().to_string())})
+            } else {
+                report::json(&items, Mode::Apply)
+            };
+            v["results"] = serde_json::to_value(&results.results).unwrap_or_default();
+            if let Some(j) = &results.journal {
+                v["journal"] = serde_json::json!(j.display().to_string());
+            }
             ui.out(&pretty(&v));
         }
         Format::Markdown => ui.out(&report::markdown(&items, Mode::Apply)),
         _ => {
-            if yes && !ui.quiet {
-                ui.out(&report::text(&items, Mode::Apply, opts));
+            let mut text = crate::apply::result_lines(&results.results);
+            if let Some(j) = &results.journal {
+                text.push_str(&format!(
+                    "Journal: {}; undo with `forcemfa rollback --journal {}`\n",
+                    j.display(),
+                    j.display()
+                ));
             }
-            for (id, e) in &failed {
-                ui.warn(&format!("error: change {id} not written: {e}"));
+            if !file.blocked.is_empty() {
+                text.push_str(&format!(
+                    "Blocked by verification, never applied: {}\n",
+                    file.blocked.join(", ")
+                ));
             }
-            ui.out(&format!(
-                "Applied {} change{}, declined {}, failed {}.\n",
-                applied.len(),
-                if applied.len() == 1 { "" } else { "s" },
-                declined.len(),
-                failed.len()
-            ));
+            ui.out(&text);
         }
     }
-    let s = plan::summarize(&items);
-    Ok(if s.blocked > 0 {
+    Ok(if results.interrupted {
+        Exit::Interrupted
+    } else if summary.blocked > 0 || !file.blocked.is_empty() {
         Exit::Blocked
-    } else if s.errors > 0 || !failed.is_empty() {
+    } else if summary.errors > 0 || crate::apply::any_failed(&results.results) {
         Exit::Error
     } else {
         Exit::Ok
     })
 }
 
-fn migrations(ui: &Ui, action: Option<MigrationsAction>) -> Result<Exit, Error> {
+fn load_plan(path: &Path) -> Result<plan::PlanFile, Error> {
+    let input = |message: String| Error::Input {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = files::read(path).map_err(|e| input(strip_path(&e.to_string())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        input(format!(
+            "not a forcemfa plan file ({e}); make one with `forcemfa plan --out FILE`"
+        ))
+    })
+}
+
+/// The confirmation text of a saved change: what it does and its diff.
+fn planned_text(c: &plan::PlannedChange) -> String {
+    let style = policy::Style::default();
+    let norm = |t: &str| {
+        policy::parse(t)
+            .map(|p| policy::render(&p.value, &style))
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let mut out = format!(
+        "{}  [change {}]\n  migrations: {}\n",
+        c.target,
+        c.id,
+        c.migrations.join(", ")
+    );
+    for line in crate::diff::diff(&norm(&c.before), &norm(&c.after), "policy")
+        .unified
+        .lines()
+    {
+        out.push_str(&format!("  {line}\n"));
+    }
+    for line in &c.effect_summary {
+        out.push_str(&format!("  effect: {line}\n"));
+    }
+    out
+}
+
+fn migrations(ui: &Ui, format: Format, action: Option<MigrationsAction>) -> Result<Exit, Error> {
     let chain = migration::default_chain()?;
     match action.unwrap_or(MigrationsAction::List) {
+        MigrationsAction::List if format == Format::Json => {
+            let list: Vec<serde_json::Value> = chain
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.spec.id,
+                        "name": m.spec.name,
+                        "title": m.spec.title,
+                        "severity": m.severity.as_str(),
+                        "since": m.spec.since,
+                        "checksum": m.checksum,
+                        "file": m.file,
+                    })
+                })
+                .collect();
+            ui.out(&pretty(&serde_json::Value::Array(list)));
+        }
         MigrationsAction::List => {
             let mut out = String::new();
             for m in &chain {

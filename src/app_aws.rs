@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::apply::{apply_changes, AwsWriter, Settings};
 use crate::cli::{ConnectArgs, PlanArgs};
 use crate::error::{Error, Exit};
 use crate::journal::{self, Journal};
 use crate::migration::{self, Options};
+use crate::plan::PlannedChange;
 use crate::plan::{self, Input, Item, SizeLimit};
-use crate::report::{self, Mode, TextOptions};
-use crate::store::aws::{self, AwsOptions, AwsStore, Fetched, Published, RolledBack};
+use crate::store::aws::{self, AwsOptions, AwsStore, Fetched, RolledBack};
 use crate::target::TargetKind;
 use crate::ui::{self, Answer, Ui};
 
@@ -113,20 +114,26 @@ fn journal_path(p: &Option<PathBuf>) -> PathBuf {
     p.clone().unwrap_or_else(Journal::default_path)
 }
 
-/// `apply` against the account: confirm each change, journal, publish, read back.
-pub fn apply(
+/// What an apply run did.
+pub struct ApplyRun {
+    pub results: Vec<crate::apply::Result>,
+    /// The journal written, when an AWS account was written to.
+    pub journal: Option<PathBuf>,
+    /// Ctrl-C stopped the run before every change was considered.
+    pub interrupted: bool,
+}
+
+/// Apply planned changes; connects to AWS (and opens the journal) only when a change needs it.
+pub fn apply_planned(
     ui: &Ui,
-    format: crate::cli::Format,
     args: &PlanArgs,
     yes: bool,
-) -> Result<Exit, Error> {
-    if !yes && !ui::interactive() {
-        return Err(Error::NeedsTerminal);
-    }
-    let options = Options::new(&args.allow_before_mfa)?;
+    changes: &[PlannedChange],
+    prompts: &[String],
+    needs_aws: bool,
+) -> Result<ApplyRun, Error> {
     let interrupted = Arc::new(AtomicBool::new(false));
-    let rt = runtime()?;
-    rt.block_on(async {
+    runtime()?.block_on(async {
         // Ctrl-C stops new writes; the one in flight finishes and is journalled.
         let flag = interrupted.clone();
         tokio::spawn(async move {
@@ -134,125 +141,31 @@ pub fn apply(
                 flag.store(true, Ordering::SeqCst);
             }
         });
-        let store = connect(&args.aws.connect).await?;
-        let items = plan_account(ui, &store, &options).await?;
-        let path = journal_path(&args.aws.journal);
-        let mut journal = Journal::open(&path)?;
-        let run_id = journal::new_run_id();
-        let opts = TextOptions {
-            color: ui.color,
-            verbose: ui.verbose,
+        let settings = Settings {
+            yes,
+            include_iac_managed: args.aws.include_iac_managed,
         };
-        let mut all = yes;
-        let mut quit = false;
-        let mut lines = Vec::new();
-        let (mut applied, mut failed, mut declined) = (0usize, 0usize, 0usize);
-        for item in &items {
-            let Item::Change(c) = item else { continue };
-            if c.is_blocked() {
-                continue;
-            }
-            if c.iac_managed.is_some() && !args.aws.include_iac_managed {
-                lines.push(format!(
-                    "skipped {} (change {}): managed by infrastructure as code; change its source, or use --include-iac-managed",
-                    c.target, c.id
-                ));
-                declined += 1;
-                continue;
-            }
-            if quit || interrupted.load(Ordering::SeqCst) {
-                declined += 1;
-                continue;
-            }
-            if !all {
-                ui.warn(&report::change_text(c, opts));
-                let question = format!("Apply change {} to {}?", c.id, c.target);
-                let answer = tokio::task::spawn_blocking(move || ui::confirm(&question))
-                    .await
-                    .unwrap_or(Answer::Quit);
-                match answer {
-                    Answer::Yes => {}
-                    Answer::All => all = true,
-                    Answer::No => {
-                        declined += 1;
-                        continue;
-                    }
-                    Answer::Quit => {
-                        quit = true;
-                        declined += 1;
-                        continue;
-                    }
-                }
-            }
-            match store
-                .publish(&c.target, &c.before, &c.after, &mut journal, &run_id, args.aws.no_prune)
-                .await
-            {
-                Ok(Published::Applied {
-                    change_id,
-                    version_id,
-                    pruned_version_id,
-                    after_lost_response,
-                }) => {
-                    applied += 1;
-                    let mut line = format!("applied {} (journal change {change_id})", c.target);
-                    if let Some(v) = version_id {
-                        line.push_str(&format!(": new default version {v}"));
-                    }
-                    if let Some(p) = pruned_version_id {
-                        line.push_str(&format!("; pruned version {p} (its document is in the journal)"));
-                    }
-                    if after_lost_response {
-                        line.push_str("; the response was lost but the write had landed (not repeated)");
-                    }
-                    lines.push(line);
-                }
-                Ok(Published::AlreadyApplied { change_id, .. }) => {
-                    lines.push(format!("{}: already up to date, nothing written (journal change {change_id})", c.target));
-                }
-                Err(e) => {
-                    failed += 1;
-                    lines.push(format!("error: {e}"));
-                }
-            }
-        }
-        match format {
-            crate::cli::Format::Json => {
-                let mut v = report::json(&items, Mode::Apply);
-                v["results"] = serde_json::json!(lines);
-                v["journal"] = serde_json::json!(path.display().to_string());
-                ui.out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
-            }
-            _ => {
-                if yes && !ui.quiet {
-                    ui.out(&report::text(&items, Mode::Apply, opts));
-                }
-                let mut out = lines.join("\n");
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                out.push_str(&format!(
-                    "Applied {applied}, failed {failed}, not applied {declined}. Journal: {}\n",
-                    path.display()
-                ));
-                if applied > 0 {
-                    out.push_str(&format!(
-                        "Undo with: forcemfa rollback --journal {} (or --change ID for one change)\n",
-                        path.display()
-                    ));
-                }
-                ui.out(&out);
-            }
-        }
-        let s = plan::summarize(&items);
-        Ok(if interrupted.load(Ordering::SeqCst) {
-            Exit::Interrupted
-        } else if s.blocked > 0 {
-            Exit::Blocked
-        } else if s.errors > 0 || failed > 0 {
-            Exit::Error
+        let (results, journal) = if needs_aws {
+            let store = connect(&args.aws.connect).await?;
+            let path = journal_path(&args.aws.journal);
+            let mut journal = Journal::open(&path)?;
+            let writer = AwsWriter {
+                store: &store,
+                journal: &mut journal,
+                run_id: journal::new_run_id(),
+                no_prune: args.aws.no_prune,
+            };
+            let r =
+                apply_changes(ui, changes, prompts, &settings, Some(writer), &interrupted).await;
+            (r, Some(path))
         } else {
-            Exit::Ok
+            let r = apply_changes(ui, changes, prompts, &settings, None, &interrupted).await;
+            (r, None)
+        };
+        Ok(ApplyRun {
+            results,
+            journal,
+            interrupted: interrupted.load(Ordering::SeqCst),
         })
     })
 }

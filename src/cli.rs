@@ -151,6 +151,9 @@ pub enum Command {
         /// Apply every change without asking
         #[arg(long)]
         yes: bool,
+        /// Apply exactly the changes of a saved plan (`plan --out FILE`); stale ones are refused
+        #[arg(long, value_name = "FILE", conflicts_with = "sources")]
+        plan: Option<PathBuf>,
     },
     /// Restore what an apply changed, from its journal
     Rollback {

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod app_aws;
+pub mod apply;
 pub mod cli;
 pub mod detect;
 pub mod diff;

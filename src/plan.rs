@@ -400,3 +400,145 @@ pub fn summarize(items: &[Item]) -> Summary {
     }
     s
 }
+
+/// The schema of saved plans; bump on incompatible change.
+pub const PLAN_SCHEMA: &str = "forcemfa-plan/1";
+
+/// A saved plan (`plan --out FILE`): exactly what `apply --plan FILE` will write, and what it
+/// was planned against, so that a reviewed plan is applied as reviewed or not at all.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PlanFile {
+    pub schema: String,
+    pub tool_version: String,
+    pub created: String,
+    /// The whole migration chain the plan was made with (id, checksum).
+    pub migrations: Vec<PlannedMigration>,
+    pub options: Options,
+    pub changes: Vec<PlannedChange>,
+    /// Changes that were blocked by verification: listed for the record, never applied.
+    #[serde(default)]
+    pub blocked: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PlannedMigration {
+    pub id: String,
+    pub checksum: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PlannedChange {
+    pub id: String,
+    pub target: Target,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// SHA-256 of the document text the change was planned against.
+    pub before_sha256: String,
+    pub before: String,
+    pub after: String,
+    /// Ids of the migrations this change applies.
+    pub migrations: Vec<String>,
+    pub effect_summary: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iac_managed: Option<String>,
+}
+
+/// Why a saved plan cannot be applied as it is.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanFileError {
+    #[error("not a forcemfa plan (schema {found:?}, expected {PLAN_SCHEMA:?}); make it again with `forcemfa plan --out FILE`")]
+    Schema { found: String },
+    #[error("the plan was made with other migrations ({detail}); make the plan again with this version of forcemfa and review it")]
+    Migrations { detail: String },
+    #[error("the plan was made with --allow-before-mfa {planned:?}, this run asks for {given:?}; drop the option (the plan records its own) or make the plan again")]
+    Options {
+        planned: Vec<String>,
+        given: Vec<String>,
+    },
+}
+
+impl PlanFile {
+    pub fn new(
+        items: &[Item],
+        chain: &[Migration],
+        options: &Options,
+        created: String,
+    ) -> PlanFile {
+        let mut changes = Vec::new();
+        let mut blocked = Vec::new();
+        for item in items {
+            let Item::Change(c) = item else { continue };
+            if c.is_blocked() {
+                blocked.push(format!("{} ({})", c.id, c.target));
+                continue;
+            }
+            changes.push(PlannedChange {
+                id: c.id.clone(),
+                target: c.target.clone(),
+                version_id: c.version_id.clone(),
+                before_sha256: c.before_sha256.clone(),
+                before: c.before.clone(),
+                after: c.after.clone(),
+                migrations: c.migrations.iter().map(|m| m.id.clone()).collect(),
+                effect_summary: c.effect.summary.clone(),
+                iac_managed: c.iac_managed.clone(),
+            });
+        }
+        PlanFile {
+            schema: PLAN_SCHEMA.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            created,
+            migrations: chain
+                .iter()
+                .map(|m| PlannedMigration {
+                    id: m.spec.id.clone(),
+                    checksum: m.checksum.clone(),
+                })
+                .collect(),
+            options: options.clone(),
+            changes,
+            blocked,
+        }
+    }
+
+    /// Refuse a plan made with another schema, other migrations, or (when the operator gives
+    /// options again) other options.
+    pub fn check(&self, chain: &[Migration], given: Option<&Options>) -> Result<(), PlanFileError> {
+        if self.schema != PLAN_SCHEMA {
+            return Err(PlanFileError::Schema {
+                found: self.schema.clone(),
+            });
+        }
+        let ours: Vec<PlannedMigration> = chain
+            .iter()
+            .map(|m| PlannedMigration {
+                id: m.spec.id.clone(),
+                checksum: m.checksum.clone(),
+            })
+            .collect();
+        if ours != self.migrations {
+            let detail = self
+                .migrations
+                .iter()
+                .filter(|p| !ours.contains(p))
+                .map(|p| format!("{} {}", p.id, p.checksum))
+                .chain(
+                    ours.iter()
+                        .filter(|o| !self.migrations.contains(o))
+                        .map(|o| format!("now {} {}", o.id, o.checksum)),
+                )
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(PlanFileError::Migrations { detail });
+        }
+        if let Some(given) = given {
+            if !given.allow_before_mfa.is_empty() && *given != self.options {
+                return Err(PlanFileError::Options {
+                    planned: self.options.allow_before_mfa.clone(),
+                    given: given.allow_before_mfa.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}

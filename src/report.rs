@@ -64,13 +64,7 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
         .iter()
         .filter(|f| !f.rule.starts_with(|ch: char| ch.is_ascii_digit()))
     {
-        let _ = writeln!(
-            out,
-            "  {} {}: {}",
-            severity_tag(f.severity, opts.color),
-            f.rule,
-            f.message
-        );
+        out.push_str(&finding_line(f, opts.color));
     }
     for m in &c.migrations {
         let _ = writeln!(out, "  {} {}: {}", m.id, m.name, m.title);
@@ -122,6 +116,16 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
     out
 }
 
+/// One finding as an indented report line.
+fn finding_line(f: &crate::detect::Finding, color: bool) -> String {
+    format!(
+        "  {} {}: {}\n",
+        severity_tag(f.severity, color),
+        f.rule,
+        f.message
+    )
+}
+
 fn severity_tag(s: Severity, color: bool) -> String {
     let tag = format!("[{}]", s.as_str());
     match s {
@@ -152,13 +156,7 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                     generation_line(&c.generation)
                 );
                 for f in &c.findings {
-                    let _ = writeln!(
-                        out,
-                        "  {} {}: {}",
-                        severity_tag(f.severity, opts.color),
-                        f.rule,
-                        f.message
-                    );
+                    out.push_str(&finding_line(f, opts.color));
                 }
                 if c.is_blocked() {
                     let _ = writeln!(
@@ -186,13 +184,7 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                 );
                 if opts.verbose || mode == Mode::Scan {
                     for f in findings {
-                        let _ = writeln!(
-                            out,
-                            "  {} {}: {}",
-                            severity_tag(f.severity, opts.color),
-                            f.rule,
-                            f.message
-                        );
+                        out.push_str(&finding_line(f, opts.color));
                     }
                 }
             }
@@ -210,13 +202,7 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                         paint(reason, opts.color, |s| s.yellow())
                     );
                     for f in findings {
-                        let _ = writeln!(
-                            out,
-                            "  {} {}: {}",
-                            severity_tag(f.severity, opts.color),
-                            f.rule,
-                            f.message
-                        );
+                        out.push_str(&finding_line(f, opts.color));
                     }
                 } else if opts.verbose || matches!(target.kind, TargetKind::File { .. }) {
                     // An account has many unrelated policies: list them only when asked.

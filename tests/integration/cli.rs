@@ -64,7 +64,7 @@ fn apply_yes_then_plan_is_clean_and_style_is_kept() {
         .arg(dir.path())
         .assert()
         .success()
-        .stdout(predicate::str::contains("Applied 1 change"));
+        .stdout(predicate::str::contains("Applied 1, already applied 0"));
     bin()
         .args(["plan", "--detailed-exitcode"])
         .arg(dir.path())
@@ -324,4 +324,71 @@ fn usage_errors_exit_1_not_the_pending_code() {
         .assert()
         .code(1);
     bin().args(["--help"]).assert().code(0);
+}
+
+#[test]
+fn saved_plan_applies_exactly_once_and_refuses_stale_or_foreign_plans() {
+    let dir = folder(&[]);
+    let plan = dir.path().join("plan.out");
+    bin()
+        .args(["plan", "--out"])
+        .arg(&plan)
+        .arg(dir.path())
+        .assert()
+        .success();
+    let saved: serde_json::Value = serde_json::from_str(&read(&plan)).unwrap();
+    assert_eq!(saved["schema"], "forcemfa-plan/1");
+    assert_eq!(saved["changes"].as_array().unwrap().len(), 1);
+
+    // A plan made with other migrations is refused before anything is written.
+    let mut foreign = saved.clone();
+    foreign["migrations"][0]["checksum"] = serde_json::json!("sha256:0000");
+    let foreign_path = dir.path().join("foreign.out");
+    std::fs::write(&foreign_path, foreign.to_string()).unwrap();
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&foreign_path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("other migrations"));
+    assert_eq!(
+        read(&dir.path().join(LEGACY)),
+        read(&fixture(&format!("policies/{LEGACY}")))
+    );
+
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied 1, already applied 0"));
+    let after = read(&dir.path().join(LEGACY));
+    assert_eq!(after, saved["changes"][0]["after"].as_str().unwrap());
+    // Applying the same plan again changes nothing.
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied 0, already applied 1"));
+    assert_eq!(read(&dir.path().join(LEGACY)), after);
+
+    // A target edited since the plan was made is refused as stale.
+    let dir2 = folder(&[]);
+    let plan2 = dir2.path().join("plan.out");
+    bin()
+        .args(["plan", "--out"])
+        .arg(&plan2)
+        .arg(dir2.path())
+        .assert()
+        .success();
+    let edited = read(&dir2.path().join(LEGACY)).replace("iam:ListUsers", "iam:ListGroups");
+    std::fs::write(dir2.path().join(LEGACY), &edited).unwrap();
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan2)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("stale"));
+    assert_eq!(read(&dir2.path().join(LEGACY)), edited);
 }
