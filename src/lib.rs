@@ -11,7 +11,9 @@
 pub mod detect;
 #[path = "effect_stub.rs"]
 pub mod effect;
+pub mod journal;
 pub mod migration;
 pub mod pattern;
 pub mod policy;
+pub mod store;
 pub mod target;
