@@ -824,8 +824,6 @@ mod mocked {
             (Action::Publish, Outcome::Applied)
         );
         assert_eq!(last.after_version_id.as_deref(), Some("v2"));
-        // Keep the unused type import honest: a successful create is modelled the same way.
-        let _ = CreatePolicyVersionOutput::builder().build();
     }
 
     #[tokio::test]
@@ -907,6 +905,28 @@ mod mocked {
         assert_eq!(create.num_calls() + put.num_calls(), 0);
         // Nothing was journalled either: no write was attempted.
         assert!(journal::read_entries(j.path()).unwrap().entries.is_empty());
+    }
+
+    #[tokio::test]
+    async fn aws_mock_access_denied_names_the_missing_permission() {
+        use aws_sdk_iam::operation::get_policy::GetPolicyError;
+        let get_policy = mock!(Client::get_policy).then_error(|| {
+            GetPolicyError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("User: arn:aws:iam::123456789012:user/op is not authorized to perform: iam:GetPolicy")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_policy]);
+        let err = mock_store(client).current(&managed(ARN)).await.unwrap_err();
+        assert!(matches!(err, StoreError::AccessDenied { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.starts_with("account 123456789012: arn:aws:iam::123456789012:policy/ForceMFA: iam:GetPolicy: access denied"), "{msg}");
+        assert!(
+            msg.contains("grant iam:GetPolicy") && msg.contains("docs/permissions.md"),
+            "{msg}"
+        );
     }
 
     /// IAM's encoding of documents (RFC 3986 unreserved characters kept, `+` kept as moto and
