@@ -428,9 +428,13 @@ impl AwsStore {
 
         let mut out = Vec::new();
         for p in managed {
-            let (Some(arn), Some(name)) = (p.arn(), p.policy_name()) else {
+            let Some(arn) = p.arn() else {
                 continue;
             };
+            // Moto leaves PolicyName out of this response; the ARN's last segment is the name.
+            let name = p
+                .policy_name()
+                .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(arn));
             let default_id = p.default_version_id().map(str::to_string);
             let versions: Vec<VersionInfo> =
                 p.policy_version_list().iter().map(version_info).collect();

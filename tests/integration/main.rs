@@ -6,8 +6,10 @@
     clippy::print_stderr
 )]
 
+mod aws;
 mod cli;
 mod effect;
 mod fixtures;
+mod moto;
 mod props;
 mod util;
