@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::pattern::Glob;
-use super::policy::{self, Compiled, Possible};
+use super::policy::{self, Compiled, Possible, Tri};
 use super::universe::{resource_arn, universe_for, Universe, ACTIONS_SOURCE};
 use super::{Context, Decision, ResourceKind, View};
 
@@ -117,11 +117,26 @@ impl Grid {
     /// cells are unknown, prefixed with `label`.
     fn decide_all(&self, doc: &Compiled, label: &str, reasons: &mut Reasons) -> Vec<Possible> {
         let mut out = Vec::with_capacity(self.actions_lower.len() * PER_ACTION);
+        let n = doc.statements.len();
+        let (mut by_action, mut applies) = (vec![Tri::No; n], vec![Tri::No; n]);
         for action in &self.actions_lower {
+            // Action matching is the expensive part: once per action, not once per cell.
+            for (slot, s) in by_action.iter_mut().zip(&doc.statements) {
+                *slot = s.action_tri(action);
+            }
             for resource in &self.resources {
                 for ctx in Context::ALL {
+                    let cells = applies.iter_mut().zip(&doc.statements).zip(&by_action);
+                    for ((slot, s), a) in cells {
+                        *slot = match a {
+                            Tri::No => Tri::No,
+                            a => a
+                                .and(s.condition_tri(ctx))
+                                .and(s.resource_tri(resource, ctx)),
+                        };
+                    }
                     for view in View::ALL {
-                        let p = doc.decide(action, resource, ctx, view.mode());
+                        let p = doc.decide_from(&applies, view.mode());
                         if p.decision() == Decision::Unknown {
                             for r in doc.reasons(action, resource, ctx, view.mode()) {
                                 reasons.add(format!("{label}{r}"));
@@ -325,6 +340,18 @@ pub fn unexplained<'a>(diff: &'a EffectDiff, declared: &[DeclaredEffect]) -> Vec
                 });
             !explained
         })
+        .collect()
+}
+
+/// Declared effects that explain no row of `diff`: a migration said it would change something that
+/// did not change (worth a warning; an already-migrated policy legitimately has none).
+pub fn unexercised<'a>(
+    diff: &EffectDiff,
+    declared: &'a [DeclaredEffect],
+) -> Vec<&'a DeclaredEffect> {
+    declared
+        .iter()
+        .filter(|d| unexplained(diff, std::slice::from_ref(*d)).len() == diff.rows.len())
         .collect()
 }
 

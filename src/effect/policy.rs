@@ -19,7 +19,7 @@ pub enum Tri {
 }
 
 impl Tri {
-    fn and(self, other: Tri) -> Tri {
+    pub fn and(self, other: Tri) -> Tri {
         match (self, other) {
             (Tri::No, _) | (_, Tri::No) => Tri::No,
             (Tri::Yes, Tri::Yes) => Tri::Yes,
@@ -267,19 +267,27 @@ impl Compiled {
         ctx: Context,
         mode: Mode,
     ) -> Possible {
+        let applies: Vec<Tri> = self
+            .statements
+            .iter()
+            .map(|s| s.applies(action_lower, resource, ctx))
+            .collect();
+        self.decide_from(&applies, mode)
+    }
+
+    /// [`Compiled::decide`] from precomputed applicabilities (one per statement, in order), so that
+    /// callers enumerating a universe can share the matching work between views.
+    pub fn decide_from(&self, applies: &[Tri], mode: Mode) -> Possible {
         let (mut deny_yes, mut deny_maybe) = (false, false);
         let mut allow_yes = mode == Mode::BesideAllowAll;
         let mut allow_maybe = false;
-        for s in &self.statements {
+        for (s, t) in self.statements.iter().zip(applies) {
             let is_deny = matches!(s.effect, Effect::Deny | Effect::Unknown);
             let is_allow = matches!(s.effect, Effect::Allow | Effect::Unknown);
             if mode == Mode::AllowsOnly && !is_allow {
                 continue;
             }
-            if allow_yes && !is_deny {
-                continue; // Cannot change anything any more.
-            }
-            match s.applies(action_lower, resource, ctx) {
+            match t {
                 Tri::No => {}
                 Tri::Yes => match s.effect {
                     Effect::Deny if mode != Mode::AllowsOnly => {
@@ -813,5 +821,71 @@ fn value_matches(
             })
         }
         Op::Null => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn operator_names() {
+        let op =
+            |n: &str| parse_operator(n).map(|o| (o.negated, o.if_exists, o.set == SetOp::Single));
+        assert_eq!(op("StringNotLikeIfExists"), Some((true, true, true)));
+        assert_eq!(op("forAnyValue:stringequals"), Some((false, false, false)));
+        assert_eq!(op("ArnNotEquals"), Some((true, false, true)));
+        assert_eq!(op("BOOLIFEXISTS"), Some((false, true, true)));
+        assert!(op("NullIfExists").is_none(), "Null has no IfExists form");
+        assert!(op("ForAnyValue:Null").is_none());
+        assert!(op("DateGreaterThan").is_none());
+        assert!(op("IpAddress").is_none());
+        assert!(op("StringEqualsIfExistsIfExists").is_none());
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        assert_eq!(Tri::Maybe.and(Tri::No), Tri::No);
+        assert_eq!(Tri::Maybe.and(Tri::Yes), Tri::Maybe);
+        assert_eq!(Tri::any([Tri::No, Tri::Maybe]), Tri::Maybe);
+        assert_eq!(Tri::any([Tri::Maybe, Tri::Yes]), Tri::Yes);
+        assert_eq!(Tri::Maybe.not(), Tri::Maybe);
+        assert_eq!(
+            Possible(Possible::ALLOWED | Possible::EXPLICIT).decision(),
+            Decision::Unknown
+        );
+        assert_eq!(
+            Possible(Possible::ALLOWED | Possible::IMPLICIT).decisions(),
+            vec![Decision::Allowed, Decision::ImplicitDeny]
+        );
+    }
+
+    #[test]
+    fn conditions_are_resolved_once_per_context() {
+        let ctx = |c| CtxValues {
+            context: c,
+            username: "alice",
+        };
+        let cond = json!({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}, "StringLike": {"aws:username": "a*"}});
+        let got = Context::ALL.map(|c| eval_condition(&cond, &ctx(c), true).0);
+        assert_eq!(got, [Tri::No, Tri::Yes, Tri::Yes]);
+        let (t, why) = eval_condition(
+            &json!({"StringEquals": {"aws:PrincipalTag/team": "x"}}),
+            &ctx(Context::MfaPresent),
+            true,
+        );
+        assert_eq!(t, Tri::Maybe);
+        assert_eq!(
+            why,
+            vec!["condition key \"aws:PrincipalTag/team\" is not modelled".to_string()]
+        );
+        // Variables are plain text outside Version 2012-10-17.
+        let (t, _) = eval_condition(
+            &json!({"StringEquals": {"aws:username": "${aws:username}"}}),
+            &ctx(Context::MfaPresent),
+            false,
+        );
+        assert_eq!(t, Tri::No);
     }
 }

@@ -1048,3 +1048,24 @@ proptest! {
         let _ = unexplained(&diff, &[]);
     }
 }
+
+#[test]
+fn unexercised_declarations_are_reported() {
+    let before = fixture("2018-docs-listusers.json");
+    let after = without_exemption(&before, "iam:ListUsers");
+    let diff = effect_diff(&before, &after);
+    let declared = [
+        restrict("0005_remove_pre_mfa_listing", &["iam:ListUsers"], &NO_MFA),
+        restrict(
+            "0005_remove_pre_mfa_listing",
+            &["iam:ListAccountAliases"],
+            &NO_MFA,
+        ),
+    ];
+    let unused = forcemfa::effect::unexercised(&diff, &declared);
+    assert_eq!(unused.len(), 1);
+    assert_eq!(
+        unused[0].actions,
+        ActionScope::Patterns(vec!["iam:ListAccountAliases".to_string()])
+    );
+}

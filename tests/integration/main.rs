@@ -7,6 +7,7 @@
 )]
 
 mod aws;
+mod aws_cli;
 mod cli;
 mod effect;
 mod fixtures;
