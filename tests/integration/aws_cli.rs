@@ -311,3 +311,33 @@ async fn aws_cli_plan_apply_plan_rollback_round_trip() {
         .success()
         .stdout(predicate::str::contains("Nothing to roll back"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_operator_mfa_session() {
+    let acct = fresh_account().await;
+    // Without a code and without a terminal to ask on, it refuses before any request.
+    forcemfa(&acct)
+        .args([
+            "scan",
+            "--mfa-serial",
+            "arn:aws:iam::123456789012:mfa/operator",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--mfa-code"));
+    // With a code, STS GetSessionToken is used and the scan runs on those credentials.
+    let out = forcemfa(&acct)
+        .args([
+            "scan",
+            "--format",
+            "json",
+            "--mfa-serial",
+            "arn:aws:iam::123456789012:mfa/operator",
+        ])
+        .args(["--mfa-code", "123456"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["summary"]["errors"], 0);
+}
