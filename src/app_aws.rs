@@ -133,7 +133,8 @@ pub fn apply_planned(
     needs_aws: bool,
 ) -> Result<ApplyRun, Error> {
     let interrupted = Arc::new(AtomicBool::new(false));
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let run = rt.block_on(async {
         // Ctrl-C stops new writes; the one in flight finishes and is journalled.
         let flag = interrupted.clone();
         tokio::spawn(async move {
@@ -167,7 +168,10 @@ pub fn apply_planned(
             journal,
             interrupted: interrupted.load(Ordering::SeqCst),
         })
-    })
+    });
+    // A prompt abandoned by Ctrl-C may still block its thread: do not wait for it.
+    rt.shutdown_background();
+    run
 }
 
 /// `rollback`: restore what a journalled apply changed.

@@ -77,9 +77,14 @@ pub async fn apply_changes(
         if !all {
             ui.warn(prompts.get(i).map(String::as_str).unwrap_or_default());
             let question = format!("Apply change {} to {}?", c.id, c.target);
-            let answer = tokio::task::spawn_blocking(move || ui::confirm(&question))
-                .await
-                .unwrap_or(Answer::Quit);
+            // A Ctrl-C that arrives as a signal (not as a key the prompt reads) must not leave
+            // the run waiting on the prompt forever.
+            let answer = tokio::select! {
+                a = tokio::task::spawn_blocking(move || ui::confirm(&question)) => {
+                    a.unwrap_or(Answer::Quit)
+                }
+                _ = until_set(interrupted) => Answer::Quit,
+            };
             match answer {
                 Answer::Yes => {}
                 Answer::All => all = true,
@@ -106,6 +111,13 @@ pub async fn apply_changes(
         out.push(record(outcome));
     }
     out
+}
+
+/// Resolves once the flag is set (polling: the flag is set from a signal task).
+async fn until_set(flag: &AtomicBool) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn write_file(path: &std::path::Path, c: &PlannedChange) -> Outcome {

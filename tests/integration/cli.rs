@@ -392,3 +392,58 @@ fn saved_plan_applies_exactly_once_and_refuses_stale_or_foreign_plans() {
         .stdout(predicate::str::contains("stale"));
     assert_eq!(read(&dir2.path().join(LEGACY)), edited);
 }
+
+/// Run `tests/pty_confirm.py` (a real pseudo-terminal) against a copy of the examples.
+fn pty_apply(mode: &str) -> (tempfile::TempDir, String) {
+    let dir = folder(&[]);
+    std::fs::copy(
+        fixture("policies/2015-blog-force-mfa.json"),
+        dir.path().join("2015.json"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/pty_confirm.py"))
+        .arg(assert_cmd::cargo::cargo_bin("forcemfa"))
+        .arg(dir.path())
+        .arg(mode)
+        .output()
+        .expect("python3 is needed for the terminal tests (it ships with this project's machines)");
+    (dir, String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn interactive_prompts_in_a_real_terminal() {
+    let (dir, screen) = pty_apply("answers");
+    assert!(screen.contains("[y]es/[n]o/[a]ll/[q]uit"), "{screen}");
+    assert!(
+        screen.contains("answer y, n, a or q"),
+        "an invalid answer is asked again: {screen}"
+    );
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // y for the first (2015.json, sorted first), n for the second: only the first is written.
+    let first = read(&dir.path().join("2015.json"));
+    assert_ne!(first, read(&fixture("policies/2015-blog-force-mfa.json")));
+    assert_eq!(
+        read(&dir.path().join(LEGACY)),
+        read(&fixture(&format!("policies/{LEGACY}")))
+    );
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_stops_cleanly_with_130() {
+    let (dir, screen) = pty_apply("ctrl-c");
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    // The change confirmed before Ctrl-C is whole; nothing else was touched; no temp files.
+    let written = read(&dir.path().join("2015.json"));
+    assert!(forcemfa::policy::parse(&written).is_ok());
+    assert_ne!(written, read(&fixture("policies/2015-blog-force-mfa.json")));
+    assert_eq!(
+        read(&dir.path().join(LEGACY)),
+        read(&fixture(&format!("policies/{LEGACY}")))
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with(".json")), "{names:?}");
+}
