@@ -175,10 +175,12 @@ pub fn parse(path: &Path, text: &str, cli: &RoleSettings) -> Result<Vec<Account>
             )));
         }
         let access = match (a.role_arn, a.profile) {
-            (Some(arn), Some(_)) => return Err(err(format!(
+            (Some(arn), Some(_)) => {
+                return Err(err(format!(
                 "line {}: fields `role_arn` and `profile`: give one or the other for account {id}",
                 line_of(text, arn.span().start)
-            ))),
+            )))
+            }
             (Some(arn), None) => {
                 let arn_line = line_of(text, arn.span().start);
                 let arn = arn.into_inner();

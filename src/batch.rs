@@ -1023,7 +1023,15 @@ fn emit(
                 app::pretty(&v)
             }
             Format::Markdown => {
-                let mut s = report::markdown(items, mode);
+                // A saved plan has no planning items: its results table says it all.
+                let mut s = if items.is_empty() && mode == Mode::Apply {
+                    format!(
+                        "# forcemfa apply\n\nSaved plan applied to {} accounts.\n",
+                        runs.len()
+                    )
+                } else {
+                    report::markdown(items, mode)
+                };
                 if mode == Mode::Apply && !results.is_empty() {
                     s.push_str("\n## Results\n\n| Account | Target | Change | Outcome |\n|---|---|---|---|\n");
                     for r in runs {
@@ -1031,7 +1039,11 @@ fn emit(
                             s.push_str(&format!(
                                 "| `{}` | {} | `{}` | {} |\n",
                                 r.account.id,
-                                cell(&x.target),
+                                cell(
+                                    x.target
+                                        .strip_prefix(&format!("{}: ", r.account.id))
+                                        .unwrap_or(&x.target)
+                                ),
                                 x.change,
                                 cell(&outcome_text(&x.outcome))
                             ));

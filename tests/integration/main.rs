@@ -7,6 +7,7 @@
 )]
 
 mod aws;
+mod batch;
 mod cli;
 mod effect;
 mod fixtures;
