@@ -394,6 +394,19 @@ profile = "sandbox"
     }
 
     #[test]
+    fn the_fixture_files_parse_or_fail_as_documented() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/accounts");
+        let a = load(&dir.join("example.toml"), &cli()).unwrap();
+        assert_eq!(a.len(), 3);
+        let e = load(&dir.join("unknown-field.toml"), &cli()).unwrap_err();
+        assert!(
+            e.message.contains("line 6") && e.message.contains("rolearn"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
     fn filters_include_exclude_and_tags() {
         let a = parse_str(
             "[[account]]\nid = \"333333333333\"\ntags = { env = \"prod\" }\n[[account]]\nid = \"111111111111\"\ntags = { env = \"dev\" }\n[[account]]\nid = \"222222222222\"\ntags = { env = \"prod\" }\n",

@@ -596,3 +596,102 @@ async fn batch_fault_persistent_throttling_isolated_to_one_account() {
         moto::json(&fixture(LEGACY))
     );
 }
+
+/// Ctrl-C during a batch apply: no new writes start, the ones in flight finish and are
+/// journalled, the summary is printed, exit 130; the same `apply --plan` then finishes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_interrupt_stops_new_writes_and_rerun_finishes() {
+    let mut accounts = Vec::new();
+    for n in 0..4 {
+        accounts.push(account_with(&format!("intr{n}"), &fixture(LEGACY), &[]).await);
+    }
+    // Slow every request so that the interrupt lands mid-run.
+    let proxy = Proxy::start(serde_json::json!([]), 150);
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<&str> = accounts.iter().map(|(id, _)| id.as_str()).collect();
+    let file = accounts_file(dir.path(), &ids);
+    let plan = dir.path().join("plan.json");
+    let (code, _, stderr) = forcemfa(
+        &proxy.url,
+        &[
+            "plan",
+            "--accounts",
+            file.to_str().unwrap(),
+            "--out",
+            plan.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let journal = dir.path().join("journal.jsonl");
+    let args = [
+        "apply",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--accounts",
+        file.to_str().unwrap(),
+        "--yes",
+        "--concurrency",
+        "1",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--format",
+        "json",
+        "--endpoint-url",
+        &proxy.url,
+        "--region",
+        "us-east-1",
+    ];
+    let child = Command::new(assert_cmd::cargo::cargo_bin("forcemfa"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt as soon as the first write is journalled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no write started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let r = rows(&stdout);
+    let applied: u64 = ids.iter().map(|id| count(&r[*id], "changed")).sum();
+    let skipped: u64 = ids.iter().map(|id| count(&r[*id], "skipped")).sum();
+    assert!(applied >= 1, "the write in flight finished: {stdout}");
+    assert!(skipped >= 1, "later writes were not started: {stdout}");
+    assert_eq!(applied + skipped, 4, "{stdout}");
+    // Every write that finished is journalled with its outcome.
+    let entries = forcemfa::journal::read_entries(&journal).unwrap().entries;
+    let done = entries
+        .iter()
+        .filter(|e| matches!(e.outcome, forcemfa::journal::Outcome::Applied))
+        .count();
+    assert_eq!(done as u64, applied, "{entries:?}");
+
+    // The same plan again finishes the rest and repeats nothing.
+    let (code, stdout, stderr) = forcemfa(&proxy.url, &args[..args.len() - 4]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let r = rows(&stdout);
+    let applied_again: u64 = ids.iter().map(|id| count(&r[*id], "changed")).sum();
+    let already: u64 = ids.iter().map(|id| count(&r[*id], "unchanged")).sum();
+    assert_eq!(applied_again, skipped, "{stdout}");
+    assert_eq!(already, applied, "{stdout}");
+    for (id, arn) in &accounts {
+        assert_migrated(&default_document(id, arn).await);
+        assert_eq!(version_count(id, arn).await, 2);
+    }
+}
