@@ -1055,7 +1055,7 @@ fn emit(
             Format::Sarif => app::pretty(&report::sarif(items)),
             Format::Text => {
                 let mut s = String::new();
-                if !ui.quiet && !items.is_empty() && (mode != Mode::Apply || ui.verbose) {
+                if !ui.quiet && !items.is_empty() {
                     s.push_str(&report::text(
                         items,
                         mode,
