@@ -54,18 +54,21 @@ with open(out, "w") as f:
         f.write(f'\n[[account]]\nid = "{aid}"\nname = "bench{a}"\n')
 PY
 
-start_proxy() { # delay_ms -> echoes the proxy URL
+# Sets proxy (URL) and proxy_pid. Not run in $( ) so that the pid reaches the cleanup list.
+start_proxy() { # delay_ms
+    : >"$work/proxy.out"
     "$py" tests/moto/faultproxy.py --upstream "$moto" --delay-ms "$1" >"$work/proxy.out" 2>"$work/proxy.err" &
-    pids+=($!)
+    proxy_pid=$!
+    pids+=("$proxy_pid")
     for _ in $(seq 100); do grep -q '^PORT' "$work/proxy.out" 2>/dev/null && break; sleep 0.1; done
-    echo "http://127.0.0.1:$(sed -n 's/^PORT //p' "$work/proxy.out")"
+    proxy="http://127.0.0.1:$(sed -n 's/^PORT //p' "$work/proxy.out")"
 }
 
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing NO_COLOR=1
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
 echo "== requests per account (plan, no delay)"
-proxy="$(start_proxy 0)"
+start_proxy 0
 "$FORCEMFA" plan --accounts "$work/accounts.toml" --endpoint-url "$proxy" --region us-east-1 -q >/dev/null || true
 curl -fsS "$proxy/__stats" | "$py" -c '
 import json, sys, collections
@@ -80,16 +83,18 @@ for x in actions:
     vals = [per[a].get(x, 0) for a in accts]
     print(f"  {x:<34} min {min(vals)}  max {max(vals)}  per account")
 print(f"  total per account: {sum(sum(per[a].values()) for a in accts) / len(accts):.1f} ({len(accts)} accounts)")
-print(f"  base credentials: {per.get(\"base\", {})}")
+base = dict(per.get("base", {}))
+print(f"  with the operator credentials (once per run): {base}")
 '
-kill "${pids[-1]}" 2>/dev/null || true
+kill "$proxy_pid" 2>/dev/null || true
 
-proxy="$(start_proxy "$DELAY_MS")"
+start_proxy "$DELAY_MS"
 echo "== plan: $ACCOUNTS accounts × $POLICIES policies, +${DELAY_MS} ms per request"
 printf '  %-12s %10s %14s\n' concurrency "wall (s)" "peak RSS (MB)"
 for c in $CONCURRENCY; do
     /usr/bin/time -v -o "$work/time" "$FORCEMFA" plan --accounts "$work/accounts.toml" \
-        --endpoint-url "$proxy" --region us-east-1 --concurrency "$c" -q >/dev/null || true
+        --endpoint-url "$proxy" --region us-east-1 --concurrency "$c" -q >"$work/out" 2>&1 || {
+        echo "plan failed at concurrency $c:" >&2; cat "$work/out" >&2; exit 1; }
     wall="$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time")"
     rss="$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time")"
     secs="$(echo "$wall" | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')"
