@@ -19,6 +19,11 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
     if format == Format::Sarif && !matches!(cli.command, Command::Scan { .. }) {
         return Err(Error::SarifOnlyForScan);
     }
+    if let Command::Scan { args, .. } | Command::Plan { args, .. } | Command::Apply { args, .. } =
+        &cli.command
+    {
+        crate::batch::check_args(args)?;
+    }
     match cli.command {
         Command::Scan {
             args,

@@ -139,6 +139,35 @@ fn role_settings(args: &PlanArgs) -> RoleSettings {
     }
 }
 
+/// Batch-only options without `--accounts`/`--org` would be silently ignored: refuse them.
+pub fn check_args(args: &PlanArgs) -> Result<(), Error> {
+    let b = &args.batch;
+    if b.active() {
+        return Ok(());
+    }
+    let given: Vec<&str> = [
+        (!b.account.is_empty(), "--account"),
+        (!b.exclude_account.is_empty(), "--exclude-account"),
+        (!b.tag.is_empty(), "--tag"),
+        (b.report.is_some(), "--report"),
+        (b.external_id.is_some(), "--external-id"),
+        (b.duration_seconds.is_some(), "--duration-seconds"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Input {
+        path: "command line".into(),
+        message: format!(
+            "{} only apply to batches: add --accounts FILE or --org (docs/multi-account.md)",
+            given.join(", ")
+        ),
+    })
+}
+
 /// The operator's credentials, loaded once.
 pub async fn base(args: &PlanArgs) -> Result<Base, Error> {
     let options = crate::app_aws::aws_options(&args.aws.connect)?;
@@ -1099,5 +1128,81 @@ fn outcome_text(o: &Outcome) -> String {
         Outcome::Failed { error } => format!("failed: {error}"),
         Outcome::Declined => "not applied".into(),
         Outcome::Skipped { reason } => format!("skipped: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::target::{Target, TargetKind};
+
+    fn run(results: Vec<Outcome>, error: Option<&str>) -> AccountRun {
+        let mut r = AccountRun::new(Account {
+            id: "111111111111".into(),
+            name: Some("prod|eu".into()),
+            access: Access::Current,
+            tags: BTreeMap::new(),
+        });
+        r.error = error.map(str::to_string);
+        r.results = results
+            .into_iter()
+            .enumerate()
+            .map(|(i, outcome)| apply::Result {
+                change: format!("c{i}"),
+                target: Target {
+                    account: Some("111111111111".into()),
+                    kind: TargetKind::Managed {
+                        arn: format!("arn:aws:iam::111111111111:policy/p{i}"),
+                        name: format!("p{i}"),
+                    },
+                }
+                .to_string(),
+                outcome,
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn apply_summary_counts_every_outcome_with_reasons() {
+        let r = run(
+            vec![
+                Outcome::Applied {
+                    detail: "v2".into(),
+                },
+                Outcome::AlreadyApplied,
+                Outcome::Declined,
+                Outcome::Stale {
+                    detail: "changed".into(),
+                },
+                Outcome::Failed {
+                    error: "throttled".into(),
+                },
+            ],
+            None,
+        );
+        let s = summarize_account(&r, Mode::Apply);
+        assert_eq!(
+            (s.changed, s.unchanged, s.skipped, s.blocked, s.failed),
+            (1, 1, 1, 0, 2)
+        );
+        assert_eq!(s.status, "failed");
+        assert_eq!(s.reasons.len(), 3, "{:?}", s.reasons);
+        let md = table_markdown(&[s], Mode::Apply);
+        assert!(
+            md.contains("| `111111111111` | prod\\|eu | **failed** | 1 | 1 | 1 | 0 | 2 |"),
+            "{md}"
+        );
+        assert!(md.contains("### Reasons"), "{md}");
+    }
+
+    #[test]
+    fn an_account_that_could_not_be_reached_is_failed_with_its_error() {
+        let s = summarize_account(&run(vec![], Some("sts:AssumeRole failed")), Mode::Plan);
+        assert_eq!((s.status, s.failed), ("failed", 1));
+        assert_eq!(s.reasons, ["sts:AssumeRole failed"]);
+        let text = table_text(&[s], Mode::Plan);
+        assert!(text.contains("1 accounts: 0 ok, 1 failed."), "{text}");
     }
 }

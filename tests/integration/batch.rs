@@ -695,3 +695,17 @@ async fn batch_interrupt_stops_new_writes_and_rerun_finishes() {
         assert_eq!(version_count(id, arn).await, 2);
     }
 }
+
+#[test]
+fn batch_filters_without_accounts_or_org_are_refused() {
+    let out = crate::util::bin()
+        .args(["plan", "--tag", "env=prod", "tests/fixtures/policies"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tag") && err.contains("--accounts FILE or --org"),
+        "{err}"
+    );
+}
