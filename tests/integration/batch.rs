@@ -493,13 +493,15 @@ async fn batch_fault_transient_faults_complete_with_correct_results() {
         accounts.push(account_with(&format!("fault{n}"), &fixture(LEGACY), &[]).await);
     }
     let mut rules = Vec::new();
-    for (id, _) in &accounts {
+    for (n, (id, _)) in accounts.iter().enumerate() {
+        // Account 0's write lands but its answer is lost; the others' writes fail outright.
+        let write_fault = if n == 0 { "lost" } else { "500" };
         for (action, fault) in [
             ("AssumeRole", "500"),
             ("GetAccountAuthorizationDetails", "throttle"),
             ("ListPolicyTags", "drop"),
             ("GetPolicy", "slow"),
-            ("CreatePolicyVersion", "500"),
+            ("CreatePolicyVersion", write_fault),
         ] {
             rules.push(serde_json::json!({"account": id, "action": action, "fault": fault, "times": 1, "delay_ms": 1500}));
         }
@@ -544,6 +546,10 @@ async fn batch_fault_transient_faults_complete_with_correct_results() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     // Every rule fired: 5 faults per account.
     assert_eq!(proxy.stats()["faults"], 15, "{}", proxy.stats());
+    assert!(
+        stdout.contains("the response was lost but the write had landed (not repeated)"),
+        "{stdout}"
+    );
     for (id, arn) in &accounts {
         assert_eq!(count(&rows(&stdout)[id], "changed"), 1, "{stdout}");
         assert_migrated(&default_document(id, arn).await);

@@ -12,7 +12,8 @@ Prints `PORT <n>` on stdout once listening. Every request is forwarded to the up
 a run is deterministic: the same requests fail on every run. Faults: `throttle` (IAM/STS
 `Throttling`, Organizations `TooManyRequestsException`), `500` (InternalFailure), `drop` (the
 connection is closed without an answer), `slow` (`delay_ms` more, then forwarded), `denied`
-(AccessDenied, not retried by the SDK).
+(AccessDenied, not retried by the SDK), `lost` (forwarded to moto, so the request takes effect,
+but the connection is closed before the answer: a write whose response is lost).
 
 The account of a request: for sts:AssumeRole, the account in RoleArn; for later requests, the
 account whose assumed-role access key signed them (learnt from AssumeRole answers); otherwise
@@ -139,6 +140,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        if kind == "lost":
+            self.close_connection = True
+            self.connection.close()
+            return
         if action == "AssumeRole" and resp.status == 200:
             m = re.search(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>", data)
             if m:
