@@ -19,7 +19,33 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
     if format == Format::Sarif && !matches!(cli.command, Command::Scan { .. }) {
         return Err(Error::SarifOnlyForScan);
     }
+    if let Command::Scan { args, .. } | Command::Plan { args, .. } | Command::Apply { args, .. } =
+        &cli.command
+    {
+        crate::batch::check_args(args)?;
+    }
     match cli.command {
+        Command::Scan {
+            args,
+            detailed_exitcode,
+        } if args.batch.active() => {
+            crate::batch::plan_command(&ui, format, &args, Mode::Scan, detailed_exitcode, None)
+        }
+        Command::Plan {
+            args,
+            detailed_exitcode,
+            out,
+        } if args.batch.active() => crate::batch::plan_command(
+            &ui,
+            format,
+            &args,
+            Mode::Plan,
+            detailed_exitcode,
+            out.as_deref(),
+        ),
+        Command::Apply { args, yes, plan } if args.batch.active() => {
+            crate::batch::apply_command(&ui, format, &args, yes, plan.as_deref())
+        }
         Command::Scan {
             args,
             detailed_exitcode,
@@ -59,7 +85,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
     }
 }
 
-fn chain_and_options(args: &PlanArgs) -> Result<(Vec<Migration>, Options), Error> {
+pub(crate) fn chain_and_options(args: &PlanArgs) -> Result<(Vec<Migration>, Options), Error> {
     Ok((
         migration::default_chain()?,
         Options::new(&args.allow_before_mfa)?,
@@ -125,14 +151,14 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
 }
 
 /// File errors start with the path, which the report prints already.
-fn strip_path(message: &str) -> String {
+pub(crate) fn strip_path(message: &str) -> String {
     message
         .split_once(": ")
         .map(|(_, rest)| rest.to_string())
         .unwrap_or_else(|| message.to_string())
 }
 
-fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
+pub(crate) fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
     let text = match format {
         Format::Text => {
             if ui.quiet {
@@ -161,12 +187,12 @@ fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
     ui.out(&text);
 }
 
-fn pretty(v: &serde_json::Value) -> String {
+pub(crate) fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
 }
 
 /// Blocked beats error beats pending: the safety signal must not be hidden.
-fn exit_for(items: &[Item], detailed: bool) -> Exit {
+pub(crate) fn exit_for(items: &[Item], detailed: bool) -> Exit {
     let s = plan::summarize(items);
     if s.blocked > 0 {
         Exit::Blocked
@@ -179,7 +205,7 @@ fn exit_for(items: &[Item], detailed: bool) -> Exit {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -286,7 +312,7 @@ fn apply(
     })
 }
 
-fn load_plan(path: &Path) -> Result<plan::PlanFile, Error> {
+pub(crate) fn load_plan(path: &Path) -> Result<plan::PlanFile, Error> {
     let input = |message: String| Error::Input {
         path: path.display().to_string(),
         message,
@@ -300,7 +326,7 @@ fn load_plan(path: &Path) -> Result<plan::PlanFile, Error> {
 }
 
 /// The confirmation text of a saved change: what it does and its diff.
-fn planned_text(c: &plan::PlannedChange) -> String {
+pub(crate) fn planned_text(c: &plan::PlannedChange) -> String {
     let style = policy::Style::default();
     let norm = |t: &str| {
         policy::parse(t)

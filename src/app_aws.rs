@@ -26,7 +26,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|source| Error::Runtime { source })
 }
 
-fn aws_options(c: &ConnectArgs) -> Result<AwsOptions, Error> {
+pub(crate) fn aws_options(c: &ConnectArgs) -> Result<AwsOptions, Error> {
     let mut code = c.mfa_code.clone();
     if c.mfa_serial.is_some() && code.is_none() {
         if !ui::interactive() {
@@ -70,16 +70,30 @@ fn input_for(f: &Fetched) -> Input {
     }
 }
 
-/// Fetch and plan every policy of the account. Tags are read only for policies that would
-/// change, so an account costs a handful of requests.
+/// Fetch and plan every policy of the account.
 async fn plan_account(ui: &Ui, store: &AwsStore, options: &Options) -> Result<Vec<Item>, Error> {
-    let chain = migration::default_chain()?;
     ui.info(&format!(
         "reading IAM policies of account {}",
         store.account_id()
     ));
+    let (items, warnings) = plan_account_items(store, options).await?;
+    for w in warnings {
+        ui.warn(&w);
+    }
+    Ok(items)
+}
+
+/// Fetch and plan every policy of the account; warnings are returned, not printed, so that a
+/// batch can show them without breaking its progress bars. Tags are read only for policies
+/// that would change, so an account costs a handful of requests.
+pub(crate) async fn plan_account_items(
+    store: &AwsStore,
+    options: &Options,
+) -> Result<(Vec<Item>, Vec<String>), Error> {
+    let chain = migration::default_chain()?;
     let fetched = store.fetch().await?;
     let mut items = Vec::with_capacity(fetched.len());
+    let mut warnings = Vec::new();
     for f in &fetched {
         let mut input = input_for(f);
         let mut item = plan::plan_one(&input, &chain, options);
@@ -91,14 +105,14 @@ async fn plan_account(ui: &Ui, store: &AwsStore, options: &Options) -> Result<Ve
                         item = plan::plan_one(&input, &chain, options);
                     }
                 }
-                Err(e) => ui.warn(&format!(
+                Err(e) => warnings.push(format!(
                     "warning: could not read tags of {arn} ({e}); treating it as not managed by infrastructure as code"
                 )),
             }
         }
         items.push(item);
     }
-    Ok(items)
+    Ok((items, warnings))
 }
 
 /// `plan` or `scan` against the account of the current credentials.

@@ -79,6 +79,50 @@ pub struct PlanArgs {
     pub kind: Kind,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+/// Many accounts at once: `--accounts FILE` or `--org`, filters, concurrency, report.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BatchArgs {
+    /// Accounts file (TOML: [defaults] role_name, external_id, session_name, duration_seconds;
+    /// [[account]] id, name, role_arn or profile, tags); see docs/multi-account.md
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sources", "org"])]
+    pub accounts: Option<PathBuf>,
+    /// Every ACTIVE account of the AWS Organization of the current credentials
+    #[arg(long, conflicts_with = "sources")]
+    pub org: bool,
+    /// Role assumed in each account
+    #[arg(long, value_name = "NAME", default_value = crate::accounts::DEFAULT_ROLE_NAME)]
+    pub role_name: String,
+    /// External id for sts:AssumeRole, when the roles' trust policies require one
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+    /// Lifetime of the assumed-role sessions, in seconds (900 to the role's maximum)
+    #[arg(long, value_name = "SECONDS")]
+    pub duration_seconds: Option<i32>,
+    /// Only this account (repeatable)
+    #[arg(long = "account", value_name = "ID")]
+    pub account: Vec<String>,
+    /// Not this account (repeatable)
+    #[arg(long = "exclude-account", value_name = "ID")]
+    pub exclude_account: Vec<String>,
+    /// Only accounts with this tag (repeatable; all must match)
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+    /// How many accounts are worked on at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Also write the report (in --format) to this file
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+impl BatchArgs {
+    pub fn active(&self) -> bool {
+        self.accounts.is_some() || self.org
+    }
 }
 
 /// Where and how to reach AWS when no SOURCE is given. Credentials come from aws-config's

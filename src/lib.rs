@@ -8,9 +8,11 @@
 //! ```
 //! Every stage between fetch and publish is a pure function of its inputs.
 
+pub mod accounts;
 pub mod app;
 pub mod app_aws;
 pub mod apply;
+pub mod batch;
 pub mod cli;
 pub mod detect;
 pub mod diff;

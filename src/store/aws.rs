@@ -237,76 +237,62 @@ impl AwsStore {
     /// Load credentials the standard way (plus MFA when asked) and find the account id with
     /// STS `GetCallerIdentity`.
     pub async fn connect(opts: &AwsOptions) -> Result<AwsStore, StoreError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(5));
-        if let Some(profile) = &opts.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &opts.region {
-            loader = loader.region(aws_types::region::Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &opts.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Ok(app) = aws_types::app_name::AppName::new(app_name(&opts.session_name)) {
-            loader = loader.app_name(app);
-        }
-        let mut sdk = loader.load().await;
-        // IAM is global but requests are signed for a region; us-east-1 serves the `aws`
-        // partition. Other partitions need --region.
-        if sdk.region().is_none() {
-            sdk = sdk
-                .into_builder()
-                .region(aws_types::region::Region::new("us-east-1"))
-                .build();
-        }
-        let tried = describe_sources(opts);
-        if let (Some(serial), Some(code)) = (&opts.mfa_serial, &opts.mfa_code) {
-            let sts = aws_sdk_sts::Client::new(&sdk);
-            let out = sts
-                .get_session_token()
-                .serial_number(serial)
-                .token_code(code)
-                .send()
-                .await
-                .map_err(|e| StoreError::Credentials {
-                    detail: format!(
-                        "sts:GetSessionToken with MFA device {serial} failed ({}); tried {tried}; check the device ARN and enter a fresh code",
-                        error_text(&e)
-                    ),
-                })?;
-            let c = out.credentials().ok_or_else(|| StoreError::Credentials {
-                detail: format!("sts:GetSessionToken returned no credentials; tried {tried}"),
-            })?;
-            let creds = aws_sdk_iam::config::Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                std::time::SystemTime::try_from(*c.expiration()).ok(),
-                "forcemfa-mfa-session",
-            );
-            sdk = sdk
-                .into_builder()
-                .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(creds))
-                .build();
-        }
-        let sts = aws_sdk_sts::Client::new(&sdk);
-        let identity = sts.get_caller_identity().send().await.map_err(|e| {
-            StoreError::Credentials {
-                detail: format!(
-                    "sts:GetCallerIdentity failed ({}); tried {tried}; sign in (`aws sso login`, `aws configure`) or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile; add --mfa-serial if your credentials need MFA",
-                    error_text(&e)
-                ),
-            }
-        })?;
-        let account =
-            identity
-                .account()
-                .map(str::to_string)
-                .ok_or_else(|| StoreError::Credentials {
-                    detail: format!("sts:GetCallerIdentity returned no account id; tried {tried}"),
-                })?;
+        let (sdk, account) = base_config(opts).await?;
         Ok(AwsStore::from_client(Client::new(&sdk), account))
+    }
+
+    /// A store for another account, through a role assumed from `base` (batches: `--org`,
+    /// `--accounts`). One `sts:AssumeRole` call, made here so that an account whose role
+    /// cannot be assumed fails now, with a message naming the role, rather than on its first
+    /// IAM request. The credentials last `role.duration_seconds` and are not refreshed: a
+    /// batch is planned and applied well within the default hour.
+    pub async fn connect_assumed(
+        base: &aws_types::SdkConfig,
+        role: &AssumeRole,
+    ) -> Result<AwsStore, StoreError> {
+        let expected = account_of_arn(&role.role_arn).ok_or_else(|| StoreError::Credentials {
+            detail: format!(
+                "{:?} is not a role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME); fix role_arn in the accounts file",
+                role.role_arn
+            ),
+        })?;
+        let sts = aws_sdk_sts::Client::new(base);
+        let mut req = sts
+            .assume_role()
+            .role_arn(&role.role_arn)
+            .role_session_name(&role.session_name);
+        if let Some(id) = &role.external_id {
+            req = req.external_id(id);
+        }
+        if let Some(d) = role.duration_seconds {
+            req = req.duration_seconds(d);
+        }
+        let out = req.send().await.map_err(|e| StoreError::Credentials {
+            detail: format!(
+                "account {expected}: sts:AssumeRole into {} failed ({}); check that the role exists in the account, that its trust policy lets your credentials assume it (and the external id matches), and that you may call sts:AssumeRole on it (docs/multi-account.md)",
+                role.role_arn,
+                error_text(&e)
+            ),
+        })?;
+        let c = out.credentials().ok_or_else(|| StoreError::Credentials {
+            detail: format!(
+                "account {expected}: sts:AssumeRole into {} returned no credentials; retry",
+                role.role_arn
+            ),
+        })?;
+        let creds = aws_sdk_iam::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "forcemfa-assumed-role",
+        );
+        // Everything else (region, endpoint, retries, app name) stays as the operator set it.
+        let sdk = base
+            .to_builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(creds))
+            .build();
+        Ok(AwsStore::from_client(Client::new(&sdk), expected))
     }
 
     /// A store over an existing client (tests, or callers that built their own config).
@@ -1318,6 +1304,103 @@ fn not_aws(at: At) -> StoreError {
 }
 
 /// The SDK app name allows only a restricted character set.
+/// The SDK configuration of the operator's own credentials (standard chain, plus an MFA
+/// session when asked) and the account they belong to. Batches assume roles from it.
+pub async fn base_config(opts: &AwsOptions) -> Result<(aws_types::SdkConfig, String), StoreError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5));
+    if let Some(profile) = &opts.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &opts.region {
+        loader = loader.region(aws_types::region::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &opts.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Ok(app) = aws_types::app_name::AppName::new(app_name(&opts.session_name)) {
+        loader = loader.app_name(app);
+    }
+    let mut sdk = loader.load().await;
+    // IAM is global but requests are signed for a region; us-east-1 serves the `aws`
+    // partition. Other partitions need --region.
+    if sdk.region().is_none() {
+        sdk = sdk
+            .into_builder()
+            .region(aws_types::region::Region::new("us-east-1"))
+            .build();
+    }
+    let tried = describe_sources(opts);
+    if let (Some(serial), Some(code)) = (&opts.mfa_serial, &opts.mfa_code) {
+        let sts = aws_sdk_sts::Client::new(&sdk);
+        let out = sts
+            .get_session_token()
+            .serial_number(serial)
+            .token_code(code)
+            .send()
+            .await
+            .map_err(|e| StoreError::Credentials {
+                detail: format!(
+                    "sts:GetSessionToken with MFA device {serial} failed ({}); tried {tried}; check the device ARN and enter a fresh code",
+                    error_text(&e)
+                ),
+            })?;
+        let c = out.credentials().ok_or_else(|| StoreError::Credentials {
+            detail: format!("sts:GetSessionToken returned no credentials; tried {tried}"),
+        })?;
+        let creds = aws_sdk_iam::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "forcemfa-mfa-session",
+        );
+        sdk = sdk
+            .into_builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(creds))
+            .build();
+    }
+    let sts = aws_sdk_sts::Client::new(&sdk);
+    let identity = sts.get_caller_identity().send().await.map_err(|e| {
+        StoreError::Credentials {
+            detail: format!(
+                "sts:GetCallerIdentity failed ({}); tried {tried}; sign in (`aws sso login`, `aws configure`) or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile; add --mfa-serial if your credentials need MFA",
+                error_text(&e)
+            ),
+        }
+    })?;
+    let account =
+        identity
+            .account()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::Credentials {
+                detail: format!("sts:GetCallerIdentity returned no account id; tried {tried}"),
+            })?;
+    Ok((sdk, account))
+}
+
+/// A role to assume in another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: String,
+    pub external_id: Option<String>,
+    pub duration_seconds: Option<i32>,
+}
+
+/// The account id in an IAM ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
+pub fn account_of_arn(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, _, _, account, _]
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some((*account).to_string())
+        }
+        _ => None,
+    }
+}
+
 fn app_name(session_name: &str) -> String {
     let cleaned: String = session_name
         .chars()
@@ -1410,6 +1493,21 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn account_of_arn_reads_the_account_field() {
+        assert_eq!(
+            account_of_arn("arn:aws:iam::123456789012:role/OrganizationAccountAccessRole")
+                .as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of_arn("arn:aws-cn:iam::210987654321:role/path/r").as_deref(),
+            Some("210987654321")
+        );
+        assert_eq!(account_of_arn("arn:aws:iam::12345:role/x"), None);
+        assert_eq!(account_of_arn("OrganizationAccountAccessRole"), None);
     }
 
     #[test]

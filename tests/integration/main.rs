@@ -8,6 +8,7 @@
 
 mod aws;
 mod aws_cli;
+mod batch;
 mod cli;
 mod effect;
 mod fixtures;
