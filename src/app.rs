@@ -63,7 +63,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             emit(&ui, format, &items, Mode::Plan);
             if let Some(path) = out {
                 let (chain, options) = chain_and_options(&args)?;
-                let file = plan::PlanFile::new(&items, &chain, &options, now());
+                let file =
+                    plan::PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
                 let text = serde_json::to_string_pretty(&file).unwrap_or_default();
                 std::fs::write(&path, text + "\n").map_err(|source| Error::Write {
                     path: path.display().to_string(),
@@ -205,12 +206,6 @@ pub(crate) fn exit_for(items: &[Item], detailed: bool) -> Exit {
     }
 }
 
-pub(crate) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// `apply`: plan (or load a saved plan), confirm, write. Files and AWS targets share one loop.
 fn apply(
     ui: &Ui,
@@ -244,7 +239,7 @@ fn apply(
                 plan_files(args)?
             };
             let (chain, options) = chain_and_options(args)?;
-            let file = plan::PlanFile::new(&items, &chain, &options, now());
+            let file = plan::PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
             (items, file)
         }
     };

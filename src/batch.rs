@@ -433,7 +433,7 @@ pub fn plan_command(
     let items: Vec<Item> = runs.iter().flat_map(|r| r.items.clone()).collect();
     if let Some(path) = out {
         let (chain, options) = app::chain_and_options(args)?;
-        let file = PlanFile::new(&items, &chain, &options, app::now());
+        let file = PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
         let text = serde_json::to_string_pretty(&file).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|source| Error::Write {
             path: path.display().to_string(),
@@ -510,7 +510,7 @@ pub fn apply_command(
                 .await;
                 let items: Vec<Item> = runs.iter().flat_map(|r| r.items.clone()).collect();
                 let (chain, options) = app::chain_and_options(args)?;
-                let file = PlanFile::new(&items, &chain, &options, app::now());
+                let file = PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
                 (file, runs, stores, items)
             }
         };
