@@ -124,31 +124,62 @@ fn plan_sources(ui: &Ui, args: &PlanArgs) -> Result<Vec<Item>, Error> {
 pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
     let (chain, options) = chain_and_options(args)?;
     let limit = limit_for(args.kind);
-    Ok(files::discover(&args.sources)
-        .into_iter()
-        .map(|found| match found {
+    let found = files::discover(&args.sources);
+    let plan_one = |found: &Result<std::path::PathBuf, files::FileError>| match found {
+        Err(e) => Item::Error {
+            target: Target::file(match e {
+                files::FileError::Io { path, .. }
+                | files::FileError::NotUtf8 { path }
+                | files::FileError::Stale { path }
+                | files::FileError::Missing { path } => path.clone(),
+            }),
+            error: strip_path(&e.to_string()),
+        },
+        Ok(path) => match files::read(path) {
             Err(e) => Item::Error {
-                target: Target::file(match &e {
-                    files::FileError::Io { path, .. }
-                    | files::FileError::NotUtf8 { path }
-                    | files::FileError::Stale { path }
-                    | files::FileError::Missing { path } => path.clone(),
-                }),
+                target: Target::file(path),
                 error: strip_path(&e.to_string()),
             },
-            Ok(path) => match files::read(&path) {
-                Err(e) => Item::Error {
-                    target: Target::file(&path),
-                    error: strip_path(&e.to_string()),
-                },
-                Ok(text) => plan::plan_one(
-                    &Input::file(Target::file(&path), text, limit),
-                    &chain,
-                    &options,
-                ),
-            },
-        })
-        .collect())
+            Ok(text) => plan::plan_one(
+                &Input::file(Target::file(path), text, limit),
+                &chain,
+                &options,
+            ),
+        },
+    };
+    // Planning is pure and CPU-bound (the effect diff dominates): one chunk per core, results
+    // kept in discovery order.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let chunk = found.len().div_ceil(workers).max(1);
+    let items = std::thread::scope(|scope| {
+        let handles: Vec<_> = found
+            .chunks(chunk)
+            .map(|part| {
+                (
+                    part,
+                    scope.spawn(move || part.iter().map(plan_one).collect::<Vec<Item>>()),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(part, h)| {
+                // Never lose a file silently, even to a bug: report the chunk as errors.
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|f| Item::Error {
+                            target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
+                            error: "internal error while planning (a bug in forcemfa: please report it)".into(),
+                        })
+                        .collect()
+                })
+            })
+            .collect::<Vec<Item>>()
+    });
+    Ok(items)
 }
 
 /// File errors start with the path, which the report prints already.
@@ -181,7 +212,7 @@ pub(crate) fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
                 )
             }
         }
-        Format::Json => pretty(&report::json(items, mode)),
+        Format::Json => report::json_text(items, mode),
         Format::Markdown => report::markdown(items, mode),
         Format::Sarif => pretty(&report::sarif(items)),
     };

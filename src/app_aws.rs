@@ -240,7 +240,7 @@ pub fn rollback(
                     Answer::Yes => {}
                     Answer::All => all = true,
                     Answer::No => continue,
-                    Answer::Quit => break,
+                    Answer::Quit | Answer::Interrupted => break,
                 }
             }
             match store.rollback(entry, &mut journal, &run_id).await {

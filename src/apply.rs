@@ -97,6 +97,11 @@ pub async fn apply_changes(
                     out.push(record(Outcome::Declined));
                     continue;
                 }
+                Answer::Interrupted => {
+                    interrupted.store(true, Ordering::SeqCst);
+                    out.push(record(Outcome::Declined));
+                    continue;
+                }
             }
         }
         let outcome = match &c.target.kind {

@@ -747,6 +747,12 @@ async fn apply_all(
                         declined(r);
                         continue;
                     }
+                    Answer::Interrupted => {
+                        quit = true;
+                        interrupted.store(true, Ordering::SeqCst);
+                        declined(r);
+                        continue;
+                    }
                 }
             }
             approved

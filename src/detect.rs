@@ -142,6 +142,20 @@ const ENROLMENT_MARKERS: &[&str] = &[
     "sts:getsessiontoken",
 ];
 
+/// The guard alone, when the document has exactly one that is understood: what the migration
+/// engine needs before each op, without the cost of findings and generation matching.
+pub fn guard(doc: &Value) -> Option<Guard> {
+    let mut found = None;
+    for (index, st) in policy::statements(doc).into_iter().enumerate() {
+        match classify_statement(index, st) {
+            Candidate::Guard(g) if found.is_none() => found = Some(g),
+            Candidate::Guard(_) | Candidate::Uninterpretable(_) => return None,
+            Candidate::NotGuard | Candidate::TargetedDeny => {}
+        }
+    }
+    found
+}
+
 /// Detect the guard and structural findings of a policy document.
 pub fn detect(doc: &Value) -> Detection {
     let mut findings = Vec::new();
@@ -509,6 +523,23 @@ fn normalise_arn(arn: &str) -> String {
     }
 }
 
+/// The generations' features, computed once per process (planning 1,000 files would otherwise
+/// parse every generation text 1,000 times).
+fn generation_features() -> &'static [(&'static str, &'static str, BTreeSet<String>)] {
+    static CACHE: std::sync::OnceLock<Vec<(&str, &str, BTreeSet<String>)>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(|| {
+        GENERATIONS
+            .iter()
+            .filter_map(|(id, title, text)| {
+                policy::parse(text)
+                    .ok()
+                    .map(|p| (*id, *title, features(&p.value)))
+            })
+            .collect()
+    })
+}
+
 /// The most similar published generation, by Jaccard similarity of [`features`].
 pub fn nearest_generation(doc: &Value) -> Option<Generation> {
     let mine = features(doc);
@@ -516,13 +547,9 @@ pub fn nearest_generation(doc: &Value) -> Option<Generation> {
         return None;
     }
     let mut best: Option<Generation> = None;
-    for (id, title, text) in GENERATIONS {
-        let Ok(parsed) = policy::parse(text) else {
-            continue;
-        };
-        let theirs = features(&parsed.value);
-        let inter = mine.intersection(&theirs).count() as f64;
-        let union = mine.union(&theirs).count() as f64;
+    for (id, title, theirs) in generation_features() {
+        let inter = mine.intersection(theirs).count() as f64;
+        let union = mine.union(theirs).count() as f64;
         let similarity = if union == 0.0 { 0.0 } else { inter / union };
         if best.as_ref().is_none_or(|b| similarity > b.similarity) {
             best = Some(Generation {

@@ -252,31 +252,46 @@ pub fn summary_line(s: &Summary, mode: Mode) -> String {
     format!("{head}: {}.", parts.join(", "))
 }
 
-/// The JSON report: one object with changes, unchanged, skipped, errors and summary.
-pub fn json(items: &[Item], mode: Mode) -> Value {
-    let mut changes = Vec::new();
-    let mut unchanged = Vec::new();
-    let mut skipped = Vec::new();
-    let mut errors = Vec::new();
-    for item in items {
-        let v = serde_json::to_value(item).unwrap_or(Value::Null);
-        match item {
-            Item::Change(_) => changes.push(v),
-            Item::Unchanged { .. } => unchanged.push(v),
-            Item::Skipped { .. } => skipped.push(v),
-            Item::Error { .. } => errors.push(v),
-        }
+/// The JSON report: one object with changes, unchanged, skipped, errors and summary. Borrowed,
+/// so that large runs serialise straight to text without an intermediate `Value` tree.
+#[derive(serde::Serialize)]
+pub struct JsonReport<'a> {
+    tool: &'static str,
+    version: &'static str,
+    command: &'static str,
+    changes: Vec<&'a Item>,
+    unchanged: Vec<&'a Item>,
+    skipped: Vec<&'a Item>,
+    errors: Vec<&'a Item>,
+    summary: Summary,
+}
+
+pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
+    let pick = |f: fn(&Item) -> bool| items.iter().filter(|i| f(i)).collect::<Vec<_>>();
+    JsonReport {
+        tool: "forcemfa",
+        version: env!("CARGO_PKG_VERSION"),
+        command: match mode {
+            Mode::Scan => "scan",
+            Mode::Plan => "plan",
+            Mode::Apply => "apply",
+        },
+        changes: pick(|i| matches!(i, Item::Change(_))),
+        unchanged: pick(|i| matches!(i, Item::Unchanged { .. })),
+        skipped: pick(|i| matches!(i, Item::Skipped { .. })),
+        errors: pick(|i| matches!(i, Item::Error { .. })),
+        summary: summarize(items),
     }
-    json!({
-        "tool": "forcemfa",
-        "version": env!("CARGO_PKG_VERSION"),
-        "command": match mode { Mode::Scan => "scan", Mode::Plan => "plan", Mode::Apply => "apply" },
-        "changes": changes,
-        "unchanged": unchanged,
-        "skipped": skipped,
-        "errors": errors,
-        "summary": summarize(items),
-    })
+}
+
+/// Pretty JSON text of the report, with a final newline.
+pub fn json_text(items: &[Item], mode: Mode) -> String {
+    serde_json::to_string_pretty(&json_report(items, mode)).unwrap_or_default() + "\n"
+}
+
+/// The report as a `Value`, for callers that add fields (apply results).
+pub fn json(items: &[Item], mode: Mode) -> Value {
+    serde_json::to_value(json_report(items, mode)).unwrap_or(Value::Null)
 }
 
 fn md_escape(s: &str) -> String {

@@ -63,6 +63,8 @@ pub enum Answer {
     No,
     All,
     Quit,
+    /// Ctrl-C at the prompt: the run stops as if interrupted (exit 130).
+    Interrupted,
 }
 
 /// Ask y/n/a/q on the terminal. An interrupted or failed prompt counts as quit, so nothing
@@ -81,6 +83,11 @@ pub fn confirm(question: &str) -> Answer {
         Ok(s) if s.starts_with('y') => Answer::Yes,
         Ok(s) if s.starts_with('n') => Answer::No,
         Ok(s) if s.starts_with('a') => Answer::All,
-        _ => Answer::Quit,
+        Ok(_) => Answer::Quit,
+        // The prompt reads keys raw, so Ctrl-C arrives as a key, not a signal.
+        Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+            Answer::Interrupted
+        }
+        Err(_) => Answer::Quit,
     }
 }

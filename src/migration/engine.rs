@@ -58,7 +58,7 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
         let mut changes = Vec::new();
         let mut touched = Vec::new();
         for op in &m.spec.ops {
-            let Some(guard) = detect::detect(&document).guard().cloned() else {
+            let Some(guard) = detect::guard(&document) else {
                 break;
             };
             let r = apply_op(&mut document, &guard, op, options);
@@ -82,7 +82,7 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
     // Options only ever add exemptions; they are recorded as their own step.
     let option_actions = options.actions();
     if !option_actions.is_empty() {
-        if let Some(guard) = detect::detect(&document).guard().cloned() {
+        if let Some(guard) = detect::guard(&document) {
             let r = ensure_exemptions(&mut document, &guard, &option_actions);
             if !r.changes.is_empty() {
                 declared.push(DeclaredEffect {
