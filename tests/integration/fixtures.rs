@@ -305,3 +305,63 @@ fn every_migration_has_a_section_in_the_reference() {
         );
     }
 }
+
+/// The reports operators paste into tickets and upload to code scanning, on a mixed folder:
+/// a legacy policy, a current one, a non-policy and a broken file.
+#[test]
+fn snapshot_reports_markdown_json_sarif() {
+    let items: Vec<Item> = [
+        (
+            "legacy.json",
+            read(&fixture("policies/2018-docs-listusers.json")),
+        ),
+        (
+            "current.json",
+            read(&fixture("policies/current-docs-mfa-only.json")),
+        ),
+        ("package.json", "{\"name\": \"x\"}\n".to_string()),
+        ("broken.json", "{\"Statement\": [\n".to_string()),
+    ]
+    .iter()
+    .map(|(name, text)| plan_text(name, text, &[]))
+    .collect();
+    insta::assert_snapshot!("report_markdown", report::markdown(&items, Mode::Plan));
+    insta::assert_json_snapshot!("report_sarif", report::sarif(&items));
+    let mut json = report::json(&items, Mode::Plan);
+    // Effect rows are many; the summary and the shape are what the snapshot pins.
+    json["changes"][0]["effect"]["rows"] = serde_json::json!("…");
+    json["changes"][0]["before"] = serde_json::json!("…");
+    json["changes"][0]["after"] = serde_json::json!("…");
+    json["changes"][0]["diff"]["unified"] = serde_json::json!("…");
+    insta::assert_json_snapshot!("report_json", json);
+}
+
+#[test]
+fn snapshot_batch_account_table() {
+    use forcemfa::batch::{table_markdown, AccountSummary};
+    let rows = vec![
+        AccountSummary {
+            account: "111111111111".into(),
+            name: Some("prod".into()),
+            status: "ok",
+            changed: 3,
+            unchanged: 2,
+            skipped: 5,
+            blocked: 0,
+            failed: 0,
+            reasons: vec![],
+        },
+        AccountSummary {
+            account: "222222222222".into(),
+            name: Some("sandbox | legacy".into()),
+            status: "failed",
+            changed: 0,
+            unchanged: 0,
+            skipped: 0,
+            blocked: 0,
+            failed: 1,
+            reasons: vec!["cannot assume arn:aws:iam::222222222222:role/OrganizationAccountAccessRole: access denied".into()],
+        },
+    ];
+    insta::assert_snapshot!("batch_table", table_markdown(&rows, Mode::Apply));
+}
