@@ -238,7 +238,7 @@ async fn org_accounts(
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            let chain = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+            let chain = crate::store::aws::display_chain(&e);
             org_error("ListAccounts", &e, chain)
         })?;
         for a in page.accounts() {
@@ -270,8 +270,7 @@ async fn org_accounts(
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| {
-                    let chain =
-                        aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                    let chain = crate::store::aws::display_chain(&e);
                     org_error("ListTagsForResource", &e, chain)
                 })?;
                 for t in page.tags() {

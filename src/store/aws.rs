@@ -1435,6 +1435,21 @@ fn describe_sources(opts: &AwsOptions) -> String {
 }
 
 /// The error's code and message, or its full source chain when it has none.
+/// An error and its sources, each displayed once: readable, unlike the SDK's context helper,
+/// which appends the whole `Debug` form.
+pub fn display_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 fn error_text<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -1443,7 +1458,7 @@ where
     match (err.code(), err.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+        _ => display_chain(err),
     }
 }
 
@@ -1454,7 +1469,7 @@ where
     R: fmt::Debug,
 {
     let message = err.message().unwrap_or_default().to_string();
-    let chain = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    let chain = display_chain(&err);
     match &err {
         SdkError::ServiceError(_) => {}
         SdkError::ConstructionFailure(_) => {
