@@ -145,6 +145,9 @@ const ENROLMENT_MARKERS: &[&str] = &[
 /// The guard alone, when the document has exactly one that is understood: what the migration
 /// engine needs before each op, without the cost of findings and generation matching.
 pub fn guard(doc: &Value) -> Option<Guard> {
+    if variables_not_substituted(doc).is_some() {
+        return None;
+    }
     let mut found = None;
     for (index, st) in policy::statements(doc).into_iter().enumerate() {
         match classify_statement(index, st) {
@@ -175,7 +178,21 @@ pub fn detect(doc: &Value) -> Detection {
             Candidate::Uninterpretable(reason) => problems.push((index, sid(st), reason)),
         }
     }
-    let status = if !problems.is_empty() {
+    let version_problem = if guards.is_empty() {
+        None
+    } else {
+        variables_not_substituted(doc)
+    };
+    let status = if let Some(reason) = version_problem {
+        findings.push(Finding {
+            rule: "policy-variables-not-substituted".into(),
+            severity: Severity::High,
+            message: format!("{reason}; left alone, review by hand"),
+            statement: None,
+            sid: None,
+        });
+        Status::Ambiguous { reason }
+    } else if !problems.is_empty() {
         let (index, sid, reason) = &problems[0];
         findings.push(Finding {
             rule: "guard-not-understood".into(),
@@ -224,6 +241,25 @@ pub fn detect(doc: &Value) -> Detection {
         generation,
         findings,
     }
+}
+
+/// IAM substitutes policy variables (`${aws:username}`) only in `"Version": "2012-10-17"`
+/// documents; without it (or with 2008-10-17) they are literal text, so the self-service grants
+/// never worked. Rewriting such a policy would have to choose between keeping it broken and
+/// silently making every variable live: a person decides.
+fn variables_not_substituted(doc: &Value) -> Option<String> {
+    let version = doc.get("Version").and_then(Value::as_str);
+    let has_allow = policy::statements(doc)
+        .iter()
+        .any(|s| policy::effect(s).as_deref() == Some("allow"));
+    // Grants forcemfa adds use ${aws:username}, so an Allow-bearing policy needs the version too.
+    if version == Some("2012-10-17") || !(has_allow || doc.to_string().contains("${")) {
+        return None;
+    }
+    Some(format!(
+        "its Version is {}, not \"2012-10-17\": IAM does not substitute policy variables such as ${{aws:username}} in it, which the self-service grants need; set \"Version\": \"2012-10-17\" after review, then run forcemfa again",
+        version.map_or("missing".to_string(), |v| format!("{v:?}"))
+    ))
 }
 
 enum Candidate {
@@ -606,6 +642,18 @@ mod tests {
             detect(&doc).guard().map(|g| g.form),
             Some(GuardForm::InvertedAction)
         );
+    }
+
+    #[test]
+    fn policy_variables_without_the_2012_version_are_not_guessed_at() {
+        let mut doc = json!({"Statement": [
+            {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::*:user/${aws:username}"},
+            {"Effect": "Deny", "NotAction": "iam:GetUser", "Resource": "*",
+             "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]});
+        assert!(matches!(detect(&doc).status, Status::Ambiguous { .. }));
+        assert!(guard(&doc).is_none());
+        doc["Version"] = json!("2012-10-17");
+        assert!(detect(&doc).guard().is_some());
     }
 
     #[test]
