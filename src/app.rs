@@ -311,6 +311,17 @@ fn apply(
         Format::Markdown => ui.out(&report::markdown(&items, Mode::Apply)),
         _ => {
             let mut text = crate::apply::result_lines(&results.results);
+            if ui.quiet {
+                // Quiet: only what went wrong, and the totals.
+                let lines: Vec<&str> = text.lines().collect();
+                let (last, rest) = lines.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
+                text = rest
+                    .iter()
+                    .filter(|l| l.starts_with("error:") || l.starts_with("stale "))
+                    .chain(std::iter::once(&last))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+            }
             if let Some(j) = &results.journal {
                 text.push_str(&format!(
                     "Journal: {}; undo with `forcemfa rollback --journal {}`\n",
