@@ -7,7 +7,7 @@ use crate::cli::{Cli, Command, Format, Kind, MigrationsAction, PlanArgs};
 use crate::error::{Error, Exit};
 use crate::migration::{self, Migration, Options};
 use crate::plan::{self, Input, Item, SizeLimit};
-use crate::report::{self, Mode, TextOptions};
+use crate::report::{self, Mode};
 use crate::target::{EntityKind, Target, TargetKind};
 use crate::ui::{self, Ui};
 use crate::{effect, files, policy};
@@ -202,14 +202,7 @@ pub(crate) fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
                 }
                 s + &report::summary_line(&plan::summarize(items), mode) + "\n"
             } else {
-                report::text(
-                    items,
-                    mode,
-                    TextOptions {
-                        color: ui.color,
-                        verbose: ui.verbose,
-                    },
-                )
+                report::text(items, mode, ui.text_options())
             }
         }
         Format::Json => report::json_text(items, mode),
@@ -248,10 +241,7 @@ fn apply(
     if !yes && !ui::interactive() {
         return Err(Error::NeedsTerminal);
     }
-    let opts = TextOptions {
-        color: ui.color,
-        verbose: ui.verbose,
-    };
+    let opts = ui.text_options();
     let (items, file) = match plan_path {
         Some(path) => {
             let file = load_plan(path)?;

@@ -469,10 +469,7 @@ pub fn apply_command(
     if !yes && !ui::interactive() {
         return Err(Error::NeedsTerminal);
     }
-    let opts = TextOptions {
-        color: ui.color,
-        verbose: ui.verbose,
-    };
+    let opts = ui.text_options();
     let interrupted = Arc::new(AtomicBool::new(false));
     let rt = crate::app_aws::runtime()?;
     let (runs, unknown, journal_path, items) = rt.block_on(async {

@@ -115,9 +115,6 @@ pub struct Change {
     pub attachments: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iac_managed: Option<String>,
-    /// The rendering of the original document the diff starts from.
-    #[serde(skip)]
-    pub before_normalised: String,
 }
 
 impl Change {
@@ -367,7 +364,6 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         notes,
         attachments: input.attachments.clone(),
         iac_managed: input.iac_managed.clone(),
-        before_normalised,
     }))
 }
 

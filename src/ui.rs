@@ -31,6 +31,14 @@ impl Ui {
         }
     }
 
+    /// How reports are rendered for this terminal.
+    pub fn text_options(&self) -> crate::report::TextOptions {
+        crate::report::TextOptions {
+            color: self.color,
+            verbose: self.verbose,
+        }
+    }
+
     /// Results (stdout). Broken pipes (`| head`) are not errors worth a panic.
     pub fn out(&self, text: &str) {
         let mut o = std::io::stdout().lock();
