@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use forcemfa::effect::{effect_diff, effect_table};
+use forcemfa::engine::effect::{effect_diff, effect_table};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> Value {

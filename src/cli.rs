@@ -94,7 +94,7 @@ pub struct BatchArgs {
     #[arg(long, conflicts_with = "sources")]
     pub org: bool,
     /// Role assumed in each account
-    #[arg(long, value_name = "NAME", default_value = crate::accounts::DEFAULT_ROLE_NAME)]
+    #[arg(long, value_name = "NAME", default_value = crate::sources::accounts::DEFAULT_ROLE_NAME)]
     pub role_name: String,
     /// External id for sts:AssumeRole, when the roles' trust policies require one
     #[arg(long, value_name = "ID")]

@@ -25,9 +25,9 @@ pub enum Error {
     #[error("`apply` asks before each change and needs a terminal; re-run with --yes to apply without prompts (review first with `forcemfa plan`)")]
     NeedsTerminal,
     #[error("the embedded migrations are invalid (a build problem): {0}")]
-    Migrations(#[from] crate::migration::LoadError),
+    Migrations(#[from] crate::engine::migration::LoadError),
     #[error(transparent)]
-    BadOption(#[from] crate::migration::BadOption),
+    BadOption(#[from] crate::engine::migration::BadOption),
     #[error("unknown migration {0:?}; `forcemfa migrations list` shows the ids")]
     UnknownMigration(String),
     #[error("--format sarif is only for `scan`")]
@@ -35,9 +35,9 @@ pub enum Error {
     #[error("{path}: {message}")]
     Input { path: String, message: String },
     #[error(transparent)]
-    Store(#[from] crate::store::aws::StoreError),
+    Store(#[from] crate::sources::aws::StoreError),
     #[error("journal: {0}")]
-    Journal(#[from] crate::journal::JournalError),
+    Journal(#[from] crate::sources::journal::JournalError),
     #[error("cannot start the async runtime: {source}")]
     Runtime {
         #[source]

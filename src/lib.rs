@@ -3,28 +3,18 @@
 //! ```text
 //! source ──fetch──▶ policy text ──detect──▶ guard, generation, findings
 //!        ──migrate──▶ new document + applied migrations + declared effect
-//!        ──verify──▶ structural checks, idempotence, effect diff == declared
+//!        ──verify──▶ structural checks, idempotence, effect diff == declared, never less safe
 //!        ──diff──▶ unified text diff ──confirm──▶ ──publish──▶ journal, write, read back
 //! ```
-//! Every stage between fetch and publish is a pure function of its inputs.
+//! Three parts, imported one way: [`engine`] (the pure crate `forcemfa-engine`: no AWS, no disk, no
+//! clock, no terminal), [`sources`] (files and AWS accounts: fetch and publish) and the command line
+//! ([`cli`] definitions, [`commands`], [`report`] renderers, [`ui`] terminal).
 
-pub mod accounts;
-pub mod app;
-pub mod app_aws;
-pub mod apply;
-pub mod batch;
+pub use forcemfa_engine as engine;
+
 pub mod cli;
-pub mod detect;
-pub mod diff;
-pub mod effect;
+pub mod commands;
 pub mod error;
-pub mod files;
-pub mod journal;
-pub mod migration;
-pub mod pattern;
-pub mod plan;
-pub mod policy;
 pub mod report;
-pub mod store;
-pub mod target;
+pub mod sources;
 pub mod ui;

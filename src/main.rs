@@ -18,7 +18,7 @@ fn main() {
             std::process::exit(code as i32);
         }
     };
-    let code = match forcemfa::app::run(cli) {
+    let code = match forcemfa::commands::run(cli) {
         Ok(exit) => exit,
         Err(e) => {
             let mut msg = format!("error: {e}");

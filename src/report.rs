@@ -4,9 +4,9 @@
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-use crate::detect::Severity;
-use crate::plan::{summarize, Change, Item, Summary};
-use crate::target::{Target, TargetKind};
+use crate::engine::detect::Severity;
+use crate::engine::plan::{summarize, Change, Item, Summary};
+use crate::engine::target::{Target, TargetKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -34,7 +34,7 @@ fn paint(
     }
 }
 
-fn generation_line(g: &Option<crate::detect::Generation>) -> String {
+fn generation_line(g: &Option<crate::engine::detect::Generation>) -> String {
     match g {
         Some(g) if g.similarity >= 0.999 => format!("{} (exact)", g.title),
         Some(g) if g.similarity >= 0.5 => {
@@ -73,7 +73,7 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
         }
     }
     let diff = if opts.color {
-        crate::diff::colorize(&c.diff.unified)
+        colorize_diff(&c.diff.unified)
     } else {
         c.diff.unified.clone()
     };
@@ -117,7 +117,7 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
 }
 
 /// One finding as an indented report line.
-fn finding_line(f: &crate::detect::Finding, color: bool) -> String {
+fn finding_line(f: &crate::engine::detect::Finding, color: bool) -> String {
     format!(
         "  {} {}: {}\n",
         severity_tag(f.severity, color),
@@ -467,4 +467,24 @@ pub fn sarif(items: &[Item]) -> Value {
             "results": results,
         }]
     })
+}
+
+/// Colour a unified diff for a terminal: additions green, removals red, hunks cyan.
+fn colorize_diff(unified: &str) -> String {
+    let mut out = String::with_capacity(unified.len() + 64);
+    for line in unified.split_inclusive('\n') {
+        let styled = if line.starts_with("+++") || line.starts_with("---") {
+            console::style(line).bold().to_string()
+        } else if line.starts_with('+') {
+            console::style(line).green().to_string()
+        } else if line.starts_with('-') {
+            console::style(line).red().to_string()
+        } else if line.starts_with("@@") {
+            console::style(line).cyan().to_string()
+        } else {
+            line.to_string()
+        };
+        out.push_str(&styled);
+    }
+    out
 }

@@ -5,12 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::moto::{self, fixture, json, migrated, unique, ACCOUNT};
-use forcemfa::journal::{self, Action, Journal, Outcome};
-use forcemfa::store::aws::{
+use forcemfa::engine::target::{EntityKind, Target, TargetKind};
+use forcemfa::sources::aws::{
     iac_reason, AwsOptions, AwsStore, Fetched, Published, RolledBack, StoreError, APPLY_ACTIONS,
     PLAN_ACTIONS,
 };
-use forcemfa::target::{EntityKind, Target, TargetKind};
+use forcemfa::sources::journal::{self, Action, Journal, Outcome};
 use std::time::Duration;
 
 const LEGACY: &str = "2018-docs-listusers.json";
@@ -167,7 +167,10 @@ async fn aws_fetch_finds_managed_and_inline_policies_with_attachments() {
 
     let f = find(&all, &inline(EntityKind::User, &user, "force-mfa"));
     assert_eq!(json(&f.text), json(&mfa_only));
-    assert_eq!(f.entity_inline_sizes, forcemfa::policy::iam_size(small));
+    assert_eq!(
+        f.entity_inline_sizes,
+        forcemfa::engine::policy::iam_size(small)
+    );
     assert!(f.iac_managed.as_deref().unwrap().contains("terraform"));
     assert_eq!(f.attachments, [format!("user/{user}")]);
     let f = find(&all, &inline(EntityKind::Group, &group, "force-mfa"));
@@ -539,13 +542,17 @@ fn aws_permission_policies_grant_every_action_the_store_calls() {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         let doc = json(&text);
         assert!(
-            forcemfa::policy::not_a_policy_reason(&doc).is_none(),
+            forcemfa::engine::policy::not_a_policy_reason(&doc).is_none(),
             "{file}"
         );
-        forcemfa::policy::statements(&doc)
+        forcemfa::engine::policy::statements(&doc)
             .into_iter()
-            .filter(|s| forcemfa::policy::effect(s).as_deref() == Some("allow"))
-            .flat_map(|s| forcemfa::policy::string_list(s, "Action").unwrap().unwrap())
+            .filter(|s| forcemfa::engine::policy::effect(s).as_deref() == Some("allow"))
+            .flat_map(|s| {
+                forcemfa::engine::policy::string_list(s, "Action")
+                    .unwrap()
+                    .unwrap()
+            })
             .collect()
     };
     let plan = actions("plan-policy.json");

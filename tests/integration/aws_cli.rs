@@ -151,7 +151,7 @@ async fn state(iam: &Client, arns: &[String], user: &str, group: &str, role: &st
 }
 
 fn guard_exempts(doc: &serde_json::Value, action: &str) -> bool {
-    forcemfa::detect::detect(doc)
+    forcemfa::engine::detect::detect(doc)
         .guard()
         .is_some_and(|g| g.actions.iter().any(|a| a == action))
 }
@@ -259,7 +259,10 @@ async fn aws_cli_plan_apply_plan_rollback_round_trip() {
         "non-MFA policy untouched"
     );
     for (who, doc) in &after.inline {
-        assert!(forcemfa::detect::detect(doc).guard().is_some(), "{who}");
+        assert!(
+            forcemfa::engine::detect::detect(doc).guard().is_some(),
+            "{who}"
+        );
     }
     assert_ne!(after.inline, original.inline, "inline policies migrated");
     assert!(

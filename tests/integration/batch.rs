@@ -133,7 +133,7 @@ async fn default_document(account: &str, arn: &str) -> Value {
         .document()
         .unwrap()
         .to_string();
-    let (text, _) = forcemfa::policy::decode_document(&text);
+    let (text, _) = forcemfa::engine::policy::decode_document(&text);
     moto::json(&text)
 }
 
@@ -681,10 +681,12 @@ async fn batch_interrupt_stops_new_writes_and_rerun_finishes() {
     assert!(skipped >= 1, "later writes were not started: {stdout}");
     assert_eq!(applied + skipped, 4, "{stdout}");
     // Every write that finished is journalled with its outcome.
-    let entries = forcemfa::journal::read_entries(&journal).unwrap().entries;
+    let entries = forcemfa::sources::journal::read_entries(&journal)
+        .unwrap()
+        .entries;
     let done = entries
         .iter()
-        .filter(|e| matches!(e.outcome, forcemfa::journal::Outcome::Applied))
+        .filter(|e| matches!(e.outcome, forcemfa::sources::journal::Outcome::Applied))
         .count();
     assert_eq!(done as u64, applied, "{entries:?}");
 

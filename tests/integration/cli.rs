@@ -435,7 +435,7 @@ fn ctrl_c_at_a_prompt_stops_cleanly_with_130() {
     assert!(screen.contains("EXIT=130"), "{screen}");
     // The change confirmed before Ctrl-C is whole; nothing else was touched; no temp files.
     let written = read(&dir.path().join("2015.json"));
-    assert!(forcemfa::policy::parse(&written).is_ok());
+    assert!(forcemfa::engine::policy::parse(&written).is_ok());
     assert_ne!(written, read(&fixture("policies/2015-blog-force-mfa.json")));
     assert_eq!(
         read(&dir.path().join(LEGACY)),

@@ -1,7 +1,7 @@
-//! Tests of the offline evaluator and the effect diff (`forcemfa::effect`).
+//! Tests of the offline evaluator and the effect diff (`forcemfa::engine::effect`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use forcemfa::effect::{
+use forcemfa::engine::effect::{
     allows, effect_diff, effect_table, evaluate, resource_arn, summarize, unexplained,
     universe_for, ActionScope, Context, Decision, DeclaredEffect, Direction, EffectRow, Request,
     ResourceKind, View,
@@ -1062,7 +1062,7 @@ fn unexercised_declarations_are_reported() {
             &NO_MFA,
         ),
     ];
-    let unused = forcemfa::effect::unexercised(&diff, &declared);
+    let unused = forcemfa::engine::effect::unexercised(&diff, &declared);
     assert_eq!(unused.len(), 1);
     assert_eq!(
         unused[0].actions,

@@ -2,7 +2,7 @@
 //! and effect; invariants (idempotence, expected rewrites) asserted in code.
 
 use crate::util::*;
-use forcemfa::plan::Item;
+use forcemfa::engine::plan::Item;
 use forcemfa::report::{self, Mode, TextOptions};
 
 fn has(list: &[String], action: &str) -> bool {
@@ -136,8 +136,8 @@ fn bool_becomes_bool_if_exists_and_other_keys_stay() {
 fn create_virtual_mfa_device_moves_to_any_name() {
     let text = read(&fixture("policies/2021-docs-deny-all-except-listed.json"));
     let c = expect_change(plan_text("2021.json", &text, &[]));
-    let doc = forcemfa::policy::parse(&c.after).unwrap().value;
-    let st = forcemfa::policy::statements(&doc);
+    let doc = forcemfa::engine::policy::parse(&c.after).unwrap().value;
+    let st = forcemfa::engine::policy::statements(&doc);
     // The statement granted Create and Delete: Create is split out on mfa/*, Delete keeps its resource.
     let create = st
         .iter()
@@ -174,10 +174,10 @@ fn options_only_add_exemptions_never_grants() {
     let c = expect_change(plan_text("cur.json", &text, &["password-change"]));
     let ex = exemptions(&c.after);
     assert!(has(&ex, "iam:ChangePassword") && has(&ex, "iam:GetAccountPasswordPolicy"));
-    let before = forcemfa::policy::parse(&text).unwrap().value;
-    let after = forcemfa::policy::parse(&c.after).unwrap().value;
+    let before = forcemfa::engine::policy::parse(&text).unwrap().value;
+    let after = forcemfa::engine::policy::parse(&c.after).unwrap().value;
     let allows = |d: &serde_json::Value| {
-        forcemfa::policy::statements(d)
+        forcemfa::engine::policy::statements(d)
             .into_iter()
             .filter(|s| s["Effect"] == "Allow")
             .cloned()
@@ -199,7 +199,7 @@ fn inverted_guard_becomes_not_action_and_partition_is_kept() {
 fn guard_only_policy_stays_guard_only_and_narrow_resource_is_widened() {
     let text = read(&fixture("variants/single-statement-guard-only-cn.json"));
     let c = expect_change(plan_text("g.json", &text, &[]));
-    let doc = forcemfa::policy::parse(&c.after).unwrap().value;
+    let doc = forcemfa::engine::policy::parse(&c.after).unwrap().value;
     assert!(doc["Statement"].is_object(), "single statement object kept");
     assert_eq!(doc["Statement"]["Resource"], "*");
     assert_eq!(exemptions(&c.after).len(), ENROLMENT.len());
@@ -209,10 +209,10 @@ fn guard_only_policy_stays_guard_only_and_narrow_resource_is_widened() {
 fn untouched_statements_print_back_identically() {
     let text = read(&fixture("policies/2018-docs-listusers.json"));
     let c = expect_change(plan_text("l.json", &text, &[]));
-    let before = forcemfa::policy::parse(&text).unwrap().value;
-    let after = forcemfa::policy::parse(&c.after).unwrap().value;
-    let b = forcemfa::policy::statements(&before);
-    let a = forcemfa::policy::statements(&after);
+    let before = forcemfa::engine::policy::parse(&text).unwrap().value;
+    let after = forcemfa::engine::policy::parse(&c.after).unwrap().value;
+    let b = forcemfa::engine::policy::statements(&before);
+    let a = forcemfa::engine::policy::statements(&after);
     // The first statement (lists with MFA) is not something any migration touches.
     assert_eq!(b[0], a[0]);
     assert_eq!(
@@ -224,24 +224,27 @@ fn untouched_statements_print_back_identically() {
 
 #[test]
 fn embedded_migrations_equal_the_folder() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("migrations"))
+    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("crates/engine/migrations"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     on_disk.sort();
-    let embedded: Vec<String> = forcemfa::migration::EMBEDDED
+    let embedded: Vec<String> = forcemfa::engine::migration::EMBEDDED
         .iter()
         .map(|(n, _)| n.to_string())
         .collect();
     assert_eq!(embedded, on_disk);
-    for (name, text) in forcemfa::migration::EMBEDDED {
-        assert_eq!(read(&root().join("migrations").join(name)), *text);
+    for (name, text) in forcemfa::engine::migration::EMBEDDED {
+        assert_eq!(
+            read(&root().join("crates/engine/migrations").join(name)),
+            *text
+        );
     }
 }
 
 #[test]
 fn generations_bundled_equal_the_fixtures() {
-    for (id, _, text) in forcemfa::detect::GENERATIONS {
+    for (id, _, text) in forcemfa::engine::detect::GENERATIONS {
         assert_eq!(
             read(&fixture(&format!("policies/{id}.json"))),
             *text,
@@ -271,16 +274,16 @@ direction = "restrict"
 contexts = ["mfa-absent", "mfa-key-missing"]
 actions = ["iam:ListUsers"]
 "#;
-    let chain = forcemfa::migration::load(&[("0001_wrong.toml", wrong)]).unwrap();
+    let chain = forcemfa::engine::migration::load(&[("0001_wrong.toml", wrong)]).unwrap();
     let text = read(&fixture("policies/2018-docs-listusers.json"));
-    let item = forcemfa::plan::plan_one(
-        &forcemfa::plan::Input::file(
-            forcemfa::target::Target::file("l.json"),
+    let item = forcemfa::engine::plan::plan_one(
+        &forcemfa::engine::plan::Input::file(
+            forcemfa::engine::target::Target::file("l.json"),
             text,
-            forcemfa::plan::SizeLimit::Managed,
+            forcemfa::engine::plan::SizeLimit::Managed,
         ),
         &chain,
-        &forcemfa::migration::Options::default(),
+        &forcemfa::engine::migration::Options::default(),
     );
     let c = expect_change(item);
     assert!(c.is_blocked());
@@ -297,7 +300,7 @@ actions = ["iam:ListUsers"]
 #[test]
 fn every_migration_has_a_section_in_the_reference() {
     let doc = read(&root().join("docs/migrations.md"));
-    for m in forcemfa::migration::default_chain().unwrap() {
+    for m in forcemfa::engine::migration::default_chain().unwrap() {
         let heading = format!("## {} {}", m.spec.id, m.spec.name);
         assert!(
             doc.contains(&heading),
@@ -338,7 +341,7 @@ fn snapshot_reports_markdown_json_sarif() {
 
 #[test]
 fn snapshot_batch_account_table() {
-    use forcemfa::batch::{table_markdown, AccountSummary};
+    use forcemfa::commands::batch::{table_markdown, AccountSummary};
     let rows = vec![
         AccountSummary {
             account: "111111111111".into(),

@@ -54,7 +54,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 pub fn json(text: &str) -> serde_json::Value {
-    forcemfa::policy::parse(text)
+    forcemfa::engine::policy::parse(text)
         .unwrap_or_else(|e| panic!("{e}: {text}"))
         .value
 }

@@ -1,9 +1,9 @@
 //! Property tests: the parser and the migrations never panic, are idempotent, and leave
 //! unrelated documents alone.
 
-use forcemfa::migration::{self, Options};
-use forcemfa::plan::{self, Input, Item, SizeLimit};
-use forcemfa::target::Target;
+use forcemfa::engine::migration::{self, Options};
+use forcemfa::engine::plan::{self, Input, Item, SizeLimit};
+use forcemfa::engine::target::Target;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -140,7 +140,7 @@ proptest! {
     #[test]
     fn documents_without_a_guard_are_never_rewritten(doc in policy()) {
         let text = serde_json::to_string_pretty(&doc).unwrap();
-        let d = forcemfa::detect::detect(&doc);
+        let d = forcemfa::engine::detect::detect(&doc);
         if d.guard().is_none() {
             prop_assert!(!matches!(plan(&text, &Options::default()), Item::Change(_)));
         }
@@ -152,10 +152,10 @@ proptest! {
         // guard are customisations: they come out unchanged (possibly at a shifted index).
         let text = serde_json::to_string_pretty(&doc).unwrap();
         if let Item::Change(c) = plan(&text, &Options::default()) {
-            let after = forcemfa::policy::parse(&c.after).unwrap().value;
-            let after_st = forcemfa::policy::statements(&after);
-            for st in forcemfa::policy::statements(&doc) {
-                let only_other_services = forcemfa::policy::string_list(st, "Action")
+            let after = forcemfa::engine::policy::parse(&c.after).unwrap().value;
+            let after_st = forcemfa::engine::policy::statements(&after);
+            for st in forcemfa::engine::policy::statements(&doc) {
+                let only_other_services = forcemfa::engine::policy::string_list(st, "Action")
                     .and_then(Result::ok)
                     .is_some_and(|a| a.iter().all(|x| !x.to_ascii_lowercase().starts_with("iam:") && !x.to_ascii_lowercase().starts_with("sts:") && x != "*"));
                 if only_other_services {

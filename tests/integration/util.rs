@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use forcemfa::migration::{self, Options};
-use forcemfa::plan::{self, Change, Input, Item, SizeLimit};
-use forcemfa::target::Target;
+use forcemfa::engine::migration::{self, Options};
+use forcemfa::engine::plan::{self, Change, Input, Item, SizeLimit};
+use forcemfa::engine::target::Target;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -38,8 +38,8 @@ pub fn expect_change(item: Item) -> Box<Change> {
 
 /// The guard's exemptions of a document, as written.
 pub fn exemptions(text: &str) -> Vec<String> {
-    let doc = forcemfa::policy::parse(text).unwrap().value;
-    let d = forcemfa::detect::detect(&doc);
+    let doc = forcemfa::engine::policy::parse(text).unwrap().value;
+    let d = forcemfa::engine::detect::detect(&doc);
     d.guard().map(|g| g.actions.clone()).unwrap_or_default()
 }
 

@@ -18,16 +18,16 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::accounts::{self, Access, Account, Filter, RoleSettings};
-use crate::app;
-use crate::apply::{self, apply_changes, AwsWriter, Outcome, Settings};
 use crate::cli::{Format, PlanArgs};
+use crate::commands as app;
+use crate::commands::apply::{self, apply_changes, AwsWriter, Outcome, Settings};
+use crate::engine::migration::Options;
+use crate::engine::plan::{self, Item, PlanFile, PlannedChange};
 use crate::error::{Error, Exit};
-use crate::journal::{self, Journal};
-use crate::migration::Options;
-use crate::plan::{self, Item, PlanFile, PlannedChange};
 use crate::report::{self, Mode, TextOptions};
-use crate::store::aws::{self as aws_store, AssumeRole, AwsOptions, AwsStore};
+use crate::sources::accounts::{self, Access, Account, Filter, RoleSettings};
+use crate::sources::aws::{self as aws_store, AssumeRole, AwsOptions, AwsStore};
+use crate::sources::journal::{self, Journal};
 use crate::ui::{self, Answer, Ui};
 
 /// What happened in one account.
@@ -170,7 +170,7 @@ pub fn check_args(args: &PlanArgs) -> Result<(), Error> {
 
 /// The operator's credentials, loaded once.
 pub async fn base(args: &PlanArgs) -> Result<Base, Error> {
-    let options = crate::app_aws::aws_options(&args.aws.connect)?;
+    let options = crate::commands::aws::aws_options(&args.aws.connect)?;
     let (sdk, account) = aws_store::base_config(&options).await?;
     Ok(Base {
         sdk,
@@ -238,7 +238,7 @@ async fn org_accounts(
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            let chain = crate::store::aws::display_chain(&e);
+            let chain = crate::sources::aws::display_chain(&e);
             org_error("ListAccounts", &e, chain)
         })?;
         for a in page.accounts() {
@@ -270,7 +270,7 @@ async fn org_accounts(
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| {
-                    let chain = crate::store::aws::display_chain(&e);
+                    let chain = crate::sources::aws::display_chain(&e);
                     org_error("ListTagsForResource", &e, chain)
                 })?;
                 for t in page.tags() {
@@ -356,7 +356,7 @@ pub async fn plan_all(
                     return (run, None);
                 }
             };
-            match crate::app_aws::plan_account_items(&store, &options).await {
+            match crate::commands::aws::plan_account_items(&store, &options).await {
                 Ok((items, warnings)) => {
                     for w in &warnings {
                         phase.warn(&format!("account {}: {w}", run.account.id));
@@ -411,7 +411,7 @@ pub fn plan_command(
     out: Option<&Path>,
 ) -> Result<Exit, Error> {
     let options = Options::new(&args.allow_before_mfa)?;
-    let (runs, unknown) = crate::app_aws::runtime()?.block_on(async {
+    let (runs, unknown) = crate::commands::aws::runtime()?.block_on(async {
         let base = base(args).await?;
         let (accounts, unknown) = resolve(args, &base).await?;
         let (runs, _) = plan_all(
@@ -432,7 +432,12 @@ pub fn plan_command(
     let items: Vec<Item> = runs.iter().flat_map(|r| r.items.clone()).collect();
     if let Some(path) = out {
         let (chain, options) = app::chain_and_options(args)?;
-        let file = PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
+        let file = PlanFile::new(
+            &items,
+            &chain,
+            &options,
+            crate::sources::journal::now_rfc3339(),
+        );
         let text = serde_json::to_string_pretty(&file).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|source| Error::Write {
             path: path.display().to_string(),
@@ -471,7 +476,7 @@ pub fn apply_command(
     }
     let opts = ui.text_options();
     let interrupted = Arc::new(AtomicBool::new(false));
-    let rt = crate::app_aws::runtime()?;
+    let rt = crate::commands::aws::runtime()?;
     let (runs, unknown, journal_path, items) = rt.block_on(async {
         // Ctrl-C stops new writes; the ones in flight finish and are journalled.
         let flag = interrupted.clone();
@@ -506,7 +511,12 @@ pub fn apply_command(
                 .await;
                 let items: Vec<Item> = runs.iter().flat_map(|r| r.items.clone()).collect();
                 let (chain, options) = app::chain_and_options(args)?;
-                let file = PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
+                let file = PlanFile::new(
+                    &items,
+                    &chain,
+                    &options,
+                    crate::sources::journal::now_rfc3339(),
+                );
                 (file, runs, stores, items)
             }
         };
@@ -1137,7 +1147,7 @@ fn outcome_text(o: &Outcome) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::target::{Target, TargetKind};
+    use crate::engine::target::{Target, TargetKind};
 
     fn run(results: Vec<Outcome>, error: Option<&str>) -> AccountRun {
         let mut r = AccountRun::new(Account {

@@ -1,16 +1,21 @@
 //! The commands: turn parsed arguments into pipeline runs and output. `main` only maps the
 //! result to an exit code.
 
+pub mod apply;
+pub mod aws;
+pub mod batch;
+
 use std::path::Path;
 
 use crate::cli::{Cli, Command, Format, Kind, MigrationsAction, PlanArgs};
+use crate::engine::migration::{self, Migration, Options};
+use crate::engine::plan::{self, Input, Item, SizeLimit};
+use crate::engine::target::{EntityKind, Target, TargetKind};
+use crate::engine::{effect, policy};
 use crate::error::{Error, Exit};
-use crate::migration::{self, Migration, Options};
-use crate::plan::{self, Input, Item, SizeLimit};
 use crate::report::{self, Mode};
-use crate::target::{EntityKind, Target, TargetKind};
+use crate::sources::files;
 use crate::ui::{self, Ui};
-use crate::{effect, files, policy};
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<Exit, Error> {
@@ -22,20 +27,25 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
     if let Command::Scan { args, .. } | Command::Plan { args, .. } | Command::Apply { args, .. } =
         &cli.command
     {
-        crate::batch::check_args(args)?;
+        crate::commands::batch::check_args(args)?;
     }
     match cli.command {
         Command::Scan {
             args,
             detailed_exitcode,
-        } if args.batch.active() => {
-            crate::batch::plan_command(&ui, format, &args, Mode::Scan, detailed_exitcode, None)
-        }
+        } if args.batch.active() => crate::commands::batch::plan_command(
+            &ui,
+            format,
+            &args,
+            Mode::Scan,
+            detailed_exitcode,
+            None,
+        ),
         Command::Plan {
             args,
             detailed_exitcode,
             out,
-        } if args.batch.active() => crate::batch::plan_command(
+        } if args.batch.active() => crate::commands::batch::plan_command(
             &ui,
             format,
             &args,
@@ -44,7 +54,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             out.as_deref(),
         ),
         Command::Apply { args, yes, plan } if args.batch.active() => {
-            crate::batch::apply_command(&ui, format, &args, yes, plan.as_deref())
+            crate::commands::batch::apply_command(&ui, format, &args, yes, plan.as_deref())
         }
         Command::Scan {
             args,
@@ -63,8 +73,12 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             emit(&ui, format, &items, Mode::Plan);
             if let Some(path) = out {
                 let (chain, options) = chain_and_options(&args)?;
-                let file =
-                    plan::PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
+                let file = plan::PlanFile::new(
+                    &items,
+                    &chain,
+                    &options,
+                    crate::sources::journal::now_rfc3339(),
+                );
                 let text = serde_json::to_string_pretty(&file).unwrap_or_default();
                 std::fs::write(&path, text + "\n").map_err(|source| Error::Write {
                     path: path.display().to_string(),
@@ -80,7 +94,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             change,
             yes,
             connect,
-        } => crate::app_aws::rollback(&ui, &journal, change.as_deref(), yes, &connect),
+        } => crate::commands::aws::rollback(&ui, &journal, change.as_deref(), yes, &connect),
         Command::Migrations { action } => migrations(&ui, format, action),
         Command::Explain { file, against } => explain(&ui, format, &file, against.as_deref()),
     }
@@ -114,7 +128,7 @@ fn limit_for(kind: Kind) -> SizeLimit {
 /// Files and folders when SOURCEs are given, else the AWS account of the current credentials.
 fn plan_sources(ui: &Ui, args: &PlanArgs) -> Result<Vec<Item>, Error> {
     if args.sources.is_empty() {
-        crate::app_aws::plan(ui, args)
+        crate::commands::aws::plan(ui, args)
     } else {
         plan_files(args)
     }
@@ -255,12 +269,17 @@ fn apply(
         }
         None => {
             let items = if args.sources.is_empty() {
-                crate::app_aws::plan(ui, args)?
+                crate::commands::aws::plan(ui, args)?
             } else {
                 plan_files(args)?
             };
             let (chain, options) = chain_and_options(args)?;
-            let file = plan::PlanFile::new(&items, &chain, &options, crate::journal::now_rfc3339());
+            let file = plan::PlanFile::new(
+                &items,
+                &chain,
+                &options,
+                crate::sources::journal::now_rfc3339(),
+            );
             (items, file)
         }
     };
@@ -283,7 +302,8 @@ fn apply(
         .changes
         .iter()
         .any(|c| !matches!(c.target.kind, TargetKind::File { .. }));
-    let results = crate::app_aws::apply_planned(ui, args, yes, &file.changes, &prompts, needs_aws)?;
+    let results =
+        crate::commands::aws::apply_planned(ui, args, yes, &file.changes, &prompts, needs_aws)?;
     let summary = plan::summarize(&items);
     match format {
         Format::Json => {
@@ -300,7 +320,7 @@ fn apply(
         }
         Format::Markdown => ui.out(&report::markdown(&items, Mode::Apply)),
         _ => {
-            let mut text = crate::apply::result_lines(&results.results);
+            let mut text = crate::commands::apply::result_lines(&results.results);
             if ui.quiet {
                 // Quiet: only what went wrong, and the totals.
                 let lines: Vec<&str> = text.lines().collect();
@@ -332,7 +352,7 @@ fn apply(
         Exit::Interrupted
     } else if summary.blocked > 0 || !file.blocked.is_empty() {
         Exit::Blocked
-    } else if summary.errors > 0 || crate::apply::any_failed(&results.results) {
+    } else if summary.errors > 0 || crate::commands::apply::any_failed(&results.results) {
         Exit::Error
     } else {
         Exit::Ok
@@ -366,7 +386,7 @@ pub(crate) fn planned_text(c: &plan::PlannedChange) -> String {
         c.id,
         c.migrations.join(", ")
     );
-    for line in crate::diff::diff(&norm(&c.before), &norm(&c.after), "policy")
+    for line in crate::engine::diff::diff(&norm(&c.before), &norm(&c.after), "policy")
         .unified
         .lines()
     {

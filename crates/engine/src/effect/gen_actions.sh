@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates the action lines of iam_sts_actions.txt from the installed AWS SDK crates (the header is kept
-# by hand). Usage: sh src/effect/gen_actions.sh > /tmp/actions && diff <(grep -v '^#' src/effect/iam_sts_actions.txt) /tmp/actions
+# by hand). Usage: sh crates/engine/src/effect/gen_actions.sh > /tmp/actions && diff <(grep -v '^#' crates/engine/src/effect/iam_sts_actions.txt) /tmp/actions
 set -eu
 REG="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 ops() { # $1 = crate dir glob, $2 = service prefix

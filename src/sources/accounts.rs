@@ -184,7 +184,7 @@ pub fn parse(path: &Path, text: &str, cli: &RoleSettings) -> Result<Vec<Account>
             (Some(arn), None) => {
                 let arn_line = line_of(text, arn.span().start);
                 let arn = arn.into_inner();
-                match crate::store::aws::account_of_arn(&arn) {
+                match crate::sources::aws::account_of_arn(&arn) {
                     Some(acct) if acct == id => {}
                     Some(acct) => {
                         return Err(err(format!(

@@ -43,26 +43,6 @@ pub fn diff(before: &str, after: &str, label: &str) -> Diff {
     }
 }
 
-/// Colour a unified diff for a terminal: additions green, removals red, hunks cyan.
-pub fn colorize(unified: &str) -> String {
-    let mut out = String::with_capacity(unified.len() + 64);
-    for line in unified.split_inclusive('\n') {
-        let styled = if line.starts_with("+++") || line.starts_with("---") {
-            console::style(line).bold().to_string()
-        } else if line.starts_with('+') {
-            console::style(line).green().to_string()
-        } else if line.starts_with('-') {
-            console::style(line).red().to_string()
-        } else if line.starts_with("@@") {
-            console::style(line).cyan().to_string()
-        } else {
-            line.to_string()
-        };
-        out.push_str(&styled);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! it before acting. Each record is flushed to disk (`sync_all`) before the write it describes,
 //! so the journal never lags behind IAM.
 
-use crate::target::Target;
+use crate::engine::target::Target;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -317,7 +317,7 @@ pub fn rollback_plan(entries: &[JournalEntry], change_id: Option<&str>) -> Vec<J
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::target::TargetKind;
+    use crate::engine::target::TargetKind;
 
     fn target() -> Target {
         Target {

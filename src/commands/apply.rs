@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use crate::files;
-use crate::journal::Journal;
-use crate::plan::{sha256, PlannedChange};
-use crate::store::aws::{AwsStore, Published};
-use crate::target::TargetKind;
+use crate::engine::plan::{sha256, PlannedChange};
+use crate::engine::target::TargetKind;
+use crate::sources::aws::{AwsStore, Published};
+use crate::sources::files;
+use crate::sources::journal::Journal;
 use crate::ui::{self, Answer, Ui};
 
 /// What happened to one change.
@@ -199,7 +199,7 @@ async fn publish(w: &mut AwsWriter<'_>, c: &PlannedChange) -> Outcome {
             Outcome::Applied { detail }
         }
         Ok(Published::AlreadyApplied { .. }) => Outcome::AlreadyApplied,
-        Err(crate::store::aws::StoreError::Stale { detail, .. }) => Outcome::Stale { detail },
+        Err(crate::sources::aws::StoreError::Stale { detail, .. }) => Outcome::Stale { detail },
         Err(e) => Outcome::Failed {
             error: e.to_string(),
         },

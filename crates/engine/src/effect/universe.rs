@@ -13,7 +13,7 @@ const IAM_STS_ACTIONS: &str = include_str!("iam_sts_actions.txt");
 
 /// Where [`Universe::actions`] comes from, for reports.
 pub const ACTIONS_SOURCE: &str = "IAM and STS: operation lists of aws-sdk-iam 1.133.0 and aws-sdk-sts \
-1.124.0 (AWS SDK for Rust service models) plus authorisation-only actions, src/effect/iam_sts_actions.txt; \
+1.124.0 (AWS SDK for Rust service models) plus authorisation-only actions, crates/engine/src/effect/iam_sts_actions.txt; \
 a fixed sample of other services; every action named in the documents";
 
 /// A fixed sample of other services' actions: enough to show that a guard (or an exemption such as

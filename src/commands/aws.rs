@@ -1,20 +1,20 @@
 //! The commands against a live AWS account: plan (read-only), apply (confirm, journal, publish,
 //! read back) and rollback. The pure pipeline is the same as for files; only fetching and
-//! publishing go through [`crate::store::aws`].
+//! publishing go through [`crate::sources::aws`].
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::apply::{apply_changes, AwsWriter, Settings};
 use crate::cli::{ConnectArgs, PlanArgs};
+use crate::commands::apply::{apply_changes, AwsWriter, Settings};
+use crate::engine::migration::{self, Options};
+use crate::engine::plan::PlannedChange;
+use crate::engine::plan::{self, Input, Item, SizeLimit};
+use crate::engine::target::TargetKind;
 use crate::error::{Error, Exit};
-use crate::journal::{self, Journal};
-use crate::migration::{self, Options};
-use crate::plan::PlannedChange;
-use crate::plan::{self, Input, Item, SizeLimit};
-use crate::store::aws::{self, AwsOptions, AwsStore, Fetched, RolledBack};
-use crate::target::TargetKind;
+use crate::sources::aws::{self, AwsOptions, AwsStore, Fetched, RolledBack};
+use crate::sources::journal::{self, Journal};
 use crate::ui::{self, Answer, Ui};
 
 /// A runtime for the AWS SDK. Built only when an account is used, so file runs stay light.
@@ -130,7 +130,7 @@ fn journal_path(p: &Option<PathBuf>) -> PathBuf {
 
 /// What an apply run did.
 pub struct ApplyRun {
-    pub results: Vec<crate::apply::Result>,
+    pub results: Vec<crate::commands::apply::Result>,
     /// The journal written, when an AWS account was written to.
     pub journal: Option<PathBuf>,
     /// Ctrl-C stopped the run before every change was considered.

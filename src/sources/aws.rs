@@ -13,9 +13,9 @@
 //! Documents are compared as parsed JSON (key order and whitespace do not matter), and
 //! URL-decoded with [`policy::decode_document`] since IAM returns them percent-encoded.
 
-use crate::journal::{self, Action, Journal, JournalEntry, Outcome};
-use crate::policy;
-use crate::target::{EntityKind, Target, TargetKind, MANAGED_LIMIT};
+use crate::engine::policy;
+use crate::engine::target::{EntityKind, Target, TargetKind, MANAGED_LIMIT};
+use crate::sources::journal::{self, Action, Journal, JournalEntry, Outcome};
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::EntityType;
