@@ -74,6 +74,10 @@ pub struct PlanArgs {
     /// one action name (repeatable)
     #[arg(long = "allow-before-mfa", value_name = "NAME")]
     pub allow_before_mfa: Vec<String>,
+    /// Do not apply this migration (id such as 0001, or name such as guard-bool-if-exists;
+    /// repeatable). Recorded in saved plans; the never-less-safe check still applies
+    #[arg(long = "skip-migration", value_name = "ID|NAME")]
+    pub skip_migration: Vec<String>,
     /// IAM size limit to check files against
     #[arg(long, value_enum, default_value_t = Kind::Managed)]
     pub kind: Kind,

@@ -28,6 +28,8 @@ pub enum Error {
     Migrations(#[from] crate::engine::migration::LoadError),
     #[error(transparent)]
     BadOption(#[from] crate::engine::migration::BadOption),
+    #[error(transparent)]
+    BadSkip(#[from] crate::engine::migration::BadSkip),
     #[error("unknown migration {0:?}; `forcemfa migrations list` shows the ids")]
     UnknownMigration(String),
     #[error("--format sarif is only for `scan`")]

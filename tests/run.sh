@@ -22,8 +22,8 @@ cargo --version
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 if [ -x tests/run_moto.sh ]; then
   step "moto server (local virtualenv)"
@@ -34,7 +34,7 @@ fi
 step "cargo test"
 log=$(mktemp)
 status=0
-{ cargo test --doc --locked && cargo test --all-targets --locked; } 2>&1 | tee "$log" || status=$?
+{ cargo test --workspace --doc --locked && cargo test --workspace --all-targets --locked; } 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary, so the total is what a reader (or CI) sees last.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"

@@ -117,7 +117,7 @@ pub(crate) async fn plan_account_items(
 
 /// `plan` or `scan` against the account of the current credentials.
 pub fn plan(ui: &Ui, args: &PlanArgs) -> Result<Vec<Item>, Error> {
-    let options = Options::new(&args.allow_before_mfa)?;
+    let (_, options) = crate::commands::chain_and_options(args)?;
     runtime()?.block_on(async {
         let store = connect(&args.aws.connect).await?;
         plan_account(ui, &store, &options).await

@@ -410,7 +410,7 @@ pub fn plan_command(
     detailed_exitcode: bool,
     out: Option<&Path>,
 ) -> Result<Exit, Error> {
-    let options = Options::new(&args.allow_before_mfa)?;
+    let (_, options) = crate::commands::chain_and_options(args)?;
     let (runs, unknown) = crate::commands::aws::runtime()?.block_on(async {
         let base = base(args).await?;
         let (accounts, unknown) = resolve(args, &base).await?;
@@ -453,7 +453,12 @@ pub fn plan_command(
     }
     emit(ui, format, args, mode, &runs, &items, None)?;
     let failed = runs.iter().any(|r| r.error.is_some());
-    Ok(match app::exit_for(&items, detailed_exitcode) {
+    let exit = if mode == Mode::Scan {
+        app::scan_exit_for(&items, detailed_exitcode)
+    } else {
+        app::exit_for(&items, detailed_exitcode)
+    };
+    Ok(match exit {
         Exit::Blocked => Exit::Blocked,
         _ if failed => Exit::Error,
         e => e,
@@ -489,18 +494,12 @@ pub fn apply_command(
         let (accounts, unknown) = resolve(args, &base).await?;
         let (file, mut runs, stores, items) = match plan_path {
             Some(path) => {
-                let file = app::load_plan(path)?;
-                let (chain, options) = app::chain_and_options(args)?;
-                file.check(&chain, Some(&options))
-                    .map_err(|e| Error::Input {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
+                let (file, _) = app::load_checked_plan(ui, path, args)?;
                 let runs = accounts.into_iter().map(AccountRun::new).collect();
                 (file, runs, BTreeMap::new(), Vec::new())
             }
             None => {
-                let options = Options::new(&args.allow_before_mfa)?;
+                let (_, options) = app::chain_and_options(args)?;
                 let (runs, stores) = plan_all(
                     *ui,
                     &base,

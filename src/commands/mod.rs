@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
         } => {
             let items = plan_sources(&ui, &args)?;
             emit(&ui, format, &items, Mode::Scan);
-            Ok(exit_for(&items, detailed_exitcode))
+            Ok(scan_exit_for(&items, detailed_exitcode))
         }
         Command::Plan {
             args,
@@ -101,10 +101,29 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
 }
 
 pub(crate) fn chain_and_options(args: &PlanArgs) -> Result<(Vec<Migration>, Options), Error> {
-    Ok((
-        migration::default_chain()?,
-        Options::new(&args.allow_before_mfa)?,
-    ))
+    let chain = migration::default_chain()?;
+    let options = Options::new(&args.allow_before_mfa)?.skipping(&args.skip_migration, &chain)?;
+    Ok((chain, options))
+}
+
+/// Load a saved plan, refuse it as a whole when it was made with other migrations or options,
+/// and re-derive each change: an edited change is refused (listed as blocked, exit 4).
+pub(crate) fn load_checked_plan(
+    ui: &Ui,
+    path: &Path,
+    args: &PlanArgs,
+) -> Result<(plan::PlanFile, Vec<Migration>), Error> {
+    let mut file = load_plan(path)?;
+    let (chain, options) = chain_and_options(args)?;
+    file.check(&chain, Some(&options))
+        .map_err(|e| Error::Input {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    for line in file.rederive(&chain) {
+        ui.warn(&format!("error: {line}"));
+    }
+    Ok((file, chain))
 }
 
 fn limit_for(kind: Kind) -> SizeLimit {
@@ -231,6 +250,27 @@ pub(crate) fn pretty(v: &serde_json::Value) -> String {
 }
 
 /// Blocked beats error beats pending: the safety signal must not be hidden.
+/// `scan`'s exit code: as [`exit_for`], and with `--detailed-exitcode` a high or critical
+/// finding (an exemption that opens IAM before MFA, a guard forcemfa cannot rewrite) counts as
+/// pending too, even on a policy that is otherwise up to date.
+pub(crate) fn scan_exit_for(items: &[Item], detailed: bool) -> Exit {
+    match exit_for(items, detailed) {
+        Exit::Ok if detailed && items.iter().any(has_serious_finding) => Exit::Pending,
+        e => e,
+    }
+}
+
+fn has_serious_finding(item: &Item) -> bool {
+    let findings = match item {
+        Item::Change(c) => &c.findings,
+        Item::Unchanged { findings, .. } | Item::Skipped { findings, .. } => findings,
+        Item::Error { .. } => return false,
+    };
+    findings
+        .iter()
+        .any(|f| f.severity >= crate::engine::detect::Severity::High)
+}
+
 pub(crate) fn exit_for(items: &[Item], detailed: bool) -> Exit {
     let s = plan::summarize(items);
     if s.blocked > 0 {
@@ -258,13 +298,7 @@ fn apply(
     let opts = ui.text_options();
     let (items, file) = match plan_path {
         Some(path) => {
-            let file = load_plan(path)?;
-            let (chain, options) = chain_and_options(args)?;
-            file.check(&chain, Some(&options))
-                .map_err(|e| Error::Input {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
+            let (file, _) = load_checked_plan(ui, path, args)?;
             (Vec::new(), file)
         }
         None => {

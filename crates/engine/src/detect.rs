@@ -1,37 +1,70 @@
-//! Detection: find the MFA guard by shape (never by Sid), name the nearest published
-//! generation, and report structural findings.
+//! Detection: find the MFA guard by shape (never by Sid), tell it from a targeted MFA requirement,
+//! name the nearest published generation, and report every exemption with a severity.
 //!
-//! A guard is a `Deny` statement whose condition means "no MFA": `Bool`/`BoolIfExists` on
-//! `aws:MultiFactorAuthPresent` = false, or `Null` on `aws:MultiFactorAuthAge` = true. Operator
-//! and key names compare case-insensitively; values may be strings or JSON booleans. A guard
-//! written with `Action` is only taken for a guard when it lists enrolment actions (the inverted
-//! rendering of a community module); a `Deny` of other specific actions without MFA is a
-//! customisation, not a guard.
+//! A guard is a `Deny` statement whose condition means "no MFA": `Bool`/`BoolIfExists` (or the
+//! `StringEquals` forms) on `aws:MultiFactorAuthPresent` = false, `Null` on `aws:MultiFactorAuthAge`
+//! = true, or an age limit (`NumericGreaterThan[Equals][IfExists]` on `aws:MultiFactorAuthAge`),
+//! which also denies stale MFA sessions. Operator and key names compare case-insensitively; values
+//! may be strings or JSON booleans.
+//!
+//! A `Deny` written with `Action` is read by what it lists:
+//! - `*` (or `*:*`): a guard that denies everything, enrolment included (nobody can enrol);
+//! - only actions of the pre-MFA vocabulary ([`pre_mfa_vocabulary`]), among them an enrolment
+//!   action, with `Resource`: the inverted rendering of a guard (`Action` where `NotAction` was
+//!   meant, as a community module did for two years);
+//! - anything else ("no `sts:AssumeRole` / no IAM writes without MFA"): a **targeted MFA
+//!   requirement**, which is not a force-MFA guard and is never rewritten. Flipping it would exempt
+//!   exactly what its author denied.
 
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+use crate::effect::invariant::{is_enrolment, ENROLMENT};
+use crate::pattern;
 use crate::policy;
 
 /// How the guard tests for "no MFA".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MfaTest {
-    /// `BoolIfExists aws:MultiFactorAuthPresent false`: also matches requests without the key.
+    /// `BoolIfExists aws:MultiFactorAuthPresent false` (or `StringEqualsIfExists`): also matches
+    /// requests without the key.
     BoolIfExists,
-    /// `Bool aws:MultiFactorAuthPresent false`: misses long-term access keys.
+    /// `Bool aws:MultiFactorAuthPresent false` (or `StringEquals`): misses long-term access keys.
     Bool,
     /// `Null aws:MultiFactorAuthAge true`.
     NullAge,
+    /// `NumericGreaterThan[Equals] aws:MultiFactorAuthAge N`: denies MFA sessions older than N
+    /// seconds, but misses every request without the key (no MFA at all).
+    AgeLimit,
+    /// `NumericGreaterThan[Equals]IfExists aws:MultiFactorAuthAge N`: denies requests without MFA
+    /// and MFA sessions older than N seconds.
+    AgeLimitIfExists,
 }
 
-/// Whether the guard lists its exemptions (`NotAction`) or, by mistake, its targets (`Action`).
+impl MfaTest {
+    /// Plain words for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MfaTest::BoolIfExists => "no MFA (BoolIfExists)",
+            MfaTest::Bool => "no MFA (Bool: misses long-term access keys)",
+            MfaTest::NullAge => "no MFA (Null MultiFactorAuthAge)",
+            MfaTest::AgeLimit => "MFA age limit (without IfExists: misses requests without MFA)",
+            MfaTest::AgeLimitIfExists => "no MFA or an MFA session older than the age limit",
+        }
+    }
+}
+
+/// Whether the guard lists its exemptions (`NotAction`), by mistake its targets (`Action`), or
+/// denies every action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GuardForm {
     NotAction,
     InvertedAction,
+    /// `Action: "*"`: denies everything without MFA, enrolment included.
+    DenyAll,
 }
 
 /// The recognised guard of a policy.
@@ -99,9 +132,11 @@ pub struct Finding {
 pub enum Status {
     /// One guard, understood: the document can be migrated.
     Guarded { guard: Guard },
-    /// No guard: self-management only, or unrelated. Never rewritten.
+    /// No guard: self-management only, targeted MFA requirements only, or unrelated. Never
+    /// rewritten.
     NoGuard,
-    /// Guards forcemfa will not guess about (several, or one it cannot interpret).
+    /// A force-MFA policy forcemfa will not rewrite (several guards, a `NotResource` guard, one it
+    /// cannot interpret): the reason names the shape and why.
     Ambiguous { reason: String },
 }
 
@@ -129,7 +164,79 @@ impl Detection {
             _ => None,
         }
     }
+
+    /// Why a document without a guard is left alone, in the operator's words.
+    pub fn no_guard_reason(&self) -> String {
+        let targeted: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|f| f.rule == TARGETED_RULE)
+            .filter_map(|f| f.statement.map(|i| (i + 1).to_string()))
+            .collect();
+        if targeted.is_empty() {
+            "no MFA guard (not a force-MFA policy); never rewritten".into()
+        } else {
+            format!(
+                "targeted MFA requirement (statement {} denies specific actions without MFA), not a force-MFA guard; left as it is",
+                targeted.join(", ")
+            )
+        }
+    }
 }
+
+/// Rule name of the finding for a targeted MFA requirement.
+pub const TARGETED_RULE: &str = "targeted-mfa-requirement";
+/// Rule name of the findings for exemptions beyond the enrolment set.
+pub const EXEMPTION_RULE: &str = "exemption-before-mfa";
+
+/// Exemptions that let a user without MFA escalate privilege, create credentials, or remove the
+/// guard from themselves (design §3 rule 4). The migration `remove-escalation-exemptions` removes
+/// exactly these by default (a test keeps its list and this one equal).
+pub const ESCALATION: &[&str] = &[
+    "iam:AddUserToGroup",
+    "iam:AttachGroupPolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:CreateAccessKey",
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:CreateRole",
+    "iam:CreateServiceSpecificCredential",
+    "iam:CreateUser",
+    "iam:DeleteGroupPolicy",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:DeleteUserPolicy",
+    "iam:DetachGroupPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:PassRole",
+    "iam:PutGroupPolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutUserPolicy",
+    "iam:RemoveUserFromGroup",
+    "iam:ResetServiceSpecificCredential",
+    "iam:SetDefaultPolicyVersion",
+    "iam:UpdateAccessKey",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UploadSSHPublicKey",
+    "iam:UploadSigningCertificate",
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:GetFederationToken",
+];
+
+/// Exemptions AWS documents as optional customisations of its own examples: low risk, still named.
+const DOCUMENTED_OPTIONAL: &[&str] = &[
+    "iam:ChangePassword",
+    "iam:GetAccountPasswordPolicy",
+    "iam:GetLoginProfile",
+    "iam:GetMFADevice",
+];
 
 /// Actions whose presence in a `Deny … Action` without MFA marks the inverted-guard mistake:
 /// nobody means to deny enrolment to users without MFA.
@@ -142,6 +249,34 @@ const ENROLMENT_MARKERS: &[&str] = &[
     "sts:getsessiontoken",
 ];
 
+/// The pre-MFA vocabulary: every action (lowercase, no wildcards) that some published generation
+/// names, in its guard's exemptions or its self-service grants, plus the enrolment set. Derived
+/// from the embedded generation texts ([`GENERATIONS`], each with its source), not written by
+/// hand, so that it grows with the data.
+pub fn pre_mfa_vocabulary() -> &'static BTreeSet<String> {
+    static CACHE: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| {
+        let mut out: BTreeSet<String> = ENROLMENT.iter().map(|a| a.to_ascii_lowercase()).collect();
+        for (_, _, text) in GENERATIONS {
+            let Ok(parsed) = policy::parse(text) else {
+                continue;
+            };
+            for st in policy::statements(&parsed.value) {
+                for key in ["Action", "NotAction"] {
+                    if let Some(Ok(list)) = policy::string_list(st, key) {
+                        out.extend(
+                            list.iter()
+                                .filter(|a| !pattern::is_wildcard(a))
+                                .map(|a| a.to_ascii_lowercase()),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    })
+}
+
 /// The guard alone, when the document has exactly one that is understood: what the migration
 /// engine needs before each op, without the cost of findings and generation matching.
 pub fn guard(doc: &Value) -> Option<Guard> {
@@ -152,8 +287,10 @@ pub fn guard(doc: &Value) -> Option<Guard> {
     for (index, st) in policy::statements(doc).into_iter().enumerate() {
         match classify_statement(index, st) {
             Candidate::Guard(g) if found.is_none() => found = Some(g),
-            Candidate::Guard(_) | Candidate::Uninterpretable(_) => return None,
-            Candidate::NotGuard | Candidate::TargetedDeny => {}
+            Candidate::Guard(_) | Candidate::Shape(_) | Candidate::Uninterpretable(_) => {
+                return None
+            }
+            Candidate::NotGuard | Candidate::TargetedDeny(_) => {}
         }
     }
     found
@@ -161,24 +298,36 @@ pub fn guard(doc: &Value) -> Option<Guard> {
 
 /// Detect the guard and structural findings of a policy document.
 pub fn detect(doc: &Value) -> Detection {
+    detect_with(doc, &[])
+}
+
+/// [`detect`], with the exemptions the operator chose (`--allow-before-mfa`) reported as chosen
+/// rather than as risks.
+pub fn detect_with(doc: &Value, allowed: &[String]) -> Detection {
     let mut findings = Vec::new();
     let mut guards = Vec::new();
+    let mut shapes = Vec::new();
     let mut problems = Vec::new();
     for (index, st) in policy::statements(doc).into_iter().enumerate() {
         match classify_statement(index, st) {
             Candidate::NotGuard => {}
-            Candidate::TargetedDeny => findings.push(Finding {
-                rule: "targeted-deny-without-mfa".into(),
+            Candidate::TargetedDeny(actions) => findings.push(Finding {
+                rule: TARGETED_RULE.into(),
                 severity: Severity::Info,
-                message: "denies specific actions without MFA; kept as a customisation".into(),
+                message: format!(
+                    "denies {} without MFA: a targeted MFA requirement, not a force-MFA guard; kept as it is",
+                    list_short(&actions)
+                ),
                 statement: Some(index),
                 sid: sid(st),
             }),
             Candidate::Guard(g) => guards.push(g),
+            Candidate::Shape(reason) => shapes.push((index, sid(st), reason)),
             Candidate::Uninterpretable(reason) => problems.push((index, sid(st), reason)),
         }
     }
-    let version_problem = if guards.is_empty() {
+    let recognised = guards.len() + shapes.len();
+    let version_problem = if recognised == 0 {
         None
     } else {
         variables_not_substituted(doc)
@@ -204,12 +353,18 @@ pub fn detect(doc: &Value) -> Detection {
         Status::Ambiguous {
             reason: format!("statement {}: {reason}", index + 1),
         }
-    } else if guards.len() > 1 {
-        let list: Vec<String> = guards.iter().map(|g| (g.index + 1).to_string()).collect();
+    } else if recognised > 1 {
+        let mut list: Vec<usize> = guards
+            .iter()
+            .map(|g| g.index)
+            .chain(shapes.iter().map(|(i, _, _)| *i))
+            .collect();
+        list.sort_unstable();
+        let names: Vec<String> = list.iter().map(|i| (i + 1).to_string()).collect();
         let reason = format!(
-            "{} MFA guards (statements {}); left alone, merge them by hand",
-            guards.len(),
-            list.join(", ")
+            "a force-MFA policy with {} MFA guards (statements {}); forcemfa rewrites one guard only, so it is left alone: merge them into one by hand, then run forcemfa again",
+            recognised,
+            names.join(", ")
         );
         findings.push(Finding {
             rule: "several-guards".into(),
@@ -218,15 +373,36 @@ pub fn detect(doc: &Value) -> Detection {
             statement: None,
             sid: None,
         });
+        for g in &guards {
+            exemption_findings(g, allowed, &mut findings);
+        }
+        Status::Ambiguous { reason }
+    } else if let Some((index, sid, reason)) = shapes.pop() {
+        let reason = format!(
+            "a force-MFA policy whose guard (statement {}) {reason}",
+            index + 1
+        );
+        findings.push(Finding {
+            rule: "guard-shape-left-alone".into(),
+            severity: Severity::High,
+            message: reason.clone(),
+            statement: Some(index),
+            sid,
+        });
         Status::Ambiguous { reason }
     } else if let Some(guard) = guards.pop() {
-        guard_findings(doc, &guard, &mut findings);
+        guard_findings(doc, &guard, allowed, &mut findings);
         Status::Guarded { guard }
     } else {
+        let targeted = findings.iter().any(|f| f.rule == TARGETED_RULE);
         findings.push(Finding {
             rule: "no-mfa-guard".into(),
             severity: Severity::Info,
-            message: "no MFA guard: not a force-MFA policy, never rewritten".into(),
+            message: if targeted {
+                "no force-MFA guard: only targeted MFA requirements, never rewritten".into()
+            } else {
+                "no MFA guard: not a force-MFA policy, never rewritten".into()
+            },
             statement: None,
             sid: None,
         });
@@ -240,6 +416,20 @@ pub fn detect(doc: &Value) -> Detection {
         status,
         generation,
         findings,
+    }
+}
+
+fn list_short(actions: &[String]) -> String {
+    const SHOWN: usize = 4;
+    if actions.len() <= SHOWN + 1 {
+        actions.join(", ")
+    } else {
+        format!(
+            "{} actions ({}, … and {} more)",
+            actions.len(),
+            actions[..SHOWN].join(", "),
+            actions.len() - SHOWN
+        )
     }
 }
 
@@ -264,13 +454,32 @@ fn variables_not_substituted(doc: &Value) -> Option<String> {
 
 enum Candidate {
     NotGuard,
-    TargetedDeny,
+    /// A Deny of specific actions without MFA (the actions as written).
+    TargetedDeny(Vec<String>),
     Guard(Guard),
+    /// A force-MFA guard of a shape forcemfa recognises but does not rewrite (why).
+    Shape(String),
     Uninterpretable(String),
 }
 
 fn sid(st: &Value) -> Option<String> {
     st.get("Sid").and_then(Value::as_str).map(str::to_string)
+}
+
+fn denies_everything(actions: &[String]) -> bool {
+    actions.iter().any(|a| a == "*" || a == "*:*")
+}
+
+/// An `Action` list is the inverted rendering of a guard only when every action belongs to the
+/// pre-MFA vocabulary and at least one is an enrolment action.
+fn is_inverted_guard_list(actions: &[String]) -> bool {
+    let vocabulary = pre_mfa_vocabulary();
+    actions
+        .iter()
+        .any(|x| ENROLMENT_MARKERS.contains(&x.to_ascii_lowercase().as_str()))
+        && actions
+            .iter()
+            .all(|x| vocabulary.contains(&x.to_ascii_lowercase()))
 }
 
 fn classify_statement(index: usize, st: &Value) -> Candidate {
@@ -282,31 +491,56 @@ fn classify_statement(index: usize, st: &Value) -> Candidate {
         Some(Ok(None)) | None => return Candidate::NotGuard,
         Some(Err(reason)) => return Candidate::Uninterpretable(reason),
     };
-    for key in ["NotResource", "Principal", "NotPrincipal"] {
+    for key in ["Principal", "NotPrincipal"] {
         if st.get(key).is_some() {
             return Candidate::Uninterpretable(format!("the guard has {key}"));
         }
     }
-    let resources = match policy::string_list(st, "Resource") {
+    let not_resource = st.get("NotResource").is_some();
+    let resource_key = if not_resource {
+        "NotResource"
+    } else {
+        "Resource"
+    };
+    let resources = match policy::string_list(st, resource_key) {
         Some(Ok(r)) => r,
         Some(Err(())) => {
-            return Candidate::Uninterpretable("Resource is not a string or list of strings".into())
+            return Candidate::Uninterpretable(format!(
+                "{resource_key} is not a string or list of strings"
+            ))
         }
         None => return Candidate::Uninterpretable("the guard has no Resource".into()),
     };
+    if not_resource && st.get("Resource").is_some() {
+        return Candidate::Uninterpretable("the guard has both Resource and NotResource".into());
+    }
     let (form, actions) = match (
         policy::string_list(st, "NotAction"),
         policy::string_list(st, "Action"),
     ) {
-        (Some(Ok(a)), None) => (GuardForm::NotAction, a),
-        (None, Some(Ok(a))) => {
-            let inverted = a
-                .iter()
-                .any(|x| ENROLMENT_MARKERS.contains(&x.to_ascii_lowercase().as_str()));
-            if !inverted {
-                return Candidate::TargetedDeny;
+        (Some(Ok(a)), None) => {
+            if not_resource {
+                return Candidate::Shape(format!(
+                    "uses NotResource ({}): it does not apply to those resources, and forcemfa does not rewrite NotResource guards; review it by hand",
+                    resources.join(", ")
+                ));
             }
-            (GuardForm::InvertedAction, a)
+            (GuardForm::NotAction, a)
+        }
+        (None, Some(Ok(a))) => {
+            if denies_everything(&a) {
+                if not_resource {
+                    return Candidate::Shape(format!(
+                        "denies every action without MFA except on NotResource ({}); forcemfa does not rewrite NotResource guards; review it by hand",
+                        resources.join(", ")
+                    ));
+                }
+                (GuardForm::DenyAll, a)
+            } else if !not_resource && is_inverted_guard_list(&a) {
+                (GuardForm::InvertedAction, a)
+            } else {
+                return Candidate::TargetedDeny(a);
+            }
         }
         (Some(_), Some(_)) => {
             return Candidate::Uninterpretable("the guard has both Action and NotAction".into())
@@ -333,7 +567,7 @@ fn classify_statement(index: usize, st: &Value) -> Candidate {
 /// A condition value as a lowercase scalar string, if it is one value (or a one-element list).
 fn scalar(v: &Value) -> Result<String, String> {
     match v {
-        Value::String(s) => Ok(s.to_ascii_lowercase()),
+        Value::String(s) => Ok(s.trim().to_ascii_lowercase()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Array(items) if items.len() == 1 => scalar(&items[0]),
@@ -352,24 +586,42 @@ pub fn mfa_test(condition: &Value) -> Result<Option<MfaTest>, String> {
             continue;
         };
         let op_l = op.to_ascii_lowercase();
+        let (base, if_exists) = match op_l.strip_suffix("ifexists") {
+            Some(b) => (b, true),
+            None => (op_l.as_str(), false),
+        };
         for (key, value) in block {
             let key_l = key.to_ascii_lowercase();
-            let test = match (op_l.as_str(), key_l.as_str()) {
-                ("bool" | "boolifexists", "aws:multifactorauthpresent") => {
+            let test = match (base, key_l.as_str()) {
+                (
+                    "bool" | "stringequals" | "stringequalsignorecase",
+                    "aws:multifactorauthpresent",
+                ) => {
                     if scalar(value)? != "false" {
                         continue;
                     }
-                    if op_l == "bool" {
-                        MfaTest::Bool
-                    } else {
+                    if if_exists {
                         MfaTest::BoolIfExists
+                    } else {
+                        MfaTest::Bool
                     }
                 }
-                ("null", "aws:multifactorauthage") => {
+                ("null", "aws:multifactorauthage") if !if_exists => {
                     if scalar(value)? != "true" {
                         continue;
                     }
                     MfaTest::NullAge
+                }
+                ("numericgreaterthan" | "numericgreaterthanequals", "aws:multifactorauthage") => {
+                    let v = scalar(value)?;
+                    if v.parse::<f64>().is_err() {
+                        return Err(format!("the MFA age limit {v:?} is not a number"));
+                    }
+                    if if_exists {
+                        MfaTest::AgeLimitIfExists
+                    } else {
+                        MfaTest::AgeLimit
+                    }
                 }
                 _ => continue,
             };
@@ -379,39 +631,118 @@ pub fn mfa_test(condition: &Value) -> Result<Option<MfaTest>, String> {
     Ok(found)
 }
 
-fn guard_findings(doc: &Value, guard: &Guard, findings: &mut Vec<Finding>) {
+/// How much an exemption opens before MFA, by what the action (or pattern) can do.
+pub fn exemption_severity(action: &str) -> (Severity, &'static str) {
+    let covers = |list: &[&str]| list.iter().any(|a| pattern::action_matches(action, a));
+    if covers(ESCALATION) {
+        return (
+            Severity::Critical,
+            "privilege escalation, new credentials or removing the guard before MFA",
+        );
+    }
+    if DOCUMENTED_OPTIONAL
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(action))
+    {
+        return (
+            Severity::Low,
+            "own password and sign-in details, an optional customisation AWS documents",
+        );
+    }
+    let name = action.split_once(':').map_or(action, |(_, n)| n);
+    let name_l = name.to_ascii_lowercase();
+    let reads = ["get", "list", "describe", "head", "view"]
+        .iter()
+        .any(|p| name_l.starts_with(p));
+    // `s3:Get*` reads; `s3:*`, `s3:Put*` or `s3:*Object` may write.
+    let wildcard = name_l.contains('*') || name_l.contains('?');
+    if reads
+        && (!wildcard
+            || name_l
+                .trim_end_matches('*')
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric()))
+    {
+        (Severity::Medium, "reads data before MFA")
+    } else {
+        (Severity::High, "changes resources before MFA")
+    }
+}
+
+/// Every exemption of a `NotAction` guard beyond the enrolment set, grouped by severity, one
+/// finding per severity; the operator's chosen exemptions are reported as chosen.
+fn exemption_findings(guard: &Guard, allowed: &[String], findings: &mut Vec<Finding>) {
+    if guard.form != GuardForm::NotAction {
+        return;
+    }
+    let mut by_severity: std::collections::BTreeMap<Severity, (Vec<String>, &'static str)> =
+        std::collections::BTreeMap::new();
+    let mut chosen = Vec::new();
+    for a in &guard.actions {
+        if is_enrolment(a) {
+            continue;
+        }
+        if allowed.iter().any(|x| x.eq_ignore_ascii_case(a)) {
+            chosen.push(a.clone());
+            continue;
+        }
+        let (severity, why) = exemption_severity(a);
+        by_severity
+            .entry(severity)
+            .or_insert_with(|| (Vec::new(), why))
+            .0
+            .push(a.clone());
+    }
+    for (severity, (actions, why)) in by_severity.into_iter().rev() {
+        findings.push(Finding {
+            rule: EXEMPTION_RULE.into(),
+            severity,
+            message: format!(
+                "exempt from the guard, so allowed before MFA: {} ({why}); kept, review it",
+                actions.join(", ")
+            ),
+            statement: Some(guard.index),
+            sid: guard.sid.clone(),
+        });
+    }
+    if !chosen.is_empty() {
+        findings.push(Finding {
+            rule: EXEMPTION_RULE.into(),
+            severity: Severity::Info,
+            message: format!(
+                "exempt before MFA by the operator's choice (--allow-before-mfa): {}",
+                chosen.join(", ")
+            ),
+            statement: Some(guard.index),
+            sid: guard.sid.clone(),
+        });
+    }
+}
+
+fn guard_findings(doc: &Value, guard: &Guard, allowed: &[String], findings: &mut Vec<Finding>) {
     let statements = policy::statements(doc);
     let Some(st) = statements.get(guard.index) else {
         return;
     };
-    if guard.form == GuardForm::NotAction {
-        let others: BTreeSet<String> = guard
-            .actions
-            .iter()
-            // The enrolment set needs only sts:GetSessionToken outside IAM; anything else
-            // (sts:AssumeRole for a pipeline, s3:Get*) lets users act before MFA elsewhere.
-            .filter(|a| {
-                let enrolment_or_iam = crate::pattern::pattern_covers_service(a, "iam")
-                    || a.eq_ignore_ascii_case("sts:GetSessionToken");
-                // sts wildcards are removed by migration 0004, so they are not reported here.
-                let sts_wildcard = crate::pattern::is_wildcard(a)
-                    && crate::pattern::pattern_covers_service(a, "sts");
-                !(enrolment_or_iam || sts_wildcard)
-            })
-            .cloned()
-            .collect();
-        if !others.is_empty() {
-            findings.push(Finding {
-                rule: "other-service-exemption".into(),
-                severity: Severity::Medium,
-                message: format!(
-                    "exempts other services before MFA ({}); kept as a customisation, review it",
-                    others.into_iter().collect::<Vec<_>>().join(", ")
-                ),
-                statement: Some(guard.index),
-                sid: guard.sid.clone(),
-            });
-        }
+    match guard.form {
+        GuardForm::NotAction => exemption_findings(guard, allowed, findings),
+        GuardForm::DenyAll => findings.push(Finding {
+            rule: "guard-denies-enrolment".into(),
+            severity: Severity::High,
+            message: "the guard denies every action without MFA, enrolment included: a user without MFA cannot set one up; the fix exempts exactly the enrolment actions".into(),
+            statement: Some(guard.index),
+            sid: guard.sid.clone(),
+        }),
+        GuardForm::InvertedAction => {}
+    }
+    if guard.test == MfaTest::AgeLimit {
+        findings.push(Finding {
+            rule: "age-guard-without-if-exists".into(),
+            severity: Severity::High,
+            message: "the age guard has no IfExists: requests without MFA carry no aws:MultiFactorAuthAge and pass it".into(),
+            statement: Some(guard.index),
+            sid: guard.sid.clone(),
+        });
     }
     if let Some(Value::Object(ops)) = st.get("Condition") {
         let extra: Vec<String> = ops

@@ -12,7 +12,7 @@ use crate::policy::{self, Style};
 use crate::target::{EntityKind, Target, TargetKind, MANAGED_LIMIT};
 
 /// Which IAM size limit a document must fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SizeLimit {
     /// A managed policy: 6,144 non-whitespace characters.
@@ -107,6 +107,9 @@ pub struct Change {
     pub diff: Diff,
     pub effect: EffectReport,
     pub checks: Checks,
+    /// The size limit it was checked against.
+    #[serde(skip)]
+    pub limit: SizeLimit,
     /// Why this change must not be published; empty when it may be.
     pub blocked: Vec<String>,
     /// Things the operator should know (formatting normalised, IaC-managed, …).
@@ -222,13 +225,14 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             needs_review: false,
         };
     }
-    let detection = detect::detect(&parsed.value);
+    let chosen = options.actions();
+    let detection = detect::detect_with(&parsed.value, &chosen);
     let mut findings = detection.findings.clone();
     match &detection.status {
         Status::NoGuard => {
             return Item::Skipped {
                 target: input.target.clone(),
-                reason: "no MFA guard (not a force-MFA policy); never rewritten".into(),
+                reason: detection.no_guard_reason(),
                 findings,
                 needs_review: false,
             }
@@ -252,7 +256,15 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             attachments: input.attachments.clone(),
         };
     }
+    // What the rewrite leaves exempt is reported on the rewritten document, not the original.
+    findings.retain(|f| f.rule != detect::EXEMPTION_RULE);
     findings.extend(migration_findings(&outcome.applied));
+    findings.extend(
+        detect::detect_with(&outcome.document, &chosen)
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == detect::EXEMPTION_RULE),
+    );
 
     // Files keep their own style; documents from IAM get a readable one.
     let style = if parsed.style.url_encoded
@@ -277,11 +289,28 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         idempotent: !again.changed(),
     };
 
-    let ediff = effect::effect_diff(&parsed.value, &outcome.document);
+    // The size check comes first: a document over the limit is blocked whatever its effect, and
+    // the effect diff of a huge document is the expensive part.
+    let over_limit = checks.size > checks.limit;
+    let ediff = if over_limit {
+        effect::EffectDiff {
+            rows: Vec::new(),
+            unknown: vec!["not evaluated: the new document is over the size limit".into()],
+            universe_actions: 0,
+            source: effect::ACTIONS_SOURCE,
+        }
+    } else {
+        effect::effect_diff(&parsed.value, &outcome.document)
+    };
     let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
         .into_iter()
         .cloned()
         .collect();
+    let violations = if over_limit {
+        Vec::new()
+    } else {
+        effect::invariant::check(&parsed.value, &outcome.document, &ediff, &chosen)
+    };
     let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
     let effect_report = EffectReport {
         summary: effect::summarize(&all_rows),
@@ -293,7 +322,9 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     };
 
     let mut blocked = Vec::new();
-    if checks.size > checks.limit {
+    // The absolute invariant first: it is the reason that matters most.
+    blocked.extend(violations.iter().map(|v| v.to_string()));
+    if over_limit {
         blocked.push(format!(
             "the new document has {} non-whitespace characters, over the limit of {}{}",
             checks.size,
@@ -360,6 +391,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         diff,
         effect: effect_report,
         checks,
+        limit: input.limit,
         blocked,
         notes,
         attachments: input.attachments.clone(),
@@ -437,6 +469,55 @@ pub struct PlannedChange {
     pub effect_summary: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iac_managed: Option<String>,
+    /// The size limit the change was planned against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<SizeLimit>,
+}
+
+impl PlannedChange {
+    /// Re-run the engine on the planned `before` with the plan's migrations and options, and
+    /// accept the change only if that yields the planned `after` byte for byte and passes every
+    /// check, the never-less-safe invariant included. The engine is deterministic, so an edited
+    /// plan (a changed `after`, a removed guard, an added `Allow *`) cannot pass, and no signature
+    /// is needed. `Err` says why, for the operator.
+    pub fn rederive(&self, chain: &[Migration], options: &Options) -> Result<(), String> {
+        if sha256(&self.before) != self.before_sha256 {
+            return Err(
+                "its `before` does not match its `before_sha256` (the plan was edited)".into(),
+            );
+        }
+        let limit = self.limit.unwrap_or(match &self.target.kind {
+            TargetKind::Inline { entity, .. } => SizeLimit::Inline {
+                entity: *entity,
+                others: 0,
+            },
+            _ => SizeLimit::Managed,
+        });
+        let input = Input {
+            target: self.target.clone(),
+            text: self.before.clone(),
+            limit,
+            version_id: self.version_id.clone(),
+            attachments: Vec::new(),
+            iac_managed: self.iac_managed.clone(),
+            style: None,
+        };
+        match plan_one(&input, chain, options) {
+            Item::Change(c) if c.is_blocked() => Err(format!(
+                "forcemfa blocks this change: {}",
+                c.blocked.join("; ")
+            )),
+            Item::Change(c) if c.after != self.after => Err(
+                "its `after` is not what forcemfa derives from its `before` (the plan was edited, or made by another version)"
+                    .into(),
+            ),
+            Item::Change(c) if c.id != self.id => {
+                Err("its change id is not the one forcemfa derives (the plan was edited)".into())
+            }
+            Item::Change(_) => Ok(()),
+            _ => Err("forcemfa would not change its `before` at all (the plan was edited)".into()),
+        }
+    }
 }
 
 /// Why a saved plan cannot be applied as it is.
@@ -446,7 +527,7 @@ pub enum PlanFileError {
     Schema { found: String },
     #[error("the plan was made with other migrations ({detail}); make the plan again with this version of forcemfa and review it")]
     Migrations { detail: String },
-    #[error("the plan was made with --allow-before-mfa {planned:?}, this run asks for {given:?}; drop the option (the plan records its own) or make the plan again")]
+    #[error("the plan was made with {planned:?}, this run asks for {given:?}; drop the options (the plan records its own) or make the plan again")]
     Options {
         planned: Vec<String>,
         given: Vec<String>,
@@ -478,6 +559,7 @@ impl PlanFile {
                 migrations: c.migrations.iter().map(|m| m.id.clone()).collect(),
                 effect_summary: c.effect.summary.clone(),
                 iac_managed: c.iac_managed.clone(),
+                limit: Some(c.limit),
             });
         }
         PlanFile {
@@ -495,6 +577,28 @@ impl PlanFile {
             changes,
             blocked,
         }
+    }
+
+    /// Re-derive every change ([`PlannedChange::rederive`]) with this plan's own options. A change
+    /// that does not re-derive is taken out of `changes` and listed in `blocked`, never applied;
+    /// the returned lines say which and why.
+    pub fn rederive(&mut self, chain: &[Migration]) -> Vec<String> {
+        let mut refused = Vec::new();
+        let options = self.options.clone();
+        let changes = std::mem::take(&mut self.changes);
+        for c in changes {
+            match c.rederive(chain, &options) {
+                Ok(()) => self.changes.push(c),
+                Err(why) => {
+                    refused.push(format!(
+                        "change {} ({}) refused: the plan does not match what forcemfa derives: {why}",
+                        c.id, c.target
+                    ));
+                    self.blocked.push(format!("{} ({})", c.id, c.target));
+                }
+            }
+        }
+        refused
     }
 
     /// Refuse a plan made with another schema, other migrations, or (when the operator gives
@@ -528,10 +632,14 @@ impl PlanFile {
             return Err(PlanFileError::Migrations { detail });
         }
         if let Some(given) = given {
-            if !given.allow_before_mfa.is_empty() && *given != self.options {
+            let differs = (!given.allow_before_mfa.is_empty()
+                && given.allow_before_mfa != self.options.allow_before_mfa)
+                || (!given.skip_migration.is_empty()
+                    && given.skip_migration != self.options.skip_migration);
+            if differs {
                 return Err(PlanFileError::Options {
-                    planned: self.options.allow_before_mfa.clone(),
-                    given: given.allow_before_mfa.clone(),
+                    planned: self.options.describe(),
+                    given: given.describe(),
                 });
             }
         }

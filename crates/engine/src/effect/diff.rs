@@ -86,7 +86,7 @@ pub struct DeclaredEffect {
 }
 
 /// Cells per action: resources × contexts × views.
-const PER_ACTION: usize = 5 * 3 * 2;
+const PER_ACTION: usize = ResourceKind::ALL.len() * Context::ALL.len() * View::ALL.len();
 
 /// A universe with every request precomputed in the representation the matcher wants.
 struct Grid {
@@ -363,10 +363,18 @@ fn context_label(mask: u8) -> String {
     let list = bits(&Context::ALL, |c| mask & (1 << c.index()) != 0);
     let names = list.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
     match list.as_slice() {
-        [Context::MfaPresent, Context::MfaAbsent, Context::MfaKeyMissing] => {
+        [Context::MfaPresent, Context::MfaAbsent, Context::MfaKeyMissing, Context::MfaStale] => {
             format!("in any context ({names})")
         }
+        [Context::MfaPresent, Context::MfaAbsent, Context::MfaKeyMissing] => {
+            format!("in any fresh context ({names})")
+        }
         [Context::MfaAbsent, Context::MfaKeyMissing] => format!("without MFA ({names})"),
+        [Context::MfaAbsent, Context::MfaKeyMissing, Context::MfaStale] => {
+            format!("without MFA or with a stale MFA session ({names})")
+        }
+        [Context::MfaPresent, Context::MfaStale] => format!("with MFA ({names})"),
+        [Context::MfaStale] => format!("stale MFA session ({names})"),
         [Context::MfaPresent] => format!("with MFA ({names})"),
         [Context::MfaAbsent] => format!("MFA absent ({names})"),
         [Context::MfaKeyMissing] => format!("long-term keys, no MFA key ({names})"),

@@ -28,12 +28,14 @@
 //! [`effect_diff`] compares two documents over a finite universe ([`universe_for`]): every IAM and STS
 //! action (from the AWS SDK service models, see `iam_sts_actions.txt`), a fixed sample of other
 //! services and every action either document names; × five resources ([`ResourceKind`]: own user,
-//! another user, own MFA device, another (free-form named) MFA device, `*`); × three contexts
-//! ([`Context`]: MFA present, MFA absent, MFA key missing as with long-term access keys); × two
+//! another user, own MFA device, another (free-form named) MFA device, `*`); × four contexts
+//! ([`Context`]: MFA present, MFA absent, MFA key missing as with long-term access keys, and a stale
+//! MFA session for age guards); × two
 //! [`View`]s: the document alone (what it grants), and the document beside an allow-everything policy
 //! (what its Deny statements, the MFA guard, take away from whatever else the user has).
 
 mod diff;
+pub mod invariant;
 mod pattern;
 mod policy;
 mod universe;
@@ -64,14 +66,25 @@ pub enum Context {
     MfaAbsent,
     /// Neither key (requests signed with long-term access keys).
     MfaKeyMissing,
+    /// `aws:MultiFactorAuthPresent` = `true`, `aws:MultiFactorAuthAge` far beyond any session
+    /// length ([`STALE_MFA_AGE`]): an MFA session older than an age guard allows.
+    MfaStale,
 }
 
+/// The `aws:MultiFactorAuthAge` of [`Context::MfaStale`], in seconds: above any age limit a
+/// policy can usefully set (sessions last at most 36 hours).
+pub const STALE_MFA_AGE: &str = "1000000000";
+
 impl Context {
-    pub const ALL: [Context; 3] = [
+    pub const ALL: [Context; 4] = [
         Context::MfaPresent,
         Context::MfaAbsent,
         Context::MfaKeyMissing,
+        Context::MfaStale,
     ];
+
+    /// The contexts in which a request carries no MFA at all.
+    pub const WITHOUT_MFA: [Context; 2] = [Context::MfaAbsent, Context::MfaKeyMissing];
 
     fn index(self) -> usize {
         self as usize
@@ -83,6 +96,7 @@ impl Context {
             Context::MfaPresent => "mfa-present",
             Context::MfaAbsent => "mfa-absent",
             Context::MfaKeyMissing => "mfa-key-missing",
+            Context::MfaStale => "mfa-stale",
         }
     }
 }

@@ -63,7 +63,7 @@ impl CtxValues<'_> {
     pub fn lookup(&self, key: &str) -> Result<Option<String>, ()> {
         let value = match key {
             "aws:multifactorauthpresent" => match self.context {
-                Context::MfaPresent => Some("true"),
+                Context::MfaPresent | Context::MfaStale => Some("true"),
                 // Console sign-in or temporary credentials without MFA carry the key as `false`.
                 Context::MfaAbsent => Some("false"),
                 // Long-term access keys: the key is absent, which is why `Bool` guards miss them.
@@ -71,6 +71,7 @@ impl CtxValues<'_> {
             },
             "aws:multifactorauthage" => match self.context {
                 Context::MfaPresent => Some("120"),
+                Context::MfaStale => Some(super::STALE_MFA_AGE),
                 Context::MfaAbsent | Context::MfaKeyMissing => None,
             },
             "aws:username" => Some(self.username),
@@ -113,9 +114,9 @@ pub struct Statement {
     effect_reason: Option<String>,
     actions: ActionSpec,
     /// Indexed by [`Context::index`].
-    resources: [ResourceSpec; 3],
+    resources: [ResourceSpec; 4],
     /// Indexed by [`Context::index`]: applicability of the `Condition` element and why it is `Maybe`.
-    conditions: [(Tri, Vec<String>); 3],
+    conditions: [(Tri, Vec<String>); 4],
 }
 
 impl Statement {
@@ -869,7 +870,7 @@ mod tests {
         };
         let cond = json!({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}, "StringLike": {"aws:username": "a*"}});
         let got = Context::ALL.map(|c| eval_condition(&cond, &ctx(c), true).0);
-        assert_eq!(got, [Tri::No, Tri::Yes, Tri::Yes]);
+        assert_eq!(got, [Tri::No, Tri::Yes, Tri::Yes, Tri::No]);
         let (t, why) = eval_condition(
             &json!({"StringEquals": {"aws:PrincipalTag/team": "x"}}),
             &ctx(Context::MfaPresent),

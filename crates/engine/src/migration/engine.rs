@@ -55,6 +55,9 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
     let mut applied = Vec::new();
     let mut declared = Vec::new();
     for m in chain {
+        if options.skips(&m.spec.id) {
+            continue;
+        }
         let mut changes = Vec::new();
         let mut touched = Vec::new();
         for op in &m.spec.ops {
@@ -88,7 +91,11 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
                 declared.push(DeclaredEffect {
                     migration: "options".into(),
                     direction: Direction::Grant,
-                    contexts: vec![Context::MfaAbsent, Context::MfaKeyMissing],
+                    contexts: vec![
+                        Context::MfaAbsent,
+                        Context::MfaKeyMissing,
+                        Context::MfaStale,
+                    ],
                     actions: ActionScope::Patterns(r.touched.clone()),
                     except_actions: Vec::new(),
                     resources: Vec::new(),
@@ -150,7 +157,9 @@ struct OpResult {
 fn apply_op(doc: &mut Value, guard: &Guard, op: &Op, options: &Options) -> OpResult {
     match op {
         Op::GuardConditionOperator(o) => guard_condition_operator(doc, guard, o),
-        Op::GuardActionToNotAction(_) => guard_action_to_not_action(doc, guard),
+        Op::GuardActionToNotAction(o) => guard_action_to_not_action(doc, guard, o, options),
+        Op::GuardDenyAllToNotAction(o) => guard_deny_all_to_not_action(doc, guard, o, options),
+        Op::ExtendGrant(o) => extend_grant(doc, o),
         Op::GuardResourceAll(_) => guard_resource_all(doc, guard),
         Op::ReplaceWildcardExemptions(o) => replace_wildcards(doc, guard, o),
         Op::RemoveExemptions(o) => remove_exemptions(doc, guard, &o.actions, options),
@@ -238,20 +247,71 @@ fn guard_condition_operator(
     r
 }
 
-fn guard_action_to_not_action(doc: &mut Value, guard: &Guard) -> OpResult {
+fn guard_action_to_not_action(
+    doc: &mut Value,
+    guard: &Guard,
+    o: &spec::GuardActionToNotAction,
+    options: &Options,
+) -> OpResult {
     let mut r = OpResult::default();
     if guard.form != GuardForm::InvertedAction {
         return r;
     }
+    // Only enrolment (and what the operator chose) becomes exempt: everything else the list
+    // named was denied before MFA, and stays denied.
+    let (kept, dropped): (Vec<String>, Vec<String>) =
+        guard.actions.iter().cloned().partition(|a| {
+            o.exempt_only.iter().any(|x| x.eq_ignore_ascii_case(a)) || options.allows(a)
+        });
     if let Some(Value::Object(st)) = statement_mut(doc, guard.index) {
         policy::rename_key(st, "Action", "NotAction");
-        r.changes.push(format!(
-            "{}: Action → NotAction (it denied only {} and allowed everything else)",
-            describe(guard),
-            guard.actions.join(", ")
-        ));
-        r.touched = guard.actions.clone();
     }
+    if !dropped.is_empty() {
+        set_exemptions(doc, guard, &kept);
+    }
+    r.changes.push(format!(
+        "{}: Action → NotAction (it denied only {} and allowed everything else){}",
+        describe(guard),
+        guard.actions.join(", "),
+        if dropped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not exempted, they stay denied before MFA: {}",
+                dropped.join(", ")
+            )
+        }
+    ));
+    r.touched = kept;
+    r
+}
+
+fn guard_deny_all_to_not_action(
+    doc: &mut Value,
+    guard: &Guard,
+    o: &spec::GuardDenyAllToNotAction,
+    options: &Options,
+) -> OpResult {
+    let mut r = OpResult::default();
+    if guard.form != GuardForm::DenyAll {
+        return r;
+    }
+    let mut exempt = o.exempt.clone();
+    for a in options.actions() {
+        if !exempt.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+            exempt.push(a);
+        }
+    }
+    if let Some(Value::Object(st)) = statement_mut(doc, guard.index) {
+        policy::rename_key(st, "Action", "NotAction");
+    }
+    set_exemptions(doc, guard, &exempt);
+    r.changes.push(format!(
+        "{}: denied every action without MFA, enrolment included; now exempts {}",
+        describe(guard),
+        exempt.join(", ")
+    ));
+    r.touched = exempt;
     r
 }
 
@@ -606,6 +666,72 @@ fn widen_grant_resource(doc: &mut Value, o: &spec::WidenGrantResource) -> OpResu
         if !r.touched.contains(&o.action) {
             r.touched.push(o.action.clone());
         }
+    }
+    r
+}
+
+/// Add `o.add` to the first Allow statement that grants at least `o.min` of `o.beside` (plain
+/// `Action` list) on the user's own ARN, unless the policy already grants `o.add` there.
+fn extend_grant(doc: &mut Value, o: &spec::ExtendGrant) -> OpResult {
+    let mut r = OpResult::default();
+    let (partition, account) = arn_parts(doc);
+    let probe = probe_arn(GrantResource::User, &partition, &account);
+    if crate::effect::allows(doc, &o.add, &probe, Context::MfaPresent, TEST_USER) {
+        return r;
+    }
+    // Only where the guard still denies it before MFA: a grant must never open it without MFA.
+    let evaluator = crate::effect::Evaluator::new(doc, TEST_USER);
+    let guarded = Context::WITHOUT_MFA.iter().all(|ctx| {
+        evaluator
+            .evaluate(&o.add, &probe, *ctx, crate::effect::View::BesideAllowAll)
+            .decision
+            == crate::effect::Decision::ExplicitDeny
+    });
+    if !guarded {
+        return r;
+    }
+    let own_user = |st: &Value| -> bool {
+        let Some(Ok(resources)) = policy::string_list(st, "Resource") else {
+            return false;
+        };
+        resources
+            .iter()
+            .any(|res| pattern::matches(&res.replace("${aws:username}", TEST_USER), &probe, false))
+    };
+    let target = policy::statements(doc).iter().position(|st| {
+        policy::effect(st).as_deref() == Some("allow")
+            && st.get("NotAction").is_none()
+            && st.get("NotResource").is_none()
+            && own_user(st)
+            && policy::string_list(st, "Action")
+                .and_then(Result::ok)
+                .is_some_and(|actions| {
+                    o.beside
+                        .iter()
+                        .filter(|b| actions.iter().any(|a| a.eq_ignore_ascii_case(b)))
+                        .count()
+                        >= o.min
+                })
+    });
+    let Some(index) = target else {
+        return r;
+    };
+    if let Some(st) = statement_mut(doc, index) {
+        let mut actions = policy::string_list(st, "Action")
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        add_action(&mut actions, &o.add);
+        policy::set_string_list(st, "Action", &actions);
+        let sid = st
+            .get("Sid")
+            .and_then(Value::as_str)
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| format!("statement {}", index + 1));
+        r.changes.push(format!(
+            "{sid}: now also grants {} (as AWS's example does today)",
+            o.add
+        ));
+        r.touched.push(o.add.clone());
     }
     r
 }

@@ -43,6 +43,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0007_enrolment_set.toml",
         include_str!("../../migrations/0007_enrolment_set.toml"),
     ),
+    (
+        "0008_remove_escalation_exemptions.toml",
+        include_str!("../../migrations/0008_remove_escalation_exemptions.toml"),
+    ),
+    (
+        "0009_age_guard_if_exists.toml",
+        include_str!("../../migrations/0009_age_guard_if_exists.toml"),
+    ),
+    (
+        "0010_current_self_service_grants.toml",
+        include_str!("../../migrations/0010_current_self_service_grants.toml"),
+    ),
 ];
 
 /// A loaded migration.
@@ -179,11 +191,20 @@ pub const NAMED_OPTIONS: &[(&str, &[&str], &str)] = &[
 #[error("unknown --allow-before-mfa value {0:?}: use password-change, login-profile, mfa-device-cleanup, or one action name such as iam:GetLoginProfile (no wildcards)")]
 pub struct BadOption(pub String);
 
-/// Opt-in exemptions beyond the enrolment set. Recorded in plans.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown --skip-migration value {0:?}: give a migration id (0001) or name (guard-bool-if-exists); `forcemfa migrations list` shows them")]
+pub struct BadSkip(pub String);
+
+/// Opt-in exemptions beyond the enrolment set, and migrations skipped on purpose. Recorded in
+/// plans. Neither can weaken the safety invariant: a skipped migration only leaves a policy as it
+/// was, and every exemption a rewrite opens must be one of these.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     /// As given (option names or action names), sorted and deduplicated.
     pub allow_before_mfa: Vec<String>,
+    /// Ids of migrations not to apply (`--skip-migration`), sorted and deduplicated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_migration: Vec<String>,
 }
 
 impl Options {
@@ -195,7 +216,36 @@ impl Options {
         }
         Ok(Options {
             allow_before_mfa: set.into_iter().collect(),
+            skip_migration: Vec::new(),
         })
+    }
+
+    /// Skip these migrations (ids, names or file stems of `chain`), recorded as ids.
+    pub fn skipping(mut self, keys: &[String], chain: &[Migration]) -> Result<Options, BadSkip> {
+        let mut set: BTreeSet<String> = self.skip_migration.into_iter().collect();
+        for k in keys {
+            let m = find(chain, k.trim()).ok_or_else(|| BadSkip(k.clone()))?;
+            set.insert(m.spec.id.clone());
+        }
+        self.skip_migration = set.into_iter().collect();
+        Ok(self)
+    }
+
+    /// The options as command-line words, for messages.
+    pub fn describe(&self) -> Vec<String> {
+        self.allow_before_mfa
+            .iter()
+            .map(|a| format!("--allow-before-mfa {a}"))
+            .chain(
+                self.skip_migration
+                    .iter()
+                    .map(|m| format!("--skip-migration {m}")),
+            )
+            .collect()
+    }
+
+    pub fn skips(&self, id: &str) -> bool {
+        self.skip_migration.iter().any(|s| s == id)
     }
 
     /// The actions these options keep exempt, in a stable order.

@@ -25,8 +25,11 @@ pub struct Spec {
 pub enum Op {
     /// Move `key` of the guard's condition from operator `from` to operator `to`.
     GuardConditionOperator(GuardConditionOperator),
-    /// An inverted guard (`Deny` + `Action: [enrolment actions]`) becomes `NotAction`.
-    GuardActionToNotAction(Empty),
+    /// An inverted guard (`Deny` + `Action: [enrolment actions]`) becomes `NotAction`, keeping
+    /// only the listed actions that are in `exempt_only` (or chosen by the operator).
+    GuardActionToNotAction(GuardActionToNotAction),
+    /// A guard with `Action: "*"` becomes `NotAction: exempt` (plus the operator's choices).
+    GuardDenyAllToNotAction(GuardDenyAllToNotAction),
     /// The guard's `Resource` becomes `*`.
     GuardResourceAll(Empty),
     /// Exemptions with wildcards covering these services are replaced by the members of `with`
@@ -41,6 +44,29 @@ pub enum Op {
     /// A grant of `action` on the IAM resource `from` is widened to `to` (split out when the
     /// statement grants other actions).
     WidenGrantResource(WidenGrantResource),
+    /// `add` joins an Allow statement that grants at least `min` of `beside` on the user's own
+    /// ARN, unless the policy already grants it there (decided by evaluation).
+    ExtendGrant(ExtendGrant),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardActionToNotAction {
+    pub exempt_only: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardDenyAllToNotAction {
+    pub exempt: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendGrant {
+    pub add: String,
+    pub beside: Vec<String>,
+    pub min: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
