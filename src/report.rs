@@ -177,13 +177,26 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                 findings,
                 ..
             } => {
+                // Up to date is not the same as safe: what it still exempts is always shown.
+                let notable = findings
+                    .iter()
+                    .filter(|f| f.severity > crate::engine::detect::Severity::Info)
+                    .count();
+                let count = match notable {
+                    0 => String::new(),
+                    1 => ", 1 finding".to_string(),
+                    n => format!(", {n} findings"),
+                };
                 let _ = writeln!(
                     out,
-                    "{target}: up to date ({})",
+                    "{target}: up to date{count} ({})",
                     generation_line(generation)
                 );
-                if opts.verbose || mode == Mode::Scan {
-                    for f in findings {
+                for f in findings {
+                    if opts.verbose
+                        || mode == Mode::Scan
+                        || f.severity > crate::engine::detect::Severity::Info
+                    {
                         out.push_str(&finding_line(f, opts.color));
                     }
                 }

@@ -161,7 +161,7 @@ async fn aws_cli_plan_apply_plan_rollback_round_trip() {
     let acct = fresh_account().await;
     let iam = iam(&acct);
     let legacy = moto::fixture("2018-docs-listusers.json");
-    let current = moto::fixture("current-docs-self-manage.json");
+    let current = moto::fixture("2023-11-docs-self-manage.json");
     let non_mfa = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
     let one = create_managed(&iam, "legacy-one-version", &legacy, &[]).await;
@@ -343,4 +343,42 @@ async fn aws_cli_operator_mfa_session() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(v["summary"]["errors"], 0);
+}
+
+/// An edited saved plan is refused for an AWS account too: nothing is published (exit 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_edited_saved_plan_is_refused() {
+    let acct = fresh_account().await;
+    let iam = iam(&acct);
+    let legacy = moto::fixture("2018-docs-listusers.json");
+    let arn = create_managed(&iam, "legacy-edited-plan", &legacy, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    forcemfa(&acct)
+        .args(["plan", "--out"])
+        .arg(&plan)
+        .assert()
+        .success();
+    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan)).unwrap();
+    let changes = saved["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{saved}");
+    saved["changes"][0]["after"] = serde_json::json!(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+    );
+    std::fs::write(&plan, saved.to_string()).unwrap();
+    forcemfa(&acct)
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "the plan does not match what forcemfa derives",
+        ));
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1, "nothing was published");
 }

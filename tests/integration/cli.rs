@@ -4,7 +4,7 @@ use crate::util::*;
 use predicates::prelude::*;
 
 const LEGACY: &str = "2018-docs-listusers.json";
-const CURRENT: &str = "current-docs-self-manage.json";
+const CURRENT: &str = "2023-11-docs-self-manage.json";
 
 fn policies(names: &[&str]) -> Vec<(String, String)> {
     names
@@ -446,4 +446,123 @@ fn ctrl_c_at_a_prompt_stops_cleanly_with_130() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     assert!(names.iter().all(|n| n.ends_with(".json")), "{names:?}");
+}
+
+/// Anyone who can touch a saved plan between review and apply (a pull request, a CI artifact)
+/// must not be able to publish with the operator's credentials: an edited change is re-derived,
+/// refused, and nothing is written (exit 4).
+#[test]
+fn an_edited_saved_plan_is_refused_and_nothing_is_written() {
+    let dir = folder(&[]);
+    let plan = dir.path().join("plan.out");
+    bin()
+        .args(["plan", "--out"])
+        .arg(&plan)
+        .arg(dir.path())
+        .assert()
+        .success();
+    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan)).unwrap();
+    let open = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AllowEverything", "Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    saved["changes"][0]["after"] = serde_json::json!(serde_json::to_string_pretty(&open).unwrap());
+    let edited = dir.path().join("edited.out");
+    std::fs::write(&edited, saved.to_string()).unwrap();
+    let original = read(&dir.path().join(LEGACY));
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&edited)
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "the plan does not match what forcemfa derives",
+        ));
+    assert_eq!(read(&dir.path().join(LEGACY)), original);
+
+    // Options recorded in a plan are part of what is re-derived: a plan made with
+    // --skip-migration applies with no options given, and refuses contradicting ones.
+    let skip = dir.path().join("skip.out");
+    bin()
+        .args([
+            "plan",
+            "--skip-migration",
+            "remove-risky-exemptions",
+            "--out",
+        ])
+        .arg(&skip)
+        .arg(dir.path())
+        .assert()
+        .success();
+    let skipped: serde_json::Value = serde_json::from_str(&read(&skip)).unwrap();
+    assert_eq!(
+        skipped["options"]["skip_migration"],
+        serde_json::json!(["0005"])
+    );
+    bin()
+        .args(["apply", "--yes", "--skip-migration", "0001", "--plan"])
+        .arg(&skip)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--skip-migration 0005"));
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&skip)
+        .assert()
+        .success();
+    assert!(read(&dir.path().join(LEGACY)).contains("iam:ListUsers"));
+}
+
+/// A "these actions need MFA" deny is a targeted requirement: never rewritten, and never
+/// reported as "not a force-MFA policy" without saying what it is.
+#[test]
+fn targeted_mfa_requirements_are_left_alone_and_named() {
+    let targeted = r#"{"Version": "2012-10-17", "Statement": [
+      {"Sid": "AllowSelfService", "Effect": "Allow", "Action": ["iam:GetUser", "iam:CreateAccessKey"],
+       "Resource": "arn:aws:iam::*:user/${aws:username}"},
+      {"Sid": "RequireMfaForThese", "Effect": "Deny",
+       "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:EnableMFADevice", "sts:AssumeRole"],
+       "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
+    let dir = temp_copy(&[("targeted.json", targeted)]);
+    bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("targeted MFA requirement"));
+    bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    assert_eq!(read(&dir.path().join("targeted.json")), targeted);
+}
+
+/// A policy that is otherwise up to date but exempts an action that changes how a user signs
+/// in is reported with a severity, and `scan --detailed-exitcode` treats a high finding as pending.
+#[test]
+fn risky_exemptions_on_up_to_date_policies_are_findings_and_pending_for_scan() {
+    let current = read(&fixture(&format!("policies/{CURRENT}")));
+    let risky = current.replacen(
+        "\"sts:GetSessionToken\"",
+        "\"sts:GetSessionToken\",\n                \"iam:UpdateLoginProfile\"",
+        1,
+    );
+    assert_ne!(risky, current);
+    let dir = temp_copy(&[("risky.json", risky.as_str())]);
+    bin()
+        .args(["scan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("iam:UpdateLoginProfile"));
+    bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    let clean = temp_copy(&[("current.json", current.as_str())]);
+    bin()
+        .args(["scan", "--detailed-exitcode"])
+        .arg(clean.path())
+        .assert()
+        .code(0);
 }

@@ -53,11 +53,42 @@ fn decide(doc: &Value, action: &str, resource: &str, context: Context) -> Decisi
 const OWN: &str = "arn:aws:iam::123456789012:user/alice";
 
 /// A one-statement policy (Allow `action`/`*` with `cond`) evaluated in each context.
+/// Decisions in the three fresh contexts (a stale MFA session is tested on its own below).
 fn allow_with(cond: Value) -> [Decision; 3] {
     let doc = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*", "Condition": cond}
     ]});
-    Context::ALL.map(|c| decide(&doc, "iam:GetUser", OWN, c))
+    [
+        Context::MfaPresent,
+        Context::MfaAbsent,
+        Context::MfaKeyMissing,
+    ]
+    .map(|c| decide(&doc, "iam:GetUser", OWN, c))
+}
+
+#[test]
+fn a_stale_mfa_session_is_mfa_present_with_an_age_beyond_any_limit() {
+    let deny_with = |cond: Value| {
+        let doc = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "NotAction": "iam:GetUser", "Resource": "*", "Condition": cond}
+        ]});
+        Context::ALL.map(|c| decide(&doc, "s3:GetObject", "*", c))
+    };
+    // Order: [MfaPresent, MfaAbsent, MfaKeyMissing, MfaStale].
+    assert_eq!(
+        deny_with(json!({"NumericGreaterThanIfExists": {"aws:MultiFactorAuthAge": "3600"}})),
+        [A, D, D, D]
+    );
+    // Without IfExists, requests without MFA carry no age and pass the guard.
+    assert_eq!(
+        deny_with(json!({"NumericGreaterThan": {"aws:MultiFactorAuthAge": 3600}})),
+        [A, A, A, D]
+    );
+    assert_eq!(
+        deny_with(json!({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}})),
+        [A, D, D, A]
+    );
 }
 
 use Decision::{Allowed as A, ExplicitDeny as D, ImplicitDeny as I, Unknown as U};
@@ -795,7 +826,7 @@ fn effect_table_covers_the_universe_in_order() {
     let doc = fixture("current-docs-mfa-only.json");
     let table = effect_table(&doc);
     let u = universe_for(&[&doc]);
-    assert_eq!(table.len(), u.actions.len() * 5 * 3 * 2);
+    assert_eq!(table.len(), u.actions.len() * 5 * 4 * 2);
     let cell = |a: &str, r: ResourceKind, c: Context, v: View| {
         table
             .iter()

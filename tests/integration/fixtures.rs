@@ -59,7 +59,7 @@ fn snapshot_every_fixture() {
 #[test]
 fn current_policies_need_no_change() {
     for f in [
-        "current-docs-self-manage.json",
+        "2023-11-docs-self-manage.json",
         "current-docs-mfa-only.json",
     ] {
         let text = read(&fixture(&format!("policies/{f}")));
@@ -122,14 +122,25 @@ fn bool_becomes_bool_if_exists_and_other_keys_stay() {
         c.after.contains("\"aws:ViaAWSService\": \"false\""),
         "extra condition kept"
     );
+    // sts:AssumeRole before MFA lets a stolen password assume roles: removed by default, and
+    // kept only when the operator says so, still reported.
     assert!(
-        has(&exemptions(&c.after), "sts:AssumeRole"),
-        "other-service exemption kept"
+        !has(&exemptions(&c.after), "sts:AssumeRole"),
+        "escalation exemption removed"
     );
     assert!(c
         .findings
         .iter()
-        .any(|f| f.rule == "other-service-exemption"));
+        .any(|f| f.rule == "0008-remove-escalation-exemptions"
+            && f.message.contains("sts:AssumeRole")));
+    let kept = expect_change(plan_text("custom.json", &custom, &["sts:AssumeRole"]));
+    assert!(has(&exemptions(&kept.after), "sts:AssumeRole"));
+    assert!(kept
+        .findings
+        .iter()
+        .any(|f| f.rule == "exemption-before-mfa"
+            && f.severity == forcemfa::engine::detect::Severity::Info
+            && f.message.contains("sts:AssumeRole")));
 }
 
 #[test]
@@ -161,7 +172,10 @@ fn extended_2019_variant_keeps_its_exemptions_with_both_options() {
     ));
     assert_eq!(exemptions(&c.after), exemptions(&text));
     let names: Vec<&str> = c.migrations.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, vec!["virtual-mfa-any-name"]);
+    assert_eq!(
+        names,
+        vec!["virtual-mfa-any-name", "current-self-service-grants"]
+    );
     assert_eq!(
         c.options.allow_before_mfa,
         vec!["login-profile", "mfa-device-cleanup"]
@@ -170,7 +184,7 @@ fn extended_2019_variant_keeps_its_exemptions_with_both_options() {
 
 #[test]
 fn options_only_add_exemptions_never_grants() {
-    let text = read(&fixture("policies/current-docs-self-manage.json"));
+    let text = read(&fixture("policies/2023-11-docs-self-manage.json"));
     let c = expect_change(plan_text("cur.json", &text, &["password-change"]));
     let ex = exemptions(&c.after);
     assert!(has(&ex, "iam:ChangePassword") && has(&ex, "iam:GetAccountPasswordPolicy"));

@@ -823,8 +823,13 @@ pub const GENERATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "current-docs-self-manage",
-        "current (2022-11) self-manage policy",
+        "2022-11 self-manage policy (before iam:GetAccessKeyLastUsed)",
         include_str!("../generations/current-docs-self-manage.json"),
+    ),
+    (
+        "2023-11-docs-self-manage",
+        "current (2023-11) self-manage policy (own access keys with iam:GetAccessKeyLastUsed)",
+        include_str!("../generations/2023-11-docs-self-manage.json"),
     ),
     (
         "current-docs-mfa-only",
