@@ -301,6 +301,16 @@ pub fn detect(doc: &Value) -> Detection {
     detect_with(doc, &[])
 }
 
+/// Only the exemption findings of a document's one guard (what a rewrite leaves exempt), without
+/// the cost of generation matching.
+pub fn exemption_findings_of(doc: &Value, allowed: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(g) = guard(doc) {
+        exemption_findings(&g, allowed, &mut out);
+    }
+    out
+}
+
 /// [`detect`], with the exemptions the operator chose (`--allow-before-mfa`) reported as chosen
 /// rather than as risks.
 pub fn detect_with(doc: &Value, allowed: &[String]) -> Detection {

@@ -259,12 +259,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     // What the rewrite leaves exempt is reported on the rewritten document, not the original.
     findings.retain(|f| f.rule != detect::EXEMPTION_RULE);
     findings.extend(migration_findings(&outcome.applied));
-    findings.extend(
-        detect::detect_with(&outcome.document, &chosen)
-            .findings
-            .into_iter()
-            .filter(|f| f.rule == detect::EXEMPTION_RULE),
-    );
+    findings.extend(detect::exemption_findings_of(&outcome.document, &chosen));
 
     // Files keep their own style; documents from IAM get a readable one.
     let style = if parsed.style.url_encoded

@@ -115,17 +115,36 @@ impl Grid {
 
     /// Every cell, in row order, with its possible decisions. `reasons` collects (deduplicated) why
     /// cells are unknown, prefixed with `label`.
-    fn decide_all(&self, doc: &Compiled, label: &str, reasons: &mut Reasons) -> Vec<Possible> {
+    /// `uses_age`: the document tests `aws:MultiFactorAuthAge`. When it does not, a stale MFA
+    /// session is decided exactly as a fresh one (both carry `aws:MultiFactorAuthPresent` true),
+    /// so those cells are copied instead of evaluated again.
+    fn decide_all(
+        &self,
+        doc: &Compiled,
+        uses_age: bool,
+        label: &str,
+        reasons: &mut Reasons,
+    ) -> Vec<Possible> {
         let mut out = Vec::with_capacity(self.actions_lower.len() * PER_ACTION);
         let n = doc.statements.len();
         let (mut by_action, mut applies) = (vec![Tri::No; n], vec![Tri::No; n]);
+        let views = View::ALL.len();
         for action in &self.actions_lower {
             // Action matching is the expensive part: once per action, not once per cell.
             for (slot, s) in by_action.iter_mut().zip(&doc.statements) {
                 *slot = s.action_tri(action);
             }
             for resource in &self.resources {
+                let first_of_resource = out.len();
                 for ctx in Context::ALL {
+                    if ctx == Context::MfaStale && !uses_age {
+                        let present = first_of_resource + Context::MfaPresent.index() * views;
+                        for v in 0..views {
+                            let p = out[present + v];
+                            out.push(p);
+                        }
+                        continue;
+                    }
                     let cells = applies.iter_mut().zip(&doc.statements).zip(&by_action);
                     for ((slot, s), a) in cells {
                         *slot = match a {
@@ -165,6 +184,20 @@ impl Grid {
     }
 }
 
+/// Whether any condition of the document names `aws:MultiFactorAuthAge` (in any case).
+fn uses_age(doc: &Value) -> bool {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("aws:MultiFactorAuthAge") || walk(v)),
+            Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    walk(doc)
+}
+
 /// Insertion-ordered, deduplicated reasons.
 #[derive(Default)]
 struct Reasons {
@@ -188,10 +221,16 @@ pub fn effect_diff(before: &Value, after: &Value) -> EffectDiff {
     let mut reasons = Reasons::default();
     let b = grid.decide_all(
         &policy::compile(before, &username),
+        uses_age(before),
         "before: ",
         &mut reasons,
     );
-    let a = grid.decide_all(&policy::compile(after, &username), "after: ", &mut reasons);
+    let a = grid.decide_all(
+        &policy::compile(after, &username),
+        uses_age(after),
+        "after: ",
+        &mut reasons,
+    );
     let mut rows = Vec::new();
     for (i, (pb, pa)) in b.iter().zip(&a).enumerate() {
         if pb == pa {
@@ -229,7 +268,7 @@ pub fn effect_table(doc: &Value) -> Vec<TableRow> {
     let grid = Grid::new(universe_for(&[doc]));
     let compiled = policy::compile(doc, &grid.universe.username);
     let mut ignored = Reasons::default();
-    let cells = grid.decide_all(&compiled, "", &mut ignored);
+    let cells = grid.decide_all(&compiled, uses_age(doc), "", &mut ignored);
     cells
         .iter()
         .enumerate()

@@ -252,4 +252,27 @@ mod tests {
         assert_eq!(age_limits(&a), age_limits(&b));
         assert_eq!(age_limits(&a), vec!["numericgreaterthan 3600".to_string()]);
     }
+
+    #[test]
+    fn stale_sessions_are_fresh_ones_unless_the_policy_tests_the_age() {
+        use crate::effect::{effect_table, Context};
+        let same = |doc: &Value| {
+            let table = effect_table(doc);
+            table
+                .iter()
+                .filter(|r| r.context == Context::MfaStale)
+                .all(|stale| {
+                    table.iter().any(|p| {
+                        p.context == Context::MfaPresent
+                            && p.action == stale.action
+                            && p.resource == stale.resource
+                            && p.view == stale.view
+                            && p.decision == stale.decision
+                    })
+                })
+        };
+        assert!(same(&guard(json!(["iam:GetUser"]), no_mfa())));
+        let age = json!({"NumericGreaterThanIfExists": {"aws:MultiFactorAuthAge": "3600"}});
+        assert!(!same(&guard(json!(["iam:GetUser"]), age)));
+    }
 }
