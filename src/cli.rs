@@ -1,7 +1,10 @@
-//! Command-line definitions (clap). Parsing only: `app` turns these into work.
+//! Command-line definitions (clap). Parsing only: `commands` turns these into work.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// The role session name unless `--session-name` says otherwise.
+pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -167,7 +170,7 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "CODE", requires = "mfa_serial")]
     pub mfa_code: Option<String>,
     /// Role session name used for every request (shows in CloudTrail)
-    #[arg(long, value_name = "NAME", default_value = "forcemfa")]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_SESSION_NAME)]
     pub session_name: String,
 }
 
@@ -199,7 +202,8 @@ pub enum Command {
         /// Apply every change without asking
         #[arg(long)]
         yes: bool,
-        /// Apply exactly the changes of a saved plan (`plan --out FILE`); stale ones are refused
+        /// Apply exactly the changes of a saved plan (`plan --out FILE`), in the accounts it
+        /// records, reached as it records; stale ones are refused
         #[arg(long, value_name = "FILE", conflicts_with = "sources")]
         plan: Option<PathBuf>,
     },
@@ -211,6 +215,10 @@ pub enum Command {
         /// Only this change (default: every applied change not yet rolled back, latest first)
         #[arg(long, value_name = "ID")]
         change: Option<String>,
+        /// Only this account (repeatable; default: every account in the journal, each reached
+        /// as the apply reached it)
+        #[arg(long = "account", value_name = "ID")]
+        account: Vec<String>,
         /// Roll back without asking
         #[arg(long)]
         yes: bool,

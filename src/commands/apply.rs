@@ -1,121 +1,354 @@
-//! Applying changes: one loop for files and AWS targets, fresh plans and saved plans alike.
-//! Each change is confirmed (unless `--yes`), checked against the live document (stale →
-//! refused, already there → not repeated), written, and reported.
+//! `apply`, for every source and for fresh and saved plans alike. The steps, in order:
+//! 1. [`prepare`]: plan now (files or accounts), or load a saved plan, which says itself which
+//!    accounts it covers and how each is reached;
+//! 2. [`connect`]: reach the accounts that have changes and no store yet (saved plans);
+//! 3. [`decide`]: the one place where each change is decided, one at a time in account then
+//!    target order: rules that hold a change back, the saved-plan check ([`check_saved`]), then
+//!    the operator's answer;
+//! 4. [`publish_all`]: each part's writer (files, or one account's IAM with its journal)
+//!    publishes the approved changes as they are approved, parts concurrently;
+//! 5. one report, and an exit code that is 0 only when everything asked was done or
+//!    deliberately declined.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use serde::Serialize;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
 
-use crate::engine::plan::{sha256, PlannedChange};
-use crate::engine::target::TargetKind;
-use crate::sources::aws::{AwsStore, Published};
-use crate::sources::files;
-use crate::sources::journal::Journal;
+use crate::cli::{Format, PlanArgs};
+use crate::commands::output::{self, Report};
+use crate::commands::plan::{plan_accounts, plan_files_part, Planned};
+use crate::commands::progress::Phase;
+use crate::commands::scope::{self, Part};
+use crate::commands::{chain_and_options, planned_text, runtime};
+use crate::engine::plan::{sha256, Item, PlanFile, PlannedChange};
+use crate::error::{Error, Exit};
+use crate::report::{self, Mode};
+use crate::sources::journal::{self, Journal};
+use crate::sources::reach::{self, Base};
+use crate::sources::writer::{IamWriter, Writer};
 use crate::ui::{self, Answer, Ui};
 
-/// What happened to one change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    Applied { detail: String },
-    AlreadyApplied,
-    Stale { detail: String },
-    Failed { error: String },
-    Declined,
-    Skipped { reason: String },
-}
+pub use crate::sources::writer::{ChangeResult as Result, Outcome};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Result {
-    pub change: String,
-    pub target: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-/// Where AWS targets are written.
-pub struct AwsWriter<'a> {
-    pub store: &'a AwsStore,
-    pub journal: &'a mut Journal,
-    pub run_id: String,
-    pub no_prune: bool,
-}
-
+/// Rules that hold a change back whatever the operator answers.
 pub struct Settings {
     pub yes: bool,
     pub include_iac_managed: bool,
 }
 
-/// Apply changes in order. `prompts[i]` is what the operator sees before change `i`.
-pub async fn apply_changes(
+/// A run being applied: its parts (with their changes) and what the operator sees before each
+/// change.
+struct Job {
+    parts: Vec<Part>,
+    prompts: BTreeMap<String, String>,
+    /// Set when applying a saved plan: its changes are checked before they are written.
+    saved: Option<PlanFile>,
+    /// The operator's credentials, to reach the accounts of a saved plan.
+    base: Option<std::result::Result<Base, String>>,
+}
+
+/// `apply`: plan (or load a saved plan), confirm, publish, report.
+pub fn apply(
     ui: &Ui,
-    changes: &[PlannedChange],
-    prompts: &[String],
-    settings: &Settings,
-    mut aws: Option<AwsWriter<'_>>,
-    interrupted: &AtomicBool,
-) -> Vec<Result> {
-    let mut all = settings.yes;
-    let mut quit = false;
-    let mut out = Vec::new();
-    for (i, c) in changes.iter().enumerate() {
-        let record = |outcome| Result {
-            change: c.id.clone(),
-            target: c.target.to_string(),
-            outcome,
+    format: Format,
+    args: &PlanArgs,
+    yes: bool,
+    plan_path: Option<&Path>,
+) -> std::result::Result<Exit, Error> {
+    if !yes && !ui::interactive() {
+        return Err(Error::NeedsTerminal);
+    }
+    let settings = Settings {
+        yes,
+        include_iac_managed: args.aws.include_iac_managed,
+    };
+    let journal_path = scope::journal_path(&args.aws.journal);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let rt = runtime()?;
+    let run = rt.block_on(async {
+        watch_ctrl_c(interrupted.clone());
+        let mut job = prepare(ui, args, plan_path).await?;
+        let concurrency = usize::from(args.batch.concurrency);
+        connect(*ui, &mut job, concurrency).await;
+        let writers = Writers {
+            journal: &journal_path,
+            no_prune: args.aws.no_prune,
+            concurrency,
         };
-        if quit || interrupted.load(Ordering::SeqCst) {
-            out.push(record(Outcome::Declined));
-            continue;
+        let journal = publish_all(ui, &mut job, &settings, &writers, &interrupted).await?;
+        Ok::<_, Error>((job.parts, journal))
+    });
+    // A prompt abandoned by Ctrl-C may still block its thread: do not wait for it.
+    rt.shutdown_background();
+    let (parts, journal) = run?;
+    let was_interrupted = interrupted.load(Ordering::SeqCst);
+    if was_interrupted {
+        ui.warn("interrupted: no new writes were started; writes in flight finished and are in the journal. Run the same `apply --plan` again to finish the rest.");
+    }
+    let report = Report {
+        mode: Mode::Apply,
+        journal: journal.as_deref(),
+        saved_plan: plan_path,
+        show_items: yes,
+        file: args.batch.report.as_deref(),
+    };
+    output::emit(ui, format, &parts, &report)?;
+    Ok(exit_code(&parts, was_interrupted))
+}
+
+/// Interrupted, then blocked, then failed: the strongest signal wins.
+fn exit_code(parts: &[Part], interrupted: bool) -> Exit {
+    let blocked = parts.iter().any(|p| {
+        !p.blocked.is_empty()
+            || p.items
+                .iter()
+                .any(|i| matches!(i, Item::Change(c) if c.is_blocked()))
+    });
+    if interrupted {
+        Exit::Interrupted
+    } else if blocked {
+        Exit::Blocked
+    } else if parts.iter().any(Part::failed) {
+        Exit::Error
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Ctrl-C stops new writes; the ones in flight finish and are journalled.
+fn watch_ctrl_c(flag: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
         }
-        if let (Some(why), false) = (&c.iac_managed, settings.include_iac_managed) {
-            out.push(record(Outcome::Skipped {
-                reason: format!("managed by infrastructure as code ({why}): change its source, or pass --include-iac-managed"),
-            }));
-            continue;
-        }
-        if !all {
-            ui.warn(prompts.get(i).map(String::as_str).unwrap_or_default());
-            let question = format!("Apply change {} to {}?", c.id, c.target);
-            // A Ctrl-C that arrives as a signal (not as a key the prompt reads) must not leave
-            // the run waiting on the prompt forever.
-            let answer = tokio::select! {
-                a = tokio::task::spawn_blocking(move || ui::confirm(&question)) => {
-                    a.unwrap_or(Answer::Quit)
-                }
-                _ = until_set(interrupted) => Answer::Quit,
+    });
+}
+
+/// Step 1: the parts and their changes, from a fresh plan or a saved one.
+async fn prepare(
+    ui: &Ui,
+    args: &PlanArgs,
+    plan_path: Option<&Path>,
+) -> std::result::Result<Job, Error> {
+    match plan_path {
+        Some(path) => prepare_saved(ui, args, path).await,
+        None => {
+            let planned = if args.sources.is_empty() {
+                plan_accounts(ui, args).await?
+            } else {
+                plan_files_part(args)?
             };
-            match answer {
-                Answer::Yes => {}
-                Answer::All => all = true,
-                Answer::No => {
-                    out.push(record(Outcome::Declined));
-                    continue;
-                }
-                Answer::Quit => {
-                    quit = true;
-                    out.push(record(Outcome::Declined));
-                    continue;
-                }
-                Answer::Interrupted => {
-                    interrupted.store(true, Ordering::SeqCst);
-                    out.push(record(Outcome::Declined));
-                    continue;
-                }
+            prepare_fresh(ui, args, planned)
+        }
+    }
+}
+
+fn prepare_fresh(ui: &Ui, args: &PlanArgs, planned: Planned) -> std::result::Result<Job, Error> {
+    let (chain, options) = chain_and_options(args)?;
+    let mut prompts = BTreeMap::new();
+    let mut parts = planned.parts;
+    for p in &mut parts {
+        p.changes = PlanFile::new(&p.items, &chain, &options, String::new()).changes;
+        for i in &p.items {
+            if let Item::Change(c) = i {
+                prompts.insert(c.id.clone(), report::change_text(c, ui.text_options()));
             }
         }
-        let outcome = match &c.target.kind {
-            TargetKind::File { path } => write_file(path, c),
-            _ => match aws.as_mut() {
-                Some(w) => publish(w, c).await,
-                None => Outcome::Skipped {
-                    reason: "an AWS target, but no AWS account is connected".into(),
-                },
-            },
-        };
-        out.push(record(outcome));
     }
-    out
+    Ok(Job {
+        parts,
+        prompts,
+        saved: None,
+        base: None,
+    })
+}
+
+async fn prepare_saved(ui: &Ui, args: &PlanArgs, path: &Path) -> std::result::Result<Job, Error> {
+    // Refused as a whole for other migrations or options; each edited change is refused alone.
+    let (file, _) = crate::commands::load_checked_plan(ui, path, args)?;
+    let scope::Saved {
+        parts,
+        options: recorded,
+        unknown,
+    } = scope::saved_parts(args, path, &file)?;
+    for id in &unknown {
+        ui.warn(&format!(
+            "warning: --account {id} is not among the accounts of the plan"
+        ));
+    }
+    let needs_aws = parts
+        .iter()
+        .any(|p| p.account.is_some() && !p.changes.is_empty() && p.error.is_none());
+    let base = match recorded {
+        Some(options) if needs_aws => {
+            let options = scope::saved_options(options, &args.aws.connect)?;
+            Some(Base::load(options).await.map_err(|e| e.to_string()))
+        }
+        _ => None,
+    };
+    let prompts = file
+        .changes
+        .iter()
+        .map(|c| (c.id.clone(), planned_text(c)))
+        .collect();
+    Ok(Job {
+        parts,
+        prompts,
+        saved: Some(file),
+        base,
+    })
+}
+
+/// Step 2: reach the accounts that have changes and no store yet, concurrently. An account
+/// that cannot be reached fails its changes, with the reason.
+async fn connect(ui: Ui, job: &mut Job, concurrency: usize) {
+    let need: Vec<usize> = (0..job.parts.len())
+        .filter(|&i| {
+            let p = &job.parts[i];
+            p.account.is_some() && !p.changes.is_empty() && p.store.is_none() && p.error.is_none()
+        })
+        .collect();
+    match &job.base {
+        Some(Ok(base)) if !need.is_empty() => {
+            let phase = Phase::new(ui, "connect", need.len());
+            let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+            let mut set = JoinSet::new();
+            for i in need {
+                let Some(a) = job.parts[i].account.clone() else {
+                    continue;
+                };
+                let (gate, base, phase) = (gate.clone(), base.clone(), phase.clone());
+                set.spawn(async move {
+                    let _permit = gate.acquire_owned().await;
+                    let r = reach::connect(&base, &a).await;
+                    match &r {
+                        Ok(_) => phase.done(&a.id, "connected"),
+                        Err(e) => {
+                            phase.warn(&format!("error: account {}: {e}", a.label()));
+                            phase.done(&a.id, "failed");
+                        }
+                    }
+                    (i, r)
+                });
+            }
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    Ok((i, Ok(store))) => job.parts[i].store = Some(store),
+                    Ok((i, Err(e))) => job.parts[i].error = Some(e),
+                    Err(e) => ui.warn(&format!("error: an account's task failed: {e}")),
+                }
+            }
+            phase.finish();
+        }
+        Some(Err(e)) => {
+            for i in need {
+                job.parts[i].error = Some(e.clone());
+            }
+        }
+        _ => {}
+    }
+    // The changes of an account that could not be reached failed, with its reason.
+    for p in &mut job.parts {
+        if let Some(e) = &p.error {
+            let failed = p.changes.iter().map(|c| {
+                Result::new(
+                    c,
+                    Outcome::Failed {
+                        error: format!("not applied: {e}"),
+                    },
+                )
+            });
+            p.results.extend(failed);
+            p.changes.clear();
+        }
+    }
+}
+
+/// Where and how the parts are written.
+struct Writers<'a> {
+    journal: &'a Path,
+    no_prune: bool,
+    concurrency: usize,
+}
+
+/// The operator's answers so far.
+struct Asking {
+    all: bool,
+    quit: bool,
+}
+
+/// Step 3, the one place where each change is decided, in this order: Ctrl-C or an earlier
+/// "quit"; rules that hold a change back whatever the answer (IaC-managed without
+/// `--include-iac-managed`); the saved-plan check; then the operator (unless `--yes` or
+/// "all"). `None`: write it.
+async fn decide(
+    ui: &Ui,
+    c: &PlannedChange,
+    prompt: &str,
+    asking: &mut Asking,
+    settings: &Settings,
+    saved: Option<&PlanFile>,
+    interrupted: &AtomicBool,
+) -> Option<Outcome> {
+    if asking.quit || interrupted.load(Ordering::SeqCst) {
+        return Some(Outcome::Declined);
+    }
+    if let (Some(why), false) = (&c.iac_managed, settings.include_iac_managed) {
+        return Some(Outcome::Skipped {
+            reason: format!("managed by infrastructure as code ({why}): change its source, or pass --include-iac-managed"),
+        });
+    }
+    if let Some(plan) = saved {
+        if let Err(error) = check_saved(c, plan) {
+            return Some(Outcome::Failed { error });
+        }
+    }
+    if asking.all {
+        return None;
+    }
+    ui.warn(prompt);
+    let question = format!("Apply change {} to {}?", c.id, c.target);
+    // A Ctrl-C that arrives as a signal (not as a key the prompt reads) must not leave the
+    // run waiting on the prompt forever.
+    let answer = tokio::select! {
+        a = tokio::task::spawn_blocking(move || ui::confirm(&question)) => {
+            a.unwrap_or(Answer::Quit)
+        }
+        _ = until_set(interrupted) => Answer::Quit,
+    };
+    match answer {
+        Answer::Yes => None,
+        Answer::All => {
+            asking.all = true;
+            None
+        }
+        Answer::No => Some(Outcome::Declined),
+        Answer::Quit => {
+            asking.quit = true;
+            Some(Outcome::Declined)
+        }
+        Answer::Interrupted => {
+            asking.quit = true;
+            interrupted.store(true, Ordering::SeqCst);
+            Some(Outcome::Declined)
+        }
+    }
+}
+
+/// The check every change of a saved plan passes before it is written: the plan must still
+/// say what it said when it was made (its `before` matches the digest planned against).
+fn check_saved(c: &PlannedChange, _plan: &PlanFile) -> std::result::Result<(), String> {
+    if sha256(&c.before) != c.before_sha256 {
+        return Err(format!(
+            "the plan file was edited after it was made: change {}'s `before` does not match its digest; nothing written: make the plan again",
+            c.id
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves once the flag is set (polling: the flag is set from a signal task).
@@ -125,121 +358,143 @@ async fn until_set(flag: &AtomicBool) {
     }
 }
 
-fn write_file(path: &std::path::Path, c: &PlannedChange) -> Outcome {
-    let current = match files::read(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return Outcome::Failed {
-                error: e.to_string(),
-            }
+/// Steps 3 and 4: decide each change in order and hand the approved ones to their part's
+/// writer at once; writers run concurrently across parts (at most `concurrency`), in order
+/// within one. Returns the journal written, if any account was written to.
+async fn publish_all(
+    ui: &Ui,
+    job: &mut Job,
+    settings: &Settings,
+    w: &Writers<'_>,
+    interrupted: &Arc<AtomicBool>,
+) -> std::result::Result<Option<PathBuf>, Error> {
+    let gate = Arc::new(Semaphore::new(w.concurrency.max(1)));
+    let run_id = journal::new_run_id();
+    let accounts = job
+        .parts
+        .iter()
+        .filter(|p| p.account.is_some() && !p.changes.is_empty())
+        .count();
+    let phase = Phase::new(*ui, "apply", accounts);
+    let mut set = JoinSet::new();
+    let mut senders = Vec::new();
+    let mut journal_used = None;
+    for (i, p) in job.parts.iter().enumerate() {
+        if p.changes.is_empty() {
+            senders.push(None);
+            continue;
         }
+        // Every account appends to the same journal through its own handle: each record is
+        // one O_APPEND write of a whole line, so lines never interleave. Handles are opened
+        // before any write starts (opening repairs a torn last line, which must not race
+        // with appends).
+        let writer = match &p.store {
+            Some(store) => {
+                journal_used = Some(w.journal.to_path_buf());
+                Writer::Account(Box::new(IamWriter {
+                    store: store.clone(),
+                    journal: Journal::open(w.journal)?,
+                    run_id: run_id.clone(),
+                    no_prune: w.no_prune,
+                }))
+            }
+            None => Writer::Files,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        senders.push(Some(tx));
+        let (gate, interrupted, phase) = (gate.clone(), interrupted.clone(), phase.clone());
+        let key = p.key().to_string();
+        set.spawn(async move {
+            let results = publisher(writer, rx, gate, &interrupted).await;
+            if key != "files" {
+                let applied = results
+                    .iter()
+                    .filter(|r| matches!(r.outcome, Outcome::Applied { .. }))
+                    .count();
+                phase.done(&key, &format!("{applied} applied"));
+            }
+            (i, results)
+        });
+    }
+    let mut asking = Asking {
+        all: settings.yes,
+        quit: false,
     };
-    if current == c.after {
-        return Outcome::AlreadyApplied;
-    }
-    if sha256(&current) != c.before_sha256 {
-        return Outcome::Stale {
-            detail: format!(
-                "{} changed since the plan was made; nothing written: plan again",
-                path.display()
-            ),
-        };
-    }
-    match files::write_atomic(path, &current, &c.after) {
-        Ok(()) => Outcome::Applied {
-            detail: "written".into(),
-        },
-        Err(files::FileError::Stale { .. }) => Outcome::Stale {
-            detail: format!(
-                "{} changed while being applied; nothing written",
-                path.display()
-            ),
-        },
-        Err(e) => Outcome::Failed {
-            error: e.to_string(),
-        },
-    }
-}
-
-async fn publish(w: &mut AwsWriter<'_>, c: &PlannedChange) -> Outcome {
-    if c.target.account.as_deref() != Some(w.store.account_id()) {
-        return Outcome::Skipped {
-            reason: format!(
-                "planned for account {}, but the credentials are for account {}",
-                c.target.account.as_deref().unwrap_or("?"),
-                w.store.account_id()
-            ),
-        };
-    }
-    match w
-        .store
-        .publish(
-            &c.target, &c.before, &c.after, w.journal, &w.run_id, w.no_prune,
-        )
-        .await
-    {
-        Ok(Published::Applied {
-            change_id,
-            version_id,
-            pruned_version_id,
-            after_lost_response,
-        }) => {
-            let mut detail = format!("journal change {change_id}");
-            if let Some(v) = version_id {
-                detail.push_str(&format!("; new default version {v}"));
+    for (i, p) in job.parts.iter_mut().enumerate() {
+        for c in &p.changes {
+            let prompt = job
+                .prompts
+                .get(&c.id)
+                .map(String::as_str)
+                .unwrap_or_default();
+            let decided = decide(
+                ui,
+                c,
+                prompt,
+                &mut asking,
+                settings,
+                job.saved.as_ref(),
+                interrupted,
+            )
+            .await;
+            match (decided, senders.get(i).and_then(Option::as_ref)) {
+                (None, Some(tx)) if tx.send(c.clone()).is_ok() => {}
+                (None, _) => p.results.push(Result::new(
+                    c,
+                    Outcome::Failed {
+                        error: "its writer stopped (a bug in forcemfa: please report it)".into(),
+                    },
+                )),
+                (Some(outcome), _) => p.results.push(Result::new(c, outcome)),
             }
-            if let Some(p) = pruned_version_id {
-                detail.push_str(&format!(
-                    "; pruned version {p} (its document is in the journal)"
-                ));
-            }
-            if after_lost_response {
-                detail.push_str("; the response was lost but the write had landed (not repeated)");
-            }
-            Outcome::Applied { detail }
         }
-        Ok(Published::AlreadyApplied { .. }) => Outcome::AlreadyApplied,
-        Err(crate::sources::aws::StoreError::Stale { detail, .. }) => Outcome::Stale { detail },
-        Err(e) => Outcome::Failed {
-            error: e.to_string(),
-        },
     }
+    drop(senders);
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, results)) => job.parts[i].results.extend(results),
+            Err(e) => ui.warn(&format!("error: a writer's task failed: {e}")),
+        }
+    }
+    phase.finish();
+    for p in &mut job.parts {
+        let order: Vec<String> = p.changes.iter().map(|c| c.id.clone()).collect();
+        let pos = |id: &str| order.iter().position(|c| c == id).unwrap_or(usize::MAX);
+        p.results.sort_by_key(|r| pos(&r.change));
+    }
+    Ok(journal_used)
 }
 
-/// One line per result, for the text report.
-pub fn result_lines(results: &[Result]) -> String {
-    let mut s = String::new();
-    for r in results {
-        let line = match &r.outcome {
-            Outcome::Applied { detail } => format!("applied {} [{}]: {detail}", r.target, r.change),
-            Outcome::AlreadyApplied => format!(
-                "{} [{}]: already applied, nothing written",
-                r.target, r.change
-            ),
-            Outcome::Stale { detail } => format!("stale {} [{}]: {detail}", r.target, r.change),
-            Outcome::Failed { error } => format!("error: {} [{}]: {error}", r.target, r.change),
-            Outcome::Declined => format!("not applied {} [{}]", r.target, r.change),
-            Outcome::Skipped { reason } => format!("skipped {} [{}]: {reason}", r.target, r.change),
+/// One part's writer: publishes approved changes in the order they come, until the
+/// confirmations end. After Ctrl-C nothing new is started.
+async fn publisher(
+    mut writer: Writer,
+    mut rx: mpsc::UnboundedReceiver<PlannedChange>,
+    gate: Arc<Semaphore>,
+    interrupted: &AtomicBool,
+) -> Vec<Result> {
+    let mut out = Vec::new();
+    let mut permit = None;
+    while let Some(c) = rx.recv().await {
+        if permit.is_none() {
+            permit = gate.clone().acquire_owned().await.ok();
+        }
+        let outcome = if interrupted.load(Ordering::SeqCst) {
+            Outcome::Declined
+        } else {
+            writer.publish(&c).await
         };
-        s.push_str(&line);
-        s.push('\n');
+        out.push(Result::new(&c, outcome));
     }
-    let count = |f: fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
-    s.push_str(&format!(
-        "Applied {}, already applied {}, stale {}, failed {}, not applied {}, skipped {}.\n",
-        count(|o| matches!(o, Outcome::Applied { .. })),
-        count(|o| matches!(o, Outcome::AlreadyApplied)),
-        count(|o| matches!(o, Outcome::Stale { .. })),
-        count(|o| matches!(o, Outcome::Failed { .. })),
-        count(|o| matches!(o, Outcome::Declined)),
-        count(|o| matches!(o, Outcome::Skipped { .. })),
-    ));
-    s
+    out
 }
 
 /// Stale and failed changes make the run fail.
 pub fn any_failed(results: &[Result]) -> bool {
-    results
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Stale { .. }))
+    results.iter().any(|r| r.outcome.is_failure())
+}
+
+/// One line per result, for the text report.
+pub fn result_lines(results: &[Result]) -> String {
+    output::result_lines(results)
 }

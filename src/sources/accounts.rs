@@ -13,22 +13,9 @@ use serde::Deserialize;
 /// creates in every account it creates.
 pub const DEFAULT_ROLE_NAME: &str = "OrganizationAccountAccessRole";
 
-/// How to reach one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    /// Assume this role from the operator's credentials.
-    AssumeRole {
-        role_arn: String,
-        external_id: Option<String>,
-        session_name: String,
-        duration_seconds: Option<i32>,
-    },
-    /// A named profile of the AWS config (its account must be the entry's id).
-    Profile(String),
-    /// The operator's own credentials: the account they belong to (in `--org`, the management
-    /// account, where `OrganizationAccountAccessRole` does not exist unless made by hand).
-    Current,
-}
+/// How to reach one account: engine vocabulary, since saved plans and journals record it.
+pub use crate::engine::reach::Access;
+use crate::engine::reach::PlannedAccount;
 
 /// One account of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +27,26 @@ pub struct Account {
 }
 
 impl Account {
+    /// What a saved plan records of the account.
+    pub fn planned(&self) -> PlannedAccount {
+        PlannedAccount {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            access: self.access.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+
+    /// The account as a saved plan recorded it.
+    pub fn from_planned(p: &PlannedAccount) -> Account {
+        Account {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            access: p.access.clone(),
+            tags: p.tags.clone(),
+        }
+    }
+
     /// `123456789012 (prod)` or just the id.
     pub fn label(&self) -> String {
         match &self.name {
@@ -204,7 +211,7 @@ pub fn parse(path: &Path, text: &str, cli: &RoleSettings) -> Result<Vec<Account>
                     duration_seconds: role.duration_seconds,
                 }
             }
-            (None, Some(p)) => Access::Profile(p),
+            (None, Some(p)) => Access::Profile { profile: p },
             (None, None) => role.assume("aws", &id),
         };
         let tags = match a.tags {
@@ -359,7 +366,12 @@ profile = "sandbox"
         );
         assert_eq!(a[1].tags.get("team").map(String::as_str), Some("payments"));
         assert_eq!(a[1].tags.get("pci").map(String::as_str), Some(""));
-        assert_eq!(a[2].access, Access::Profile("sandbox".into()));
+        assert_eq!(
+            a[2].access,
+            Access::Profile {
+                profile: "sandbox".into()
+            }
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! URL-decoded with [`policy::decode_document`] since IAM returns them percent-encoded.
 
 use crate::engine::policy;
+use crate::engine::reach::Route;
 use crate::engine::target::{EntityKind, Target, TargetKind, MANAGED_LIMIT};
 use crate::sources::journal::{self, Action, Journal, JournalEntry, Outcome};
 use aws_config::BehaviorVersion;
@@ -231,6 +232,8 @@ pub struct AwsStore {
     account: String,
     read_back_attempts: u32,
     read_back_delay: Duration,
+    /// How the account was reached; recorded with every journal record, for rollback.
+    route: Option<Route>,
 }
 
 impl AwsStore {
@@ -242,10 +245,11 @@ impl AwsStore {
     }
 
     /// A store for another account, through a role assumed from `base` (batches: `--org`,
-    /// `--accounts`). One `sts:AssumeRole` call, made here so that an account whose role
-    /// cannot be assumed fails now, with a message naming the role, rather than on its first
-    /// IAM request. The credentials last `role.duration_seconds` and are not refreshed: a
-    /// batch is planned and applied well within the default hour.
+    /// `--accounts`, saved plans). The role is assumed once here, so that an account whose
+    /// role cannot be assumed fails now, with a message naming the role, rather than on its
+    /// first IAM request; after that aws-config's assume-role provider and the SDK's identity
+    /// cache assume it again shortly before the session expires, so a long batch outlives
+    /// `duration_seconds`.
     pub async fn connect_assumed(
         base: &aws_types::SdkConfig,
         role: &AssumeRole,
@@ -256,43 +260,29 @@ impl AwsStore {
                 role.role_arn
             ),
         })?;
-        let sts = aws_sdk_sts::Client::new(base);
-        let mut req = sts
-            .assume_role()
-            .role_arn(&role.role_arn)
-            .role_session_name(&role.session_name);
-        if let Some(id) = &role.external_id {
-            req = req.external_id(id);
-        }
-        if let Some(d) = role.duration_seconds {
-            req = req.duration_seconds(d);
-        }
-        let out = req.send().await.map_err(|e| StoreError::Credentials {
-            detail: format!(
-                "account {expected}: sts:AssumeRole into {} failed ({}); check that the role exists in the account, that its trust policy lets your credentials assume it (and the external id matches), and that you may call sts:AssumeRole on it (docs/multi-account.md)",
-                role.role_arn,
-                error_text(&e)
-            ),
-        })?;
-        let c = out.credentials().ok_or_else(|| StoreError::Credentials {
-            detail: format!(
-                "account {expected}: sts:AssumeRole into {} returned no credentials; retry",
-                role.role_arn
-            ),
-        })?;
-        let creds = aws_sdk_iam::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            std::time::SystemTime::try_from(*c.expiration()).ok(),
-            "forcemfa-assumed-role",
-        );
+        let provider = crate::sources::refresh::assumed_role_provider(base, role)
+            .await
+            .map_err(|e| StoreError::Credentials {
+                detail: format!(
+                    "account {expected}: sts:AssumeRole into {} failed ({}); check that the role exists in the account, that its trust policy lets your credentials assume it (and the external id matches), and that you may call sts:AssumeRole on it (docs/multi-account.md)",
+                    role.role_arn,
+                    display_chain(&e)
+                ),
+            })?;
         // Everything else (region, endpoint, retries, app name) stays as the operator set it.
         let sdk = base
             .to_builder()
-            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(creds))
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+                provider,
+            ))
             .build();
         Ok(AwsStore::from_client(Client::new(&sdk), expected))
+    }
+
+    /// Record `route` (how the account was reached) with every journal record.
+    pub fn with_route(mut self, route: Route) -> AwsStore {
+        self.route = Some(route);
+        self
     }
 
     /// A store over an existing client (tests, or callers that built their own config).
@@ -302,6 +292,7 @@ impl AwsStore {
             account: account.into(),
             read_back_attempts: 5,
             read_back_delay: Duration::from_millis(1_000),
+            route: None,
         }
     }
 
@@ -424,10 +415,17 @@ impl AwsStore {
             let default_id = p.default_version_id().map(str::to_string);
             let versions: Vec<VersionInfo> =
                 p.policy_version_list().iter().map(version_info).collect();
+            // The policy's DefaultVersionId wins over the versions' flags, which can disagree
+            // with it for a while (eventual consistency).
             let default = p
                 .policy_version_list()
                 .iter()
-                .find(|v| v.is_default_version() || v.version_id() == default_id.as_deref());
+                .find(|v| default_id.is_some() && v.version_id() == default_id.as_deref())
+                .or_else(|| {
+                    p.policy_version_list()
+                        .iter()
+                        .find(|v| v.is_default_version())
+                });
             let Some(document) = default.and_then(|v| v.document()) else {
                 continue;
             };
@@ -820,8 +818,12 @@ impl AwsStore {
                         at: self.at(target, "iam:CreatePolicyVersion"),
                     });
                 }
+                let room = Room {
+                    versions: &live.versions,
+                    default_id: live.version_id.as_deref(),
+                };
                 pruned_version_id = Some(
-                    self.prune(target, arn, &live.versions, journal, run_id, &change_id)
+                    self.prune(target, arn, room, journal, run_id, &change_id)
                         .await?,
                 );
             }
@@ -953,7 +955,11 @@ impl AwsStore {
                 }
             }
             if live.versions.len() >= MAX_POLICY_VERSIONS {
-                self.prune(target, arn, &live.versions, journal, run_id, &change_id)
+                let room = Room {
+                    versions: &live.versions,
+                    default_id: live.version_id.as_deref(),
+                };
+                self.prune(target, arn, room, journal, run_id, &change_id)
                     .await?;
             }
         }
@@ -986,16 +992,13 @@ impl AwsStore {
         &self,
         target: &Target,
         arn: &str,
-        versions: &[VersionInfo],
+        room: Room<'_>,
         journal: &mut Journal,
         run_id: &str,
         change_id: &str,
     ) -> Result<String, StoreError> {
         let at = || self.at(target, "iam:DeletePolicyVersion");
-        let victim = oldest_non_default(versions).ok_or_else(|| StoreError::Invalid {
-            at: at(),
-            detail: "no non-default version to delete to make room; delete one by hand".into(),
-        })?;
+        let victim = self.prune_victim(target, arn, room).await?;
         let document = self.version_document(target, arn, &victim).await?;
         let pending = JournalEntry {
             before: Some(document),
@@ -1026,6 +1029,30 @@ impl AwsStore {
                 Err(e)
             }
         }
+    }
+
+    /// The version to delete: never the policy's `DefaultVersionId`, whatever the versions'
+    /// `IsDefaultVersion` flags say. When the flags disagree with it (IAM is eventually
+    /// consistent; a retried `SetDefaultPolicyVersion` can leave them so), the versions are
+    /// read again, a few times, before choosing.
+    async fn prune_victim(
+        &self,
+        target: &Target,
+        arn: &str,
+        room: Room<'_>,
+    ) -> Result<String, StoreError> {
+        let mut versions = room.versions.to_vec();
+        for _ in 0..2 {
+            if flags_agree(&versions, room.default_id) {
+                break;
+            }
+            tokio::time::sleep(self.read_back_delay).await;
+            versions = self.list_versions(target, arn).await?;
+        }
+        prune_candidate(&versions, room.default_id).ok_or_else(|| StoreError::Invalid {
+            at: self.at(target, "iam:DeletePolicyVersion"),
+            detail: "no non-default version to delete to make room; delete one by hand".into(),
+        })
     }
 
     /// Write once; if the answer is lost (transport error, 5xx, throttling), re-read and
@@ -1155,6 +1182,17 @@ impl AwsStore {
         target: &Target,
         entry: &JournalEntry,
     ) -> Result<(), StoreError> {
+        let routed;
+        let entry = match (&entry.reached, &self.route) {
+            (None, Some(route)) => {
+                routed = JournalEntry {
+                    reached: Some(route.clone()),
+                    ..entry.clone()
+                };
+                &routed
+            }
+            _ => entry,
+        };
         journal.append(entry).map_err(|source| StoreError::Journal {
             at: self.at(target, "journal"),
             source,
@@ -1224,6 +1262,37 @@ fn same_document(a: &str, b: &str) -> bool {
         (Ok(x), Ok(y)) => x.value == y.value,
         _ => a.trim() == b.trim(),
     }
+}
+
+/// A managed policy's versions and its `DefaultVersionId` (from `GetPolicy`), for pruning.
+#[derive(Clone, Copy)]
+struct Room<'a> {
+    versions: &'a [VersionInfo],
+    default_id: Option<&'a str>,
+}
+
+/// Exactly one version is flagged default, and it is the policy's `DefaultVersionId`.
+fn flags_agree(versions: &[VersionInfo], default_id: Option<&str>) -> bool {
+    let flagged: Vec<&str> = versions
+        .iter()
+        .filter(|v| v.is_default)
+        .map(|v| v.id.as_str())
+        .collect();
+    match default_id {
+        Some(d) => flagged == [d],
+        None => flagged.len() == 1,
+    }
+}
+
+/// The version to prune: the oldest that is neither the policy's `DefaultVersionId` nor
+/// flagged default.
+fn prune_candidate(versions: &[VersionInfo], default_id: Option<&str>) -> Option<String> {
+    let eligible: Vec<VersionInfo> = versions
+        .iter()
+        .filter(|v| Some(v.id.as_str()) != default_id)
+        .cloned()
+        .collect();
+    oldest_non_default(&eligible)
 }
 
 /// The oldest non-default version by creation date (version number breaks ties: moto and
@@ -1379,14 +1448,7 @@ pub async fn base_config(opts: &AwsOptions) -> Result<(aws_types::SdkConfig, Str
     Ok((sdk, account))
 }
 
-/// A role to assume in another account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssumeRole {
-    pub role_arn: String,
-    pub session_name: String,
-    pub external_id: Option<String>,
-    pub duration_seconds: Option<i32>,
-}
+pub use crate::sources::refresh::AssumeRole;
 
 /// The account id in an IAM ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
 pub fn account_of_arn(arn: &str) -> Option<String> {
@@ -1551,6 +1613,31 @@ mod tests {
         ];
         assert_eq!(oldest_non_default(&versions).as_deref(), Some("v2"));
         assert_eq!(oldest_non_default(&versions[..1]), None);
+    }
+
+    #[test]
+    fn pruning_never_picks_the_default_version_id_even_when_unflagged() {
+        let v = |id: &str, d: bool| VersionInfo {
+            id: id.into(),
+            is_default: d,
+            create_date: Some("2021-01-01T00:00:00Z".into()),
+        };
+        // DefaultVersionId is v1, but no version carries the flag (or v5 still does).
+        let unflagged = [v("v1", false), v("v2", false), v("v3", false)];
+        assert!(!flags_agree(&unflagged, Some("v1")));
+        assert_eq!(
+            prune_candidate(&unflagged, Some("v1")).as_deref(),
+            Some("v2")
+        );
+        let stale_flag = [v("v1", false), v("v2", false), v("v5", true)];
+        assert!(!flags_agree(&stale_flag, Some("v1")));
+        assert_eq!(
+            prune_candidate(&stale_flag, Some("v1")).as_deref(),
+            Some("v2")
+        );
+        let agreeing = [v("v1", true), v("v2", false)];
+        assert!(flags_agree(&agreeing, Some("v1")));
+        assert_eq!(prune_candidate(&[v("v1", false)], Some("v1")), None);
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub struct JournalEntry {
     pub rolls_back: Option<String>,
     #[serde(default)]
     pub error: Option<String>,
+    /// How the account was reached (never secrets), so that `rollback` reaches it again the
+    /// same way without being told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<crate::engine::reach::Route>,
 }
 
 impl JournalEntry {
@@ -123,6 +127,7 @@ impl JournalEntry {
             previous_default_version_id: None,
             rolls_back: None,
             error: None,
+            reached: None,
         }
     }
 

@@ -1,8 +1,14 @@
 //! Sources: where policy documents come from and where changes are written back.
 //!
 //! `files` (policy JSON on disk), `aws` (IAM in one account), `accounts` (which accounts a batch
-//! reaches), `journal` (the write-ahead record of what was published, for rollback).
+//! covers: accounts file, filters), `reach` (the operator's credentials, the Organization, one
+//! store per account), `refresh` (assumed-role credentials that outlive their session),
+//! `writer` (one writer per part of a run: files or an account), `journal` (the write-ahead
+//! record of what was published, for rollback).
 pub mod accounts;
 pub mod aws;
 pub mod files;
 pub mod journal;
+pub mod reach;
+pub mod refresh;
+pub mod writer;

@@ -14,4 +14,5 @@ pub mod migration;
 pub mod pattern;
 pub mod plan;
 pub mod policy;
+pub mod reach;
 pub mod target;

@@ -441,6 +441,9 @@ pub struct PlanFile {
     /// Changes that were blocked by verification: listed for the record, never applied.
     #[serde(default)]
     pub blocked: Vec<String>,
+    /// How the plan's accounts are reached (AWS plans; absent for files). Set by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<crate::reach::Reach>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -571,6 +574,7 @@ impl PlanFile {
             options: options.clone(),
             changes,
             blocked,
+            reach: None,
         }
     }
 

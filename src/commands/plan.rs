@@ -1,0 +1,332 @@
+//! Planning, the same for every source: fetch each part's documents (files from disk, or every
+//! IAM policy of each account, accounts concurrently), run the pure engine on each, and report.
+//! `scan` and `plan` end here; `plan --out FILE` saves a self-contained plan (its changes and
+//! how each account was reached); `apply` goes on from here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::cli::{Format, Kind, PlanArgs};
+use crate::commands::output::{self, Report};
+use crate::commands::progress::Phase;
+use crate::commands::scope::{self, Accounts, Part};
+use crate::commands::{chain_and_options, runtime, strip_path};
+use crate::engine::migration::{self, Options};
+use crate::engine::plan::{self, Input, Item, PlanFile, SizeLimit};
+use crate::engine::reach::Reach;
+use crate::engine::target::{EntityKind, Target, TargetKind};
+use crate::error::{Error, Exit};
+use crate::report::Mode;
+use crate::sources::aws::{self, AwsStore, Fetched};
+use crate::sources::files;
+use crate::sources::reach;
+use crate::ui::Ui;
+
+/// A planned run: its parts and, for accounts, how they were reached.
+pub struct Planned {
+    pub parts: Vec<Part>,
+    pub reach: Option<Reach>,
+}
+
+/// `scan` and `plan`, for files and accounts alike.
+pub fn scan_or_plan(
+    ui: &Ui,
+    format: Format,
+    args: &PlanArgs,
+    mode: Mode,
+    detailed_exitcode: bool,
+    out: Option<&Path>,
+) -> Result<Exit, Error> {
+    let planned = if args.sources.is_empty() {
+        let rt = runtime()?;
+        let planned = rt.block_on(plan_accounts(ui, args));
+        rt.shutdown_background();
+        planned?
+    } else {
+        plan_files_part(args)?
+    };
+    if let Some(path) = out {
+        save_plan(ui, path, args, &planned)?;
+    }
+    let report = Report {
+        mode,
+        journal: None,
+        saved_plan: None,
+        show_items: true,
+        file: args.batch.report.as_deref(),
+    };
+    output::emit(ui, format, &planned.parts, &report)?;
+    let exit = exit_for_parts(&planned.parts, detailed_exitcode);
+    if mode == Mode::Scan && exit == Exit::Ok {
+        // A high or critical finding is pending work for scan, even on an up-to-date policy.
+        let items: Vec<Item> = planned.parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
+        return Ok(crate::commands::scan_exit_for(&items, detailed_exitcode));
+    }
+    Ok(exit)
+}
+
+/// Blocked beats error beats pending: the safety signal must not be hidden.
+pub fn exit_for_parts(parts: &[Part], detailed: bool) -> Exit {
+    let items: Vec<Item> = parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
+    match crate::commands::exit_for(&items, detailed) {
+        Exit::Blocked => Exit::Blocked,
+        _ if parts.iter().any(|p| p.error.is_some()) => Exit::Error,
+        e => e,
+    }
+}
+
+/// The files part of a run.
+pub fn plan_files_part(args: &PlanArgs) -> Result<Planned, Error> {
+    let mut part = Part::files();
+    part.items = plan_files(args)?;
+    Ok(Planned {
+        parts: vec![part],
+        reach: None,
+    })
+}
+
+/// Resolve the accounts (current credentials, accounts file, Organization) and plan each.
+pub async fn plan_accounts(ui: &Ui, args: &PlanArgs) -> Result<Planned, Error> {
+    let (accounts, unknown) = scope::resolve(args).await?;
+    for id in &unknown {
+        ui.warn(&format!(
+            "warning: --account {id} is not among the accounts of the batch"
+        ));
+    }
+    let (_, options) = chain_and_options(args)?;
+    let reach = accounts.reach.clone();
+    let parts = plan_each(*ui, accounts, &options, usize::from(args.batch.concurrency)).await;
+    Ok(Planned {
+        parts,
+        reach: Some(reach),
+    })
+}
+
+/// Save the plan: its changes, the chain and options it was made with, and how each account
+/// was reached.
+fn save_plan(ui: &Ui, path: &Path, args: &PlanArgs, planned: &Planned) -> Result<(), Error> {
+    let items: Vec<Item> = planned
+        .parts
+        .iter()
+        .flat_map(|p| p.items.iter().cloned())
+        .collect();
+    let (chain, options) = chain_and_options(args)?;
+    let mut file = PlanFile::new(
+        &items,
+        &chain,
+        &options,
+        crate::sources::journal::now_rfc3339(),
+    );
+    file.reach = planned.reach.clone();
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    std::fs::write(path, text + "\n").map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    ui.info(&format!(
+        "plan saved to {} ({} changes); apply it with `forcemfa apply --plan {}`",
+        path.display(),
+        file.changes.len(),
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Plan every account, at most `concurrency` at once, in account order. Each part keeps its
+/// store for an apply that follows.
+pub async fn plan_each(
+    ui: Ui,
+    accounts: Accounts,
+    options: &Options,
+    concurrency: usize,
+) -> Vec<Part> {
+    let phase = Phase::new(ui, "plan", accounts.accounts.len());
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for a in accounts.accounts {
+        let (gate, base, options, phase) = (
+            gate.clone(),
+            accounts.base.clone(),
+            options.clone(),
+            phase.clone(),
+        );
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let mut part = Part::account(a);
+            plan_one_account(&mut part, &base, &options, &phase).await;
+            part
+        });
+    }
+    let mut parts = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(part) => parts.push(part),
+            // A panic in one account's task must not take the batch down; it cannot be
+            // attributed to an account here, so it is reported as a warning.
+            Err(e) => ui.warn(&format!("error: an account's task failed: {e}")),
+        }
+    }
+    phase.finish();
+    parts.sort_by(|a, b| a.key().cmp(b.key()));
+    for p in &mut parts {
+        p.items.sort_by(|a, b| a.target().cmp(b.target()));
+    }
+    parts
+}
+
+/// Connect to one account and plan its policies; failures end up in the part.
+async fn plan_one_account(part: &mut Part, base: &reach::Base, options: &Options, phase: &Phase) {
+    let Some(account) = part.account.clone() else {
+        return;
+    };
+    let fail = |part: &mut Part, e: String| {
+        phase.warn(&format!("error: account {}: {e}", account.label()));
+        phase.done(&account.id, "failed");
+        part.error = Some(e);
+    };
+    let store = match reach::connect(base, &account).await {
+        Ok(s) => s,
+        Err(e) => return fail(part, e),
+    };
+    match plan_account_items(&store, options).await {
+        Ok((items, warnings)) => {
+            for w in &warnings {
+                phase.warn(&format!("account {}: {w}", account.id));
+            }
+            let s = plan::summarize(&items);
+            phase.done(
+                &account.id,
+                &format!("{} to change, {} unchanged", s.changes, s.unchanged),
+            );
+            part.items = items;
+        }
+        Err(e) => fail(part, e.to_string()),
+    }
+    part.store = Some(store);
+}
+
+fn input_for(f: &Fetched) -> Input {
+    let limit = match &f.target.kind {
+        TargetKind::Inline { entity, .. } => SizeLimit::Inline {
+            entity: *entity,
+            others: f.entity_inline_sizes,
+        },
+        _ => SizeLimit::Managed,
+    };
+    Input {
+        target: f.target.clone(),
+        text: f.text.clone(),
+        limit,
+        version_id: f.version_id.clone(),
+        attachments: f.attachments.clone(),
+        iac_managed: f.iac_managed.clone(),
+        style: None,
+    }
+}
+
+/// Fetch and plan every policy of the account; warnings are returned, not printed, so that a
+/// batch can show them without breaking its progress bars. Tags are read only for policies
+/// that would change, so an account costs a handful of requests.
+pub async fn plan_account_items(
+    store: &AwsStore,
+    options: &Options,
+) -> Result<(Vec<Item>, Vec<String>), Error> {
+    let chain = migration::default_chain()?;
+    let fetched = store.fetch().await?;
+    let mut items = Vec::with_capacity(fetched.len());
+    let mut warnings = Vec::new();
+    for f in &fetched {
+        let mut input = input_for(f);
+        let mut item = plan::plan_one(&input, &chain, options);
+        if let (Item::Change(_), TargetKind::Managed { arn, .. }) = (&item, &f.target.kind) {
+            match store.managed_policy_tags(arn).await {
+                Ok(tags) => {
+                    if let Some(why) = aws::iac_reason(&tags) {
+                        input.iac_managed = Some(why);
+                        item = plan::plan_one(&input, &chain, options);
+                    }
+                }
+                Err(e) => warnings.push(format!(
+                    "warning: could not read tags of {arn} ({e}); treating it as not managed by infrastructure as code"
+                )),
+            }
+        }
+        items.push(item);
+    }
+    Ok((items, warnings))
+}
+
+fn limit_for(kind: Kind) -> SizeLimit {
+    let inline = |entity| SizeLimit::Inline { entity, others: 0 };
+    match kind {
+        Kind::Managed => SizeLimit::Managed,
+        Kind::User => inline(EntityKind::User),
+        Kind::Group => inline(EntityKind::Group),
+        Kind::Role => inline(EntityKind::Role),
+    }
+}
+
+/// Plan every file named by the sources.
+pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
+    let (chain, options) = chain_and_options(args)?;
+    let limit = limit_for(args.kind);
+    let found = files::discover(&args.sources);
+    let plan_one = |found: &Result<PathBuf, files::FileError>| match found {
+        Err(e) => Item::Error {
+            target: Target::file(match e {
+                files::FileError::Io { path, .. }
+                | files::FileError::NotUtf8 { path }
+                | files::FileError::Stale { path }
+                | files::FileError::Missing { path } => path.clone(),
+            }),
+            error: strip_path(&e.to_string()),
+        },
+        Ok(path) => match files::read(path) {
+            Err(e) => Item::Error {
+                target: Target::file(path),
+                error: strip_path(&e.to_string()),
+            },
+            Ok(text) => plan::plan_one(
+                &Input::file(Target::file(path), text, limit),
+                &chain,
+                &options,
+            ),
+        },
+    };
+    // Planning is pure and CPU-bound (the effect diff dominates): one chunk per core, results
+    // kept in discovery order.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let chunk = found.len().div_ceil(workers).max(1);
+    let items = std::thread::scope(|scope| {
+        let handles: Vec<_> = found
+            .chunks(chunk)
+            .map(|part| {
+                (
+                    part,
+                    scope.spawn(move || part.iter().map(plan_one).collect::<Vec<Item>>()),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(part, h)| {
+                // Never lose a file silently, even to a bug: report the chunk as errors.
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|f| Item::Error {
+                            target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
+                            error: "internal error while planning (a bug in forcemfa: please report it)".into(),
+                        })
+                        .collect()
+                })
+            })
+            .collect::<Vec<Item>>()
+    });
+    Ok(items)
+}

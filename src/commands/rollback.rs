@@ -1,0 +1,246 @@
+//! `rollback --journal FILE`: restore what an apply changed, in every account the journal
+//! covers (`--account` to pick some), each reached the way the apply reached it (the journal
+//! records the route: profile, role, session name; never secrets). Journals written before
+//! routes were recorded are rolled back with the current credentials.
+//!
+//! Steps: read the journal and choose what to undo ([`todo`]); reach each account; confirm
+//! each change; restore it ([`crate::sources::aws::AwsStore::rollback`]); report.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::cli::ConnectArgs;
+use crate::commands::runtime;
+use crate::commands::scope::aws_options;
+use crate::engine::reach::Route;
+use crate::error::{Error, Exit};
+use crate::sources::accounts::{Access, Account};
+use crate::sources::aws::{AwsStore, RolledBack};
+use crate::sources::journal::{self, Journal, JournalEntry};
+use crate::sources::reach::{self, Base};
+use crate::ui::{self, Answer, Ui};
+
+/// What to undo in one account, latest first.
+struct AccountTodo {
+    account: Account,
+    entries: Vec<JournalEntry>,
+}
+
+/// `rollback`.
+pub fn rollback(
+    ui: &Ui,
+    journal_file: &Path,
+    change: Option<&str>,
+    accounts: &[String],
+    yes: bool,
+    connect_args: &ConnectArgs,
+) -> Result<Exit, Error> {
+    if !yes && !ui::interactive() {
+        return Err(Error::NeedsTerminal);
+    }
+    let (todo, routes) = todo(ui, journal_file, change, accounts)?;
+    if todo.is_empty() {
+        ui.out("Nothing to roll back.\n");
+        return Ok(Exit::Ok);
+    }
+    let options = aws_options(&operator(connect_args, &routes, journal_file)?)?;
+    let rt = runtime()?;
+    let out = rt.block_on(async {
+        let base = Base::load(options).await?;
+        let mut journal = Journal::open(journal_file)?;
+        let mut tally = Tally::default();
+        let mut all = yes;
+        for t in &todo {
+            match reach::connect(&base, &t.account).await {
+                Ok(store) => {
+                    let go_on = restore(&store, t, &mut journal, &mut all, &mut tally).await;
+                    if !go_on {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    for entry in &t.entries {
+                        tally.failed(format!(
+                            "error: change {} ({}): account {} could not be reached: {e}",
+                            entry.change_id, entry.target, t.account.id
+                        ));
+                    }
+                }
+            }
+        }
+        Ok::<_, Error>(tally)
+    });
+    rt.shutdown_background();
+    let tally = out?;
+    ui.out(&format!(
+        "{}Rolled back {}, failed {}.\n",
+        tally.lines, tally.done, tally.failed
+    ));
+    Ok(if tally.failed > 0 {
+        Exit::Error
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The publishes to undo, by account (in account order), and how each account was reached.
+fn todo(
+    ui: &Ui,
+    journal_file: &Path,
+    change: Option<&str>,
+    accounts: &[String],
+) -> Result<(Vec<AccountTodo>, Vec<Route>), Error> {
+    let contents = journal::read_entries(journal_file)?;
+    if let Some(line) = contents.torn_last_line {
+        ui.warn(&format!(
+            "warning: {}: line {line} is incomplete (an interrupted write) and was ignored",
+            journal_file.display()
+        ));
+    }
+    // The latest route recorded for each account.
+    let mut routes: BTreeMap<String, Route> = BTreeMap::new();
+    for e in &contents.entries {
+        if let Some(r) = &e.reached {
+            routes.insert(e.account.clone(), r.clone());
+        }
+    }
+    let mut by_account: BTreeMap<String, Vec<JournalEntry>> = BTreeMap::new();
+    for e in journal::rollback_plan(&contents.entries, change) {
+        if accounts.is_empty() || accounts.contains(&e.account) {
+            by_account.entry(e.account.clone()).or_default().push(e);
+        }
+    }
+    for id in accounts {
+        if !by_account.contains_key(id) {
+            ui.warn(&format!(
+                "warning: --account {id}: the journal has nothing to roll back in that account"
+            ));
+        }
+    }
+    let used: Vec<Route> = by_account
+        .keys()
+        .filter_map(|id| routes.get(id).cloned())
+        .collect();
+    let todo = by_account
+        .into_iter()
+        .map(|(id, entries)| AccountTodo {
+            account: Account {
+                access: routes
+                    .get(&id)
+                    .map_or(Access::Current, |r| r.access.clone()),
+                id,
+                name: None,
+                tags: BTreeMap::new(),
+            },
+            entries,
+        })
+        .collect();
+    Ok((todo, used))
+}
+
+/// The operator's own connection: as the journal recorded it (profile, MFA device, session
+/// name), with region and endpoint from the command line. Options that contradict the journal
+/// are refused.
+fn operator(c: &ConnectArgs, routes: &[Route], journal_file: &Path) -> Result<ConnectArgs, Error> {
+    let Some(first) = routes.first() else {
+        return Ok(c.clone());
+    };
+    let refuse = |message: String| Error::Input {
+        path: journal_file.display().to_string(),
+        message,
+    };
+    if routes
+        .iter()
+        .any(|r| r.profile != first.profile || r.mfa_serial != first.mfa_serial)
+    {
+        return Err(refuse(
+            "the accounts to roll back were reached with different profiles or MFA devices; roll them back one at a time with --account".into(),
+        ));
+    }
+    if c.profile.is_some() && c.profile != first.profile {
+        return Err(refuse(format!(
+            "--profile {} contradicts the journal, which reached these accounts with {}; drop --profile",
+            c.profile.as_deref().unwrap_or_default(),
+            first
+                .profile
+                .as_deref()
+                .map_or("the default credentials".to_string(), |p| format!("profile {p}"))
+        )));
+    }
+    Ok(ConnectArgs {
+        profile: first.profile.clone(),
+        mfa_serial: first.mfa_serial.clone().or_else(|| c.mfa_serial.clone()),
+        session_name: first.session_name.clone(),
+        ..c.clone()
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    lines: String,
+    done: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn failed(&mut self, line: String) {
+        self.failed += 1;
+        self.lines.push_str(&line);
+        self.lines.push('\n');
+    }
+}
+
+/// Confirm and restore one account's changes. Returns false when the operator quit.
+async fn restore(
+    store: &AwsStore,
+    t: &AccountTodo,
+    journal: &mut Journal,
+    all: &mut bool,
+    tally: &mut Tally,
+) -> bool {
+    let run_id = journal::new_run_id();
+    for entry in &t.entries {
+        if !*all {
+            let question = format!(
+                "Roll back change {} ({}, applied {})?",
+                entry.change_id, entry.target, entry.time
+            );
+            let answer = tokio::task::spawn_blocking(move || ui::confirm(&question))
+                .await
+                .unwrap_or(Answer::Quit);
+            match answer {
+                Answer::Yes => {}
+                Answer::All => *all = true,
+                Answer::No => continue,
+                Answer::Quit | Answer::Interrupted => return false,
+            }
+        }
+        match store.rollback(entry, journal, &run_id).await {
+            Ok(r) => {
+                tally.done += 1;
+                tally.lines.push_str(&format!(
+                    "rolled back {} (change {}): {}\n",
+                    entry.target,
+                    entry.change_id,
+                    how(r)
+                ));
+            }
+            Err(e) => tally.failed(format!("error: {e}")),
+        }
+    }
+    true
+}
+
+fn how(r: RolledBack) -> String {
+    match r {
+        RolledBack::DefaultVersionRestored { version_id } => {
+            format!("default version {version_id} restored")
+        }
+        RolledBack::NewVersion { version_id } => format!(
+            "original document published as new default version {}",
+            version_id.unwrap_or_default()
+        ),
+        RolledBack::InlineRestored => "inline document restored".into(),
+        RolledBack::AlreadyRolledBack => "already the original, nothing written".into(),
+    }
+}
