@@ -708,7 +708,8 @@ fn exemption_findings(guard: &Guard, allowed: &[String], findings: &mut Vec<Find
             rule: EXEMPTION_RULE.into(),
             severity,
             message: format!(
-                "exempt from the guard, so allowed before MFA: {} ({why}); kept, review it",
+                "exempt from the guard (statement {}), so allowed before MFA: {} ({why}); kept, review it",
+                guard.index + 1,
                 actions.join(", ")
             ),
             statement: Some(guard.index),
