@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod aws;
 pub mod batch;
+pub mod tools;
 
 use std::path::Path;
 
@@ -18,8 +19,14 @@ use crate::sources::files;
 use crate::ui::{self, Ui};
 
 /// Run a parsed command line.
-pub fn run(cli: Cli) -> Result<Exit, Error> {
+pub fn run(mut cli: Cli) -> Result<Exit, Error> {
     let ui = Ui::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+    // issue 13 (config file, completions, man page) begin
+    crate::config::apply(&mut cli)?;
+    if let Some(exit) = crate::commands::tools::run(&ui, &cli)? {
+        return Ok(exit);
+    }
+    // issue 13 end
     let format = cli.global.format;
     if format == Format::Sarif && !matches!(cli.command, Command::Scan { .. }) {
         return Err(Error::SarifOnlyForScan);
@@ -97,12 +104,15 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
         } => crate::commands::aws::rollback(&ui, &journal, change.as_deref(), yes, &connect),
         Command::Migrations { action } => migrations(&ui, format, action),
         Command::Explain { file, against } => explain(&ui, format, &file, against.as_deref()),
+        // issue 13: handled by `tools::run` above
+        Command::Config { .. } | Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
     }
 }
 
 pub(crate) fn chain_and_options(args: &PlanArgs) -> Result<(Vec<Migration>, Options), Error> {
     Ok((
-        migration::default_chain()?,
+        // issue 13: --skip-migration / skip-migration (the lead reconciles with Options.skip)
+        crate::config::without_skipped(migration::default_chain()?, &args.skip_migration)?,
         Options::new(&args.allow_before_mfa)?,
     ))
 }
@@ -136,8 +146,8 @@ fn plan_sources(ui: &Ui, args: &PlanArgs) -> Result<Vec<Item>, Error> {
 
 /// Plan every file named by the sources.
 pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
-    let (chain, options) = chain_and_options(args)?;
-    let limit = limit_for(args.kind);
+    // issue 13: options per file ([[paths]] overrides of forcemfa.toml)
+    let profiles = crate::commands::tools::Profiles::new(args)?;
     let found = files::discover(&args.sources);
     let plan_one = |found: &Result<std::path::PathBuf, files::FileError>| match found {
         Err(e) => Item::Error {
@@ -154,11 +164,14 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
                 target: Target::file(path),
                 error: strip_path(&e.to_string()),
             },
-            Ok(text) => plan::plan_one(
-                &Input::file(Target::file(path), text, limit),
-                &chain,
-                &options,
-            ),
+            Ok(text) => {
+                let (chain, options, kind) = profiles.for_path(path);
+                plan::plan_one(
+                    &Input::file(Target::file(path), text, limit_for(kind)),
+                    chain,
+                    options,
+                )
+            }
         },
     };
     // Planning is pure and CPU-bound (the effect diff dominates): one chunk per core, results

@@ -37,6 +37,8 @@ mod diff;
 mod pattern;
 mod policy;
 mod universe;
+// issue 13: the plain-language summary of a change
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
