@@ -355,7 +355,10 @@ pub fn apply(cli: &mut Cli) -> Result<(), Error> {
             }
             Some(p.clone())
         }
-        None => std::env::current_dir().ok().and_then(|d| discover(&d)),
+        None => std::env::current_dir().ok().and_then(|d| {
+            // Named relative to the working directory when it is in it, as the operator sees it.
+            discover(&d).map(|p| p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p))
+        }),
     };
     let (spec, text, name) = match &path {
         Some(p) => {

@@ -1,6 +1,6 @@
-//! The one-screen overview that ends a text report over many targets: how many policies of each
-//! generation, how many findings of each severity, and how each target came out. Pure: items in,
-//! text out.
+//! What keeps a text report short enough to read: the one-screen overview that ends a report over
+//! many targets (how many policies of each generation, how many findings of each severity, how each
+//! target came out) and the context-free view of a diff shown by default. Pure: text out.
 
 use std::collections::BTreeMap;
 
@@ -102,4 +102,31 @@ pub fn overview(items: &[Item]) -> String {
     out.push_str(&count_line("findings by severity", &by_severity));
     out.push_str(&count_line("by outcome", &outcomes));
     out
+}
+
+/// A unified diff without its context lines: headers, hunk headers and the `-`/`+` lines. The hunk
+/// headers keep the line numbers, so each change can still be found in the file.
+pub fn changed_lines_only(unified: &str) -> String {
+    // The file header repeats the target named just above.
+    let body = match unified.split_once('\n') {
+        Some((first, rest)) if first.starts_with("--- ") => rest
+            .split_once('\n')
+            .filter(|(second, _)| second.starts_with("+++ "))
+            .map_or(rest, |(_, r)| r),
+        _ => unified,
+    };
+    body.split_inclusive('\n')
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('\\'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_lines_and_file_header_are_dropped() {
+        let d = "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n+c\n d\n";
+        assert_eq!(changed_lines_only(d), "@@ -1,3 +1,3 @@\n-b\n+c\n");
+    }
 }

@@ -76,10 +76,16 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
             let _ = writeln!(out, "      - {line}");
         }
     }
-    let diff = if opts.color {
-        colorize_diff(&c.diff.unified)
-    } else {
+    // issue 13: by default only the changed lines (each change fits a terminal page); -v: context
+    let unified = if opts.verbose {
         c.diff.unified.clone()
+    } else {
+        crate::overview::changed_lines_only(&c.diff.unified)
+    };
+    let diff = if opts.color {
+        colorize_diff(&unified)
+    } else {
+        unified
     };
     for line in diff.lines() {
         let _ = writeln!(out, "  {line}");
@@ -287,6 +293,17 @@ pub struct JsonReport<'a> {
     skipped: Vec<&'a Item>,
     errors: Vec<&'a Item>,
     summary: Summary,
+    // issue 13: the options in force and where each came from (`forcemfa config`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effective_options: Option<Value>,
+}
+
+impl JsonReport<'_> {
+    /// Records the effective options (see `config::Resolved::to_json`).
+    pub fn with_effective_options(mut self, options: Value) -> Self {
+        self.effective_options = Some(options);
+        self
+    }
 }
 
 pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
@@ -304,6 +321,7 @@ pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
         skipped: pick(|i| matches!(i, Item::Skipped { .. })),
         errors: pick(|i| matches!(i, Item::Error { .. })),
         summary: summarize(items),
+        effective_options: None,
     }
 }
 

@@ -173,8 +173,14 @@ async fn publish(w: &mut AwsWriter<'_>, c: &PlannedChange) -> Outcome {
     }
     match w
         .store
-        .publish(
-            &c.target, &c.before, &c.after, w.journal, &w.run_id, w.no_prune,
+        .publish_planned(
+            &c.target,
+            c.version_id.as_deref(), // issue 13: stale by version id too
+            &c.before,
+            &c.after,
+            w.journal,
+            &w.run_id,
+            w.no_prune,
         )
         .await
     {

@@ -68,7 +68,7 @@ pub fn run(mut cli: Cli) -> Result<Exit, Error> {
             detailed_exitcode,
         } => {
             let items = plan_sources(&ui, &args)?;
-            emit(&ui, format, &items, Mode::Scan);
+            crate::commands::tools::emit(&ui, format, &items, Mode::Scan, &args); // issue 13
             Ok(exit_for(&items, detailed_exitcode))
         }
         Command::Plan {
@@ -77,7 +77,7 @@ pub fn run(mut cli: Cli) -> Result<Exit, Error> {
             out,
         } => {
             let items = plan_sources(&ui, &args)?;
-            emit(&ui, format, &items, Mode::Plan);
+            crate::commands::tools::emit(&ui, format, &items, Mode::Plan, &args); // issue 13
             if let Some(path) = out {
                 let (chain, options) = chain_and_options(&args)?;
                 let file = plan::PlanFile::new(
@@ -86,7 +86,10 @@ pub fn run(mut cli: Cli) -> Result<Exit, Error> {
                     &options,
                     crate::sources::journal::now_rfc3339(),
                 );
-                let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+                // issue 13: the saved plan records the effective options and their origins
+                let mut value = serde_json::to_value(&file).unwrap_or_default();
+                value["effective_options"] = args.config.to_json();
+                let text = serde_json::to_string_pretty(&value).unwrap_or_default();
                 std::fs::write(&path, text + "\n").map_err(|source| Error::Write {
                     path: path.display().to_string(),
                     source,
@@ -326,6 +329,7 @@ fn apply(
                 report::json(&items, Mode::Apply)
             };
             v["results"] = serde_json::to_value(&results.results).unwrap_or_default();
+            v["effective_options"] = args.config.to_json(); // issue 13
             if let Some(j) = &results.journal {
                 v["journal"] = serde_json::json!(j.display().to_string());
             }

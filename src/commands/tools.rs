@@ -9,7 +9,9 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, Format, Kind, PlanArgs};
 use crate::config::Profile;
 use crate::engine::migration::{self, Migration, Options};
+use crate::engine::plan::Item;
 use crate::error::{Error, Exit};
+use crate::report::Mode;
 use crate::ui::Ui;
 
 /// Runs `config`, `completions` and `man`; `None` for every other command.
@@ -28,6 +30,17 @@ pub fn run(ui: &Ui, cli: &Cli) -> Result<Option<Exit>, Error> {
             Ok(Some(Exit::Ok))
         }
         _ => Ok(None),
+    }
+}
+
+/// [`crate::commands::emit`], with the effective options in the JSON report.
+pub fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode, args: &PlanArgs) {
+    if format == Format::Json {
+        let report =
+            crate::report::json_report(items, mode).with_effective_options(args.config.to_json());
+        ui.out(&(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"));
+    } else {
+        crate::commands::emit(ui, format, items, mode);
     }
 }
 
