@@ -293,7 +293,8 @@ fn sentence(
     }
     let now = if a.phrases.is_empty() {
         "now nothing is allowed".to_string()
-    } else if after.len() < before.len() {
+    } else if !before.is_subset(after) {
+        // Something was taken away: what is left is all they can do.
         format!("now they can only {}", can(a))
     } else {
         format!("now they can {}", can(a))
