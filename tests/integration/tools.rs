@@ -852,3 +852,63 @@ fn every_command_quoted_in_the_docs_runs() {
     );
     assert!(!skipped.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stale means "changed under you": a new default version with the same document is stale too
+
+#[tokio::test]
+async fn aws_stale_when_the_default_version_changed_even_with_the_same_document() {
+    use crate::moto::{
+        self, add_version, create_managed, fixture, json, migrated, unique, ACCOUNT,
+    };
+    use forcemfa::engine::target::{Target, TargetKind};
+    use forcemfa::sources::aws::{AwsStore, Published, StoreError};
+    use forcemfa::sources::journal::Journal;
+
+    let iam = moto::client();
+    let legacy = fixture("2018-docs-listusers.json");
+    let new = migrated(&legacy);
+    let arn = create_managed(&iam, &unique("stale-version"), &legacy, &[]).await;
+    let target = Target {
+        account: Some(ACCOUNT.into()),
+        kind: TargetKind::Managed {
+            arn: arn.clone(),
+            name: arn.rsplit('/').next().unwrap().into(),
+        },
+    };
+    let store = AwsStore::from_client(moto::client(), ACCOUNT)
+        .with_read_back(3, std::time::Duration::from_millis(50));
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(dir.path().join("journal.jsonl")).unwrap();
+
+    // Planned against v1; someone publishes v2 with the very same document.
+    let v2 = add_version(&iam, &arn, &legacy, true).await;
+    assert_eq!(v2, "v2");
+    let err = store
+        .publish_planned(&target, Some("v1"), &legacy, &new, &mut j, "run1", false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Stale { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("v1") && msg.contains("v2"), "{msg}");
+    assert!(msg.contains("same document"), "{msg}");
+    assert_eq!(
+        json(&store.current(&target).await.unwrap().text),
+        json(&legacy)
+    );
+
+    // A plan made against v2 applies; applying it again changes nothing.
+    let done = store
+        .publish_planned(&target, Some("v2"), &legacy, &new, &mut j, "run2", false)
+        .await
+        .unwrap();
+    assert!(matches!(done, Published::Applied { .. }), "{done:?}");
+    let again = store
+        .publish_planned(&target, Some("v2"), &legacy, &new, &mut j, "run3", false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Published::AlreadyApplied { .. }),
+        "{again:?}"
+    );
+}
