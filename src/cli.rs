@@ -12,17 +12,43 @@ pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
     version,
     about = "Find legacy force-MFA IAM policies and upgrade them safely to current AWS best practice",
     long_about = "Find legacy force-MFA IAM policies and upgrade them safely.\n\n\
-        Sources are policy JSON files or folders. Every rewrite is verified before it is offered: \
-        structural limits, idempotence, and an effect diff that must match what the migrations declare.\n\n\
+        Every rewrite is verified before it is offered: structural limits, idempotence, and an effect \
+        diff that must match what the migrations declare.\n\n\
         Exit codes: 0 success or nothing to change; 1 error; 2 changes pending (with --detailed-exitcode); \
-        4 a change was blocked by verification; 130 interrupted."
+        4 a change was blocked by verification; 130 interrupted.",
+    // issue 13 (help names every kind of source) begin
+    after_long_help = crate::cli::SOURCES_HELP,
+    // issue 13 end
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub global: Global,
+    // issue 13 (config file) begin
+    /// Ids of the arguments given on the command line (filled by `main`), so that the config file
+    /// fills in only the others.
+    #[arg(skip)]
+    pub explicit: Vec<String>,
+    /// The configuration in force (`config::apply`).
+    #[arg(skip)]
+    pub config: crate::config::Resolved,
+    // issue 13 end
 }
+
+// issue 13 (help names every kind of source) begin
+/// The kinds of SOURCE, with one example each: shown by `--help` and every subcommand's help.
+pub const SOURCES_HELP: &str = "SOURCE is any of:\n  \
+    a policy JSON file            forcemfa plan policies/force-mfa.json\n  \
+    a CloudFormation template     forcemfa plan templates/iam.yaml\n  \
+    a Terraform file              forcemfa plan infra/iam.tf\n  \
+    a folder of them (recursive)  forcemfa plan docs/examples\n  \
+    no SOURCE: the account of the current AWS credentials\n                                \
+    forcemfa plan --profile prod-admin\n  \
+    many accounts                 forcemfa plan --accounts accounts.toml   (or --org)\n\n\
+    Options not given on the command line come from forcemfa.toml (this folder or a parent, up to \
+    the repository root) or --config FILE; `forcemfa config` shows the effective options.";
+// issue 13 end
 
 #[derive(Debug, Args)]
 pub struct Global {
@@ -35,9 +61,14 @@ pub struct Global {
     /// Print only errors and the summary
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Print more (unchanged policies' findings)
+    /// Print more (effect rows of each change, unchanged policies' findings)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    // issue 13 (config file) begin
+    /// Config file (default: forcemfa.toml in this folder or a parent, up to the repository root)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    // issue 13 end
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,7 +101,8 @@ pub enum Kind {
 
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
-    /// Policy JSON files or folders (walked recursively for *.json)
+    /// Policy JSON files, CloudFormation templates, Terraform files, or folders of them; none:
+    /// the account of the current AWS credentials (see below)
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// Keep an action exempt before MFA: password-change, login-profile, mfa-device-cleanup, or
@@ -84,6 +116,14 @@ pub struct PlanArgs {
     /// IAM size limit to check files against
     #[arg(long, value_enum, default_value_t = Kind::Managed)]
     pub kind: Kind,
+    // issue 13 (config file) begin
+    /// How recent a use of access counts as "in use" for impact (days; default 90)
+    #[arg(long = "recent-days", value_name = "N")]
+    pub recent_days: Option<u32>,
+    /// The config in force (filled by `config::apply`): effective options and `[[paths]]` overrides
+    #[arg(skip)]
+    pub config: crate::config::Resolved,
+    // issue 13 end
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -177,6 +217,7 @@ pub struct ConnectArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report force-MFA policies: generation, guard, findings
+    #[command(after_long_help = SOURCES_HELP)]
     Scan {
         #[command(flatten)]
         args: PlanArgs,
@@ -185,6 +226,7 @@ pub enum Command {
         detailed_exitcode: bool,
     },
     /// Show the diff and effect of every change; writes nothing
+    #[command(after_long_help = SOURCES_HELP)]
     Plan {
         #[command(flatten)]
         args: PlanArgs,
@@ -196,6 +238,7 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Plan, confirm each change, and write it
+    #[command(after_long_help = SOURCES_HELP)]
     Apply {
         #[command(flatten)]
         args: PlanArgs,
@@ -238,6 +281,22 @@ pub enum Command {
         #[arg(long, value_name = "BASE")]
         against: Option<PathBuf>,
     },
+    // issue 13 (config, completions, man page) begin
+    /// The effective options (command line, forcemfa.toml, defaults) and where each comes from
+    #[command(after_long_help = SOURCES_HELP)]
+    Config {
+        #[command(flatten)]
+        args: PlanArgs,
+    },
+    /// Shell completions: `forcemfa completions bash > ~/.local/share/bash-completion/completions/forcemfa`
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff): `forcemfa man > ~/.local/share/man/man1/forcemfa.1`
+    Man,
+    // issue 13 end
 }
 
 #[derive(Debug, Subcommand)]

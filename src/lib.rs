@@ -14,7 +14,10 @@ pub use forcemfa_engine as engine;
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
+pub mod overview;
 pub mod report;
+pub mod sarif_location;
 pub mod sources;
 pub mod ui;

@@ -1,12 +1,21 @@
 //! The `forcemfa` binary: parse, run, print the error chain, exit with the documented code.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use forcemfa::error::Exit;
 use std::io::Write;
 
 fn main() {
     // Usage errors exit 1, not clap's 2: with --detailed-exitcode, 2 means "changes pending".
-    let cli = match forcemfa::cli::Cli::try_parse() {
+    // The matches are kept to tell options given on the command line from defaults, which the
+    // config file may fill in.
+    let parsed = forcemfa::cli::Cli::command()
+        .try_get_matches()
+        .and_then(|m| {
+            let mut cli = forcemfa::cli::Cli::from_arg_matches(&m)?;
+            cli.explicit = forcemfa::config::explicit_args(&m);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {

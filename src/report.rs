@@ -54,6 +54,10 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
     let mut out = String::new();
     let head = format!("{}  [change {}]", c.target, c.id);
     let _ = writeln!(out, "{}", paint(&head, opts.color, |s| s.bold()));
+    // issue 13: the answer first, in the operator's words
+    for line in &c.effect.plain.lines {
+        let _ = writeln!(out, "  {line}");
+    }
     let _ = writeln!(out, "  generation: {}", generation_line(&c.generation));
     if !c.attachments.is_empty() {
         let _ = writeln!(out, "  reaches: {}", c.attachments.join(", "));
@@ -72,10 +76,16 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
             let _ = writeln!(out, "      - {line}");
         }
     }
-    let diff = if opts.color {
-        colorize_diff(&c.diff.unified)
-    } else {
+    // issue 13: by default only the changed lines (each change fits a terminal page); -v: context
+    let unified = if opts.verbose {
         c.diff.unified.clone()
+    } else {
+        crate::overview::changed_lines_only(&c.diff.unified)
+    };
+    let diff = if opts.color {
+        colorize_diff(&unified)
+    } else {
+        unified
     };
     for line in diff.lines() {
         let _ = writeln!(out, "  {line}");
@@ -86,11 +96,29 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
             "  effect: no change in access over {} actions",
             c.effect.universe_actions
         );
-    } else {
+    } else if opts.verbose {
         let _ = writeln!(out, "  effect ({} rows differ):", c.effect.rows.len());
         for line in &c.effect.summary {
             let _ = writeln!(out, "      {line}");
         }
+    } else {
+        // issue 13: the rows are behind -v (and `forcemfa explain FILE --against BASE`)
+        let _ = writeln!(
+            out,
+            "  effect: {} of {} actions evaluated change in some context, {}; -v lists them",
+            c.effect
+                .rows
+                .iter()
+                .map(|r| r.action.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            c.effect.universe_actions,
+            if c.effect.unexplained.is_empty() {
+                "all as the migrations declare"
+            } else {
+                "NOT all as the migrations declare"
+            }
+        );
     }
     for u in &c.effect.unknown {
         let _ = writeln!(out, "      could not evaluate: {u}");
@@ -232,6 +260,7 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
             }
         }
     }
+    out.push_str(&crate::overview::overview(items)); // issue 13
     let s = summarize(items);
     let _ = writeln!(out, "{}", summary_line(&s, mode));
     out
@@ -277,6 +306,17 @@ pub struct JsonReport<'a> {
     skipped: Vec<&'a Item>,
     errors: Vec<&'a Item>,
     summary: Summary,
+    // issue 13: the options in force and where each came from (`forcemfa config`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effective_options: Option<Value>,
+}
+
+impl JsonReport<'_> {
+    /// Records the effective options (see `config::Resolved::to_json`).
+    pub fn with_effective_options(mut self, options: Value) -> Self {
+        self.effective_options = Some(options);
+        self
+    }
 }
 
 pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
@@ -294,6 +334,7 @@ pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
         skipped: pick(|i| matches!(i, Item::Skipped { .. })),
         errors: pick(|i| matches!(i, Item::Error { .. })),
         summary: summarize(items),
+        effective_options: None,
     }
 }
 
@@ -404,13 +445,6 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
-fn uri(target: &Target) -> String {
-    match &target.kind {
-        TargetKind::File { path } => path.to_string_lossy().replace('\\', "/"),
-        _ => target.to_string(),
-    }
-}
-
 fn line_of_sid(text: &str, sid: Option<&str>) -> usize {
     let Some(sid) = sid else { return 1 };
     let needle = format!("\"{sid}\"");
@@ -420,8 +454,14 @@ fn line_of_sid(text: &str, sid: Option<&str>) -> usize {
         .unwrap_or(1)
 }
 
-/// SARIF 2.1.0 for code-scanning upload. Only actionable findings become results.
+/// SARIF 2.1.0 for code-scanning upload. Only actionable findings become results. File locations
+/// are relative to the working directory (see [`crate::sarif_location`]).
 pub fn sarif(items: &[Item]) -> Value {
+    sarif_at(items, std::env::current_dir().ok().as_deref()) // issue 13
+}
+
+/// [`sarif`] with file locations relative to `root`.
+pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
     let mut rules: Vec<Value> = Vec::new();
     let mut rule_ids: Vec<String> = Vec::new();
     let mut results = Vec::new();
@@ -435,7 +475,7 @@ pub fn sarif(items: &[Item]) -> Value {
             "level": level,
             "message": {"text": message},
             "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": uri(target)},
+                "artifactLocation": crate::sarif_location::artifact_location(target, root),
                 "region": {"startLine": line}
             }}]
         }));

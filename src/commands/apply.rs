@@ -95,6 +95,7 @@ pub fn apply(
         saved_plan: plan_path,
         show_items: yes,
         file: args.batch.report.as_deref(),
+        effective_options: Some(args.config.to_json()),
     };
     output::emit(ui, format, &parts, &report)?;
     Ok(exit_code(&parts, was_interrupted))

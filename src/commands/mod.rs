@@ -15,6 +15,7 @@ pub mod plan;
 pub mod progress;
 pub mod rollback;
 pub mod scope;
+pub mod tools;
 
 use std::path::Path;
 
@@ -31,8 +32,14 @@ pub use output::pretty;
 pub use plan::plan_files;
 
 /// Run a parsed command line.
-pub fn run(cli: Cli) -> Result<Exit, Error> {
+pub fn run(mut cli: Cli) -> Result<Exit, Error> {
     let ui = Ui::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+    // issue 13 (config file, completions, man page) begin
+    crate::config::apply(&mut cli)?;
+    if let Some(exit) = crate::commands::tools::run(&ui, &cli)? {
+        return Ok(exit);
+    }
+    // issue 13 end
     let format = cli.global.format;
     if format == Format::Sarif && !matches!(cli.command, Command::Scan { .. }) {
         return Err(Error::SarifOnlyForScan);
@@ -75,6 +82,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Explain { file, against } => {
             explain::explain(&ui, format, &file, against.as_deref())
         }
+        // Handled by `tools::run` above.
+        Command::Config { .. } | Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
     }
 }
 

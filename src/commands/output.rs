@@ -43,6 +43,8 @@ pub struct Report<'a> {
     pub show_items: bool,
     /// `--report FILE`.
     pub file: Option<&'a Path>,
+    /// The effective options and where each came from (`forcemfa.toml`, the command line).
+    pub effective_options: Option<serde_json::Value>,
 }
 
 /// The summary of one account. In plan/scan, `changed` counts pending changes; in apply,
@@ -286,6 +288,9 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                     }),
                     _ => report::json(&items, r.mode),
                 };
+                if let Some(eo) = &r.effective_options {
+                    v["effective_options"] = eo.clone();
+                }
                 if r.mode == Mode::Apply {
                     v["results"] = serde_json::to_value(&results).unwrap_or_default();
                     if let Some(j) = r.journal {

@@ -57,6 +57,7 @@ pub fn scan_or_plan(
         saved_plan: None,
         show_items: true,
         file: args.batch.report.as_deref(),
+        effective_options: Some(args.config.to_json()),
     };
     output::emit(ui, format, &planned.parts, &report)?;
     let exit = exit_for_parts(&planned.parts, detailed_exitcode);
@@ -121,7 +122,10 @@ fn save_plan(ui: &Ui, path: &Path, args: &PlanArgs, planned: &Planned) -> Result
         crate::sources::journal::now_rfc3339(),
     );
     file.reach = planned.reach.clone();
-    let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    // The saved plan records the effective options and where each came from.
+    let mut value = serde_json::to_value(&file).unwrap_or_default();
+    value["effective_options"] = args.config.to_json();
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
     std::fs::write(path, text + "\n").map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
@@ -271,8 +275,8 @@ fn limit_for(kind: Kind) -> SizeLimit {
 
 /// Plan every file named by the sources.
 pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
-    let (chain, options) = chain_and_options(args)?;
-    let limit = limit_for(args.kind);
+    // Options per file: forcemfa.toml's [[paths]] overrides.
+    let profiles = crate::commands::tools::Profiles::new(args)?;
     let found = files::discover(&args.sources);
     let plan_one = |found: &Result<PathBuf, files::FileError>| match found {
         Err(e) => Item::Error {
@@ -289,11 +293,14 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
                 target: Target::file(path),
                 error: strip_path(&e.to_string()),
             },
-            Ok(text) => plan::plan_one(
-                &Input::file(Target::file(path), text, limit),
-                &chain,
-                &options,
-            ),
+            Ok(text) => {
+                let (chain, options, kind) = profiles.for_path(path);
+                plan::plan_one(
+                    &Input::file(Target::file(path), text, limit_for(kind)),
+                    chain,
+                    options,
+                )
+            }
         },
     };
     // Planning is pure and CPU-bound (the effect diff dominates): one chunk per core, results

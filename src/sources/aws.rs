@@ -4,7 +4,8 @@
 //! Safety rules implemented here, in order, for every publish:
 //! 1. limits (size, aggregate inline size, characters) are checked before any write;
 //! 2. the live document is re-read: equal to the new one → nothing to do; different from the
-//!    plan's `before` → refused as stale;
+//!    plan's `before`, or (managed policies) another default version than the plan's → refused as
+//!    stale;
 //! 3. every write is journalled (`pending`) and fsync'd before it is sent, and its outcome is
 //!    journalled after; a pruned version's document is journalled before it is deleted;
 //! 4. a write whose answer was lost is not repeated blindly: the live document is re-read first;
@@ -778,6 +779,34 @@ impl AwsStore {
         run_id: &str,
         no_prune: bool,
     ) -> Result<Published, StoreError> {
+        self.publish_planned(
+            target,
+            None,
+            expected_before,
+            new_document,
+            journal,
+            run_id,
+            no_prune,
+        )
+        .await
+    }
+
+    // issue 13 (stale means "changed under you") begin
+    /// [`AwsStore::publish`], also refusing as stale a managed policy whose default version is no
+    /// longer `expected_version_id`, the version the plan was made against: a new version with the
+    /// same content is still a change nobody reviewed this plan against.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish_planned(
+        &self,
+        target: &Target,
+        expected_version_id: Option<&str>,
+        expected_before: &str,
+        new_document: &str,
+        journal: &mut Journal,
+        run_id: &str,
+        no_prune: bool,
+    ) -> Result<Published, StoreError> {
+        // issue 13 end
         self.check_limits(target, new_document).await?;
         let live = self.current(target).await?;
         let change_id = journal::new_change_id(run_id);
@@ -800,6 +829,22 @@ impl AwsStore {
                 change_id,
                 version_id: live.version_id,
             });
+        }
+        // issue 13: the version id too, not only the content
+        if let (Some(planned), Some(now)) = (expected_version_id, live.version_id.as_deref()) {
+            if planned != now {
+                return Err(StoreError::Stale {
+                    at: self.at(target, "publish"),
+                    detail: format!(
+                        "the plan was made against version {planned}, the default version is now {now}{}",
+                        if same_document(&live.text, expected_before) {
+                            " (with the same document: still a change made since the plan)"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
         }
         if !same_document(&live.text, expected_before) {
             return Err(StoreError::Stale {

@@ -143,8 +143,17 @@ async fn publish_iam(w: &mut IamWriter, c: &PlannedChange) -> Outcome {
             ),
         };
     }
+    // Stale means "changed under you": a new default version with the same content is refused too.
     match store
-        .publish(&c.target, &c.before, &c.after, journal, run_id, *no_prune)
+        .publish_planned(
+            &c.target,
+            c.version_id.as_deref(),
+            &c.before,
+            &c.after,
+            journal,
+            run_id,
+            *no_prune,
+        )
         .await
     {
         Ok(Published::Applied {

@@ -183,6 +183,7 @@ fn sarif_is_valid_shape_and_only_for_scan() {
         .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    crate::tools::assert_valid_sarif(&v);
     assert_eq!(v["version"], "2.1.0");
     let results = v["runs"][0]["results"].as_array().unwrap();
     assert!(results.iter().any(|r| r["ruleId"]

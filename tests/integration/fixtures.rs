@@ -25,10 +25,15 @@ fn snapshot_every_fixture() {
         let text = read(path);
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let item = plan_text(&name, &text, &[]);
+        // Verbose: the snapshot holds the whole diff and every effect row (issue 13 moved them
+        // behind -v in the default text).
         let rendered = report::text(
             std::slice::from_ref(&item),
             Mode::Plan,
-            TextOptions::default(),
+            TextOptions {
+                verbose: true,
+                ..TextOptions::default()
+            },
         );
         insta::assert_snapshot!(rendered);
         // Invariants asserted, not only snapshotted.
@@ -343,6 +348,7 @@ fn snapshot_reports_markdown_json_sarif() {
     .map(|(name, text)| plan_text(name, text, &[]))
     .collect();
     insta::assert_snapshot!("report_markdown", report::markdown(&items, Mode::Plan));
+    crate::tools::assert_valid_sarif(&report::sarif(&items));
     insta::assert_json_snapshot!("report_sarif", report::sarif(&items));
     let mut json = report::json(&items, Mode::Plan);
     // Effect rows are many; the summary and the shape are what the snapshot pins.

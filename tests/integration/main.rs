@@ -14,4 +14,5 @@ mod effect;
 mod fixtures;
 mod moto;
 mod props;
+mod tools;
 mod util;

@@ -86,6 +86,8 @@ pub struct EffectReport {
     pub unknown: Vec<String>,
     pub universe_actions: usize,
     pub source: &'static str,
+    // issue 13: what the change means, in the operator's words (derived from the rows)
+    pub plain: effect::summary::Plain,
 }
 
 /// A proposed rewrite of one document.
@@ -314,6 +316,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         universe_actions: ediff.universe_actions,
         source: ediff.source,
         rows: ediff.rows.clone(),
+        plain: effect::summary::plain(&parsed.value, &outcome.document, &ediff), // issue 13
     };
 
     let mut blocked = Vec::new();

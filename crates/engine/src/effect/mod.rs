@@ -39,6 +39,8 @@ pub mod invariant;
 mod pattern;
 mod policy;
 mod universe;
+// issue 13: the plain-language summary of a change
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
