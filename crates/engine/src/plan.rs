@@ -115,6 +115,10 @@ pub struct Change {
     pub attachments: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iac_managed: Option<String>,
+    /// Who the change affects (account targets only; filled in by the caller, which reads the
+    /// principals and their credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::impact::Impact>,
 }
 
 impl Change {
@@ -364,6 +368,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         notes,
         attachments: input.attachments.clone(),
         iac_managed: input.iac_managed.clone(),
+        impact: None,
     }))
 }
 
@@ -437,6 +442,9 @@ pub struct PlannedChange {
     pub effect_summary: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iac_managed: Option<String>,
+    /// The impact the change was reviewed with (account targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::impact::Impact>,
 }
 
 /// Why a saved plan cannot be applied as it is.
@@ -478,6 +486,7 @@ impl PlanFile {
                 migrations: c.migrations.iter().map(|m| m.id.clone()).collect(),
                 effect_summary: c.effect.summary.clone(),
                 iac_managed: c.iac_managed.clone(),
+                impact: c.impact.clone(),
             });
         }
         PlanFile {
