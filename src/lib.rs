@@ -16,5 +16,6 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod report;
+pub mod report_impact;
 pub mod sources;
 pub mod ui;
