@@ -179,6 +179,51 @@ pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<
     }
 }
 
+/// For `skip_serializing_if` on counts.
+pub fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The impact gate of `apply`: what is held back and why.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    /// `--yes` without `--accept-impact`: changes cutting off recently used access are held.
+    pub hold_recent: bool,
+    pub recent_days: i64,
+    /// `apply --plan`: the impact of each saved change now, by change id.
+    pub current: Option<std::collections::BTreeMap<String, Impact>>,
+}
+
+impl Gate {
+    pub fn new(args: &crate::cli::ImpactArgs, yes: bool) -> Gate {
+        Gate {
+            hold_recent: yes && !args.accept_impact,
+            recent_days: args.recent_days,
+            current: None,
+        }
+    }
+
+    /// Why `c` must not be published now, if it must not.
+    pub fn hold(&self, c: &PlannedChange) -> Option<String> {
+        let now = match &self.current {
+            Some(map) => {
+                let now = map.get(&c.id);
+                if let Some(why) = growth_reason(c.impact.as_ref(), now) {
+                    return Some(why);
+                }
+                now.or(c.impact.as_ref())
+            }
+            None => c.impact.as_ref(),
+        };
+        if !self.hold_recent {
+            return None;
+        }
+        let mut judged = c.clone();
+        judged.impact = now.cloned();
+        hold_reason(&judged, self.recent_days, false)
+    }
+}
+
 /// The impact block of a saved change, for the confirmation prompt of `apply --plan`.
 pub fn planned_block(c: &PlannedChange) -> String {
     block(c.impact.as_ref(), false)

@@ -23,6 +23,8 @@ pub enum Outcome {
     Failed { error: String },
     Declined,
     Skipped { reason: String },
+    /// Not published: it cuts off access in use, or more than was reviewed (issue 9).
+    HeldBack { reason: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +46,8 @@ pub struct AwsWriter<'a> {
 pub struct Settings {
     pub yes: bool,
     pub include_iac_managed: bool,
+    /// Who is affected: the gate of `apply --yes` and of saved plans.
+    pub impact: crate::report_impact::Gate,
 }
 
 /// Apply changes in order. `prompts[i]` is what the operator sees before change `i`.
@@ -72,6 +76,11 @@ pub async fn apply_changes(
             out.push(record(Outcome::Skipped {
                 reason: format!("managed by infrastructure as code ({why}): change its source, or pass --include-iac-managed"),
             }));
+            continue;
+        }
+        // Who is affected (issue 9): held back before any prompt or write.
+        if let Some(reason) = settings.impact.hold(c) {
+            out.push(record(Outcome::HeldBack { reason }));
             continue;
         }
         if !all {
@@ -220,6 +229,7 @@ pub fn result_lines(results: &[Result]) -> String {
             Outcome::Failed { error } => format!("error: {} [{}]: {error}", r.target, r.change),
             Outcome::Declined => format!("not applied {} [{}]", r.target, r.change),
             Outcome::Skipped { reason } => format!("skipped {} [{}]: {reason}", r.target, r.change),
+            Outcome::HeldBack { reason } => format!("{} [{}]: {reason}", r.target, r.change),
         };
         s.push_str(&line);
         s.push('\n');
@@ -234,7 +244,18 @@ pub fn result_lines(results: &[Result]) -> String {
         count(|o| matches!(o, Outcome::Declined)),
         count(|o| matches!(o, Outcome::Skipped { .. })),
     ));
+    let held = count(|o| matches!(o, Outcome::HeldBack { .. }));
+    if held > 0 {
+        s.push_str(&format!("Held back {held}: they cut off access in use (see who is affected).\n"));
+    }
     s
+}
+
+/// Changes held back by the impact gate make the run exit 4.
+pub fn any_held_back(results: &[Result]) -> bool {
+    results
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::HeldBack { .. }))
 }
 
 /// Stale and failed changes make the run fail.

@@ -158,12 +158,18 @@ pub fn apply_planned(
                 flag.store(true, Ordering::SeqCst);
             }
         });
-        let settings = Settings {
+        let mut settings = Settings {
             yes,
             include_iac_managed: args.aws.include_iac_managed,
+            impact: crate::report_impact::Gate::new(&args.aws.impact, yes),
         };
         let (results, journal) = if needs_aws {
             let store = connect(&args.aws.connect).await?;
+            // Who is affected (issue 9): a saved plan is checked against the account as it is now.
+            if args.aws.impact.recheck {
+                settings.impact.current =
+                    Some(crate::sources::principals::current_impacts(&store, changes).await?);
+            }
             let path = journal_path(&args.aws.journal);
             let mut journal = Journal::open(&path)?;
             let writer = AwsWriter {

@@ -545,6 +545,7 @@ pub fn apply_command(
             settings: Settings {
                 yes,
                 include_iac_managed: args.aws.include_iac_managed,
+                impact: crate::report_impact::Gate::new(&args.aws.impact, yes),
             },
             journal: journal_path.clone(),
             no_prune: args.aws.no_prune,
@@ -581,8 +582,9 @@ pub fn apply_command(
         &items,
         Some(&journal_path),
     )?;
-    let any_blocked =
-        runs.iter().any(|r| !r.blocked.is_empty()) || plan::summarize(&items).blocked > 0;
+    let any_blocked = runs.iter().any(|r| !r.blocked.is_empty())
+        || plan::summarize(&items).blocked > 0
+        || runs.iter().any(|r| apply::any_held_back(&r.results));
     let any_failed = runs.iter().any(|r| {
         r.error.is_some()
             || apply::any_failed(&r.results)
@@ -790,6 +792,7 @@ async fn apply_all(
         let settings = Settings {
             yes: true,
             include_iac_managed: job.settings.include_iac_managed,
+            impact: job.settings.impact.clone(),
         };
         let no_prune = job.no_prune;
         set.spawn(async move {
@@ -864,6 +867,9 @@ pub struct AccountSummary {
     pub blocked: usize,
     pub failed: usize,
     pub reasons: Vec<String>,
+    /// Principals that the account's changes cut off (who is affected, issue 9).
+    #[serde(skip_serializing_if = "crate::report_impact::is_zero")]
+    pub losing_access: usize,
 }
 
 /// The summary of one account. In plan/scan, `changed` counts pending changes; in apply,
@@ -880,6 +886,14 @@ pub fn summarize_account(r: &AccountRun, mode: Mode) -> AccountSummary {
         failed: s.errors,
         ..AccountSummary::default()
     };
+    // Who is affected (issue 9): principals losing access, counted once per account.
+    out.losing_access = crate::report_impact::counts(&r.items).0;
+    if out.losing_access > 0 {
+        out.reasons.push(format!(
+            "{} principal(s) lose access (see who is affected in the plan)",
+            out.losing_access
+        ));
+    }
     if let Some(e) = &r.error {
         out.reasons.push(e.clone());
         if r.results.is_empty() && r.items.is_empty() {
@@ -933,6 +947,11 @@ pub fn summarize_account(r: &AccountRun, mode: Mode) -> AccountSummary {
                     out.failed += 1;
                     out.reasons
                         .push(format!("failed {} [{}]: {error}", x.target, x.change));
+                }
+                Outcome::HeldBack { reason } => {
+                    out.blocked += 1;
+                    out.reasons
+                        .push(format!("{} [{}]: {reason}", x.target, x.change));
                 }
             }
         }
@@ -1140,6 +1159,7 @@ fn outcome_text(o: &Outcome) -> String {
         Outcome::Failed { error } => format!("failed: {error}"),
         Outcome::Declined => "not applied".into(),
         Outcome::Skipped { reason } => format!("skipped: {reason}"),
+        Outcome::HeldBack { reason } => reason.clone(),
     }
 }
 

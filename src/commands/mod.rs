@@ -302,6 +302,10 @@ fn apply(
         .changes
         .iter()
         .any(|c| !matches!(c.target.kind, TargetKind::File { .. }));
+    // Who is affected (issue 9): a saved plan's impact is read again before anything is written.
+    let mut args = args.clone();
+    args.aws.impact.recheck = plan_path.is_some();
+    let args = &args;
     let results =
         crate::commands::aws::apply_planned(ui, args, yes, &file.changes, &prompts, needs_aws)?;
     let summary = plan::summarize(&items);
@@ -350,7 +354,10 @@ fn apply(
     }
     Ok(if results.interrupted {
         Exit::Interrupted
-    } else if summary.blocked > 0 || !file.blocked.is_empty() {
+    } else if summary.blocked > 0
+        || !file.blocked.is_empty()
+        || crate::commands::apply::any_held_back(&results.results)
+    {
         Exit::Blocked
     } else if summary.errors > 0 || crate::commands::apply::any_failed(&results.results) {
         Exit::Error
@@ -395,6 +402,7 @@ pub(crate) fn planned_text(c: &plan::PlannedChange) -> String {
     for line in &c.effect_summary {
         out.push_str(&format!("  effect: {line}\n"));
     }
+    out.push_str(&crate::report_impact::planned_block(c));
     out
 }
 
