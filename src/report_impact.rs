@@ -179,9 +179,12 @@ pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<
     }
 }
 
-/// For `skip_serializing_if` on counts.
-pub fn is_zero(n: &usize) -> bool {
-    *n == 0
+/// The line of the batch per-account report, when the account's changes cut anyone off.
+pub fn account_line(items: &[Item]) -> Option<String> {
+    let (loses, unknown) = counts(items);
+    (loses + unknown > 0).then(|| {
+        format!("who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)")
+    })
 }
 
 /// The impact gate of `apply`: what is held back and why.

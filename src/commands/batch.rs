@@ -867,9 +867,6 @@ pub struct AccountSummary {
     pub blocked: usize,
     pub failed: usize,
     pub reasons: Vec<String>,
-    /// Principals that the account's changes cut off (who is affected, issue 9).
-    #[serde(skip_serializing_if = "crate::report_impact::is_zero")]
-    pub losing_access: usize,
 }
 
 /// The summary of one account. In plan/scan, `changed` counts pending changes; in apply,
@@ -887,12 +884,8 @@ pub fn summarize_account(r: &AccountRun, mode: Mode) -> AccountSummary {
         ..AccountSummary::default()
     };
     // Who is affected (issue 9): principals losing access, counted once per account.
-    out.losing_access = crate::report_impact::counts(&r.items).0;
-    if out.losing_access > 0 {
-        out.reasons.push(format!(
-            "{} principal(s) lose access (see who is affected in the plan)",
-            out.losing_access
-        ));
+    if let Some(line) = crate::report_impact::account_line(&r.items) {
+        out.reasons.push(line);
     }
     if let Some(e) = &r.error {
         out.reasons.push(e.clone());
