@@ -265,6 +265,7 @@ mod tests {
                     actions_before: 2,
                     actions_lost: 2,
                     examples: vec![],
+                    kept: vec![],
                     last_used: days.map_or_else(LastUsed::never, |d| {
                         LastUsed::days("2026-11-28T00:00:00Z", d)
                     }),

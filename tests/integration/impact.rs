@@ -14,9 +14,13 @@ use aws_sdk_iam::config::Credentials;
 use serde_json::{json, Value};
 
 use crate::batch::{base_config, iam_in, new_account, sdk_config, Proxy};
-use crate::moto::{self, fixture, unique};
+use crate::moto::{self, unique};
 
-const LEGACY: &str = "2017-docs-tutorial-force-mfa.json";
+/// A community-style guard written with `Bool`: requests signed with long-term keys carry no MFA
+/// key and escape it, which the upgrade to `BoolIfExists` ends.
+const LEGACY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Sid":"AllowManageOwnMFA","Effect":"Allow","Action":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ResyncMFADevice"],"Resource":["arn:aws:iam::*:mfa/${aws:username}","arn:aws:iam::*:user/${aws:username}"]},
+ {"Sid":"DenyAllExceptListedIfNoMFA","Effect":"Deny","NotAction":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ListVirtualMFADevices","iam:ResyncMFADevice","sts:GetSessionToken","iam:ListUsers"],"Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
 const READ_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","ec2:Describe*"],"Resource":"*"}]}"#;
 
 /// Temporary credentials into `account` (its OrganizationAccountAccessRole).
@@ -103,10 +107,10 @@ async fn enable(iam: &aws_sdk_iam::Client, user: &str, serial: &str) {
 }
 
 /// An account with a group `devs` holding the legacy policy and a read-only grant.
-async fn account_with_group() -> (String, aws_sdk_iam::Client, String) {
+async fn account_with_group() -> (String, aws_sdk_iam::Client, String, String) {
     let account = new_account("impact", &[]).await;
     let iam = iam_in(&account).await;
-    let legacy = moto::create_managed(&iam, &unique("force-mfa"), &fixture(LEGACY), &[]).await;
+    let legacy = moto::create_managed(&iam, &unique("force-mfa"), LEGACY, &[]).await;
     let read = moto::create_managed(&iam, &unique("read"), READ_ONLY, &[]).await;
     moto::create_group(&iam, "devs").await;
     for arn in [&legacy, &read] {
@@ -117,7 +121,7 @@ async fn account_with_group() -> (String, aws_sdk_iam::Client, String) {
             .await
             .unwrap();
     }
-    (account, iam, legacy)
+    (account, iam, legacy, read)
 }
 
 /// The change of `arn` in a JSON plan, and its principals by name.
@@ -159,7 +163,7 @@ fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeM
 
 #[tokio::test]
 async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() {
-    let (account, iam, legacy) = account_with_group().await;
+    let (account, iam, legacy, read) = account_with_group().await;
     // alice: console password and a virtual device.
     moto::create_user(&iam, "alice", &[]).await;
     iam.add_user_to_group()
@@ -192,7 +196,7 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     key_user(&iam, "outsider", None, true).await;
     // build: a role EC2 assumes, with the same policies attached.
     moto::create_role(&iam, "build").await;
-    for arn in [&legacy] {
+    for arn in [&legacy, &read] {
         iam.attach_role_policy()
             .role_name("build")
             .policy_arn(arn)
@@ -326,7 +330,7 @@ async fn default_version(iam: &aws_sdk_iam::Client, arn: &str) -> String {
 
 #[tokio::test]
 async fn impact_apply_yes_holds_back_recent_losses_until_accepted_and_saved_plans_recheck() {
-    let (account, iam, legacy) = account_with_group().await;
+    let (account, iam, legacy, _) = account_with_group().await;
     key_user(&iam, "carol", Some("devs"), false).await;
     let proxy = Proxy::start(json!([]), 0);
     let dir = tempfile::tempdir().unwrap();

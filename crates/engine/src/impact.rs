@@ -207,6 +207,9 @@ pub struct Loss {
     pub actions_lost: usize,
     /// A few of the lost actions.
     pub examples: Vec<String>,
+    /// A few of the actions it keeps through this channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
     pub last_used: LastUsed,
     pub fix: String,
     /// Only possibly lost (evaluation met conditions it does not model).
@@ -743,6 +746,13 @@ pub fn assess(p: &PrincipalInput, before: &Value, after: &Value) -> PrincipalImp
             actions_before: ev.actions_before.len(),
             actions_lost: set.len(),
             examples: set.iter().take(EXAMPLES).cloned().collect(),
+            kept: ev
+                .actions_before
+                .iter()
+                .filter(|a| !set.contains(*a))
+                .take(EXAMPLES)
+                .cloned()
+                .collect(),
             last_used: ch.last_used.clone(),
             fix: ch.fix.clone(),
             uncertain,
@@ -751,27 +761,30 @@ pub fn assess(p: &PrincipalInput, before: &Value, after: &Value) -> PrincipalImp
     let certain: Vec<&Loss> = result.losses.iter().filter(|l| !l.uncertain).collect();
     let maybe: Vec<&Loss> = result.losses.iter().filter(|l| l.uncertain).collect();
     let describe = |l: &Loss| -> String {
+        let more = |shown: usize, n: usize| if n > shown { ", …" } else { "" };
+        let kept_n = l.actions_before.saturating_sub(l.actions_lost);
         let scope = if fallback {
             format!("up to {} actions", l.actions_lost)
-        } else if l.actions_lost >= l.actions_before && l.actions_before > 0 {
-            format!("all {} actions it had", l.actions_before)
+        } else if kept_n == 0 {
+            format!("all {} actions it had", l.actions_lost)
         } else {
-            format!("{} of {} actions", l.actions_lost, l.actions_before)
+            format!("{} of {} actions it had", l.actions_lost, l.actions_before)
+        };
+        let kept = if kept_n > 0 && !fallback {
+            format!(
+                "; keeps {kept_n}: {}{}",
+                l.kept.join(", "),
+                more(l.kept.len(), kept_n)
+            )
+        } else {
+            String::new()
         };
         format!(
-            "{} {} ({scope}: {}{}); fix: {}",
-            if l.uncertain {
-                "may lose"
-            } else {
-                "loses"
-            },
+            "{} {} ({scope}: {}{}{kept}); fix: {}",
+            if l.uncertain { "may lose" } else { "loses" },
             l.short,
             l.examples.join(", "),
-            if l.actions_lost > l.examples.len() {
-                ", …"
-            } else {
-                ""
-            },
+            more(l.examples.len(), l.actions_lost),
             l.fix
         )
     };
