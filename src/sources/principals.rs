@@ -425,6 +425,11 @@ impl CredentialFacts {
         }
     }
 
+    /// What the report says of one user.
+    pub fn user_credentials(&self, name: &str) -> Option<&UserCredentials> {
+        self.users.get(name)
+    }
+
     fn user(&self, name: &str, _arn: &str) -> Credentials {
         match (&self.error, self.users.get(name)) {
             (_, Some(u)) => Credentials::User(u.clone()),
@@ -572,28 +577,30 @@ pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialF
     let iam = store.client();
     let mut requests = 0usize;
     let mut delay = polling.first_delay;
+    // One GenerateCredentialReport (IAM reuses a report up to 4 hours old and answers COMPLETE);
+    // when it starts a new one, wait, then ask for it, waiting longer while it is in progress.
+    // So an account costs 2 requests here, more only while IAM is still generating.
+    requests += 1;
+    let state = match iam.generate_credential_report().send().await {
+        Ok(out) => out.state().cloned(),
+        Err(e) => {
+            let code = e.code().map(str::to_string);
+            return CredentialFacts::unavailable(
+                now,
+                report_error(
+                    &format!("iam:GenerateCredentialReport in account {}", store.account_id()),
+                    &e,
+                    code.as_deref(),
+                ),
+            );
+        }
+    };
+    if state != Some(ReportStateType::Complete) {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(8));
+    }
     let mut report = None;
     for attempt in 0..polling.attempts.max(1) {
-        requests += 1;
-        let state = match iam.generate_credential_report().send().await {
-            Ok(out) => out.state().cloned(),
-            Err(e) => {
-                let code = e.code().map(str::to_string);
-                return CredentialFacts::unavailable(
-                    now,
-                    report_error(
-                        &format!("iam:GenerateCredentialReport in account {}", store.account_id()),
-                        &e,
-                        code.as_deref(),
-                    ),
-                );
-            }
-        };
-        if state != Some(ReportStateType::Complete) {
-            // A report just started: give IAM a moment before asking for it.
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(8));
-        }
         requests += 1;
         match iam.get_credential_report().send().await {
             Ok(out) => {
@@ -604,7 +611,7 @@ pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialF
                 let code = e.code().map(str::to_string);
                 let retry = matches!(
                     code.as_deref(),
-                    Some("ReportInProgress" | "ReportNotPresent" | "ReportExpired")
+                    Some("ReportInProgress" | "ReportNotPresent")
                 );
                 if !retry || attempt + 1 == polling.attempts.max(1) {
                     return CredentialFacts::unavailable(

@@ -423,3 +423,109 @@ fn impact_offline_sources_say_once_that_they_have_no_principals() {
         .iter()
         .all(|c| c.get("impact").is_none()));
 }
+
+mod mocked {
+    //! What moto cannot do: a report still being generated, and a denied credential report.
+    use std::time::Duration;
+
+    use aws_sdk_iam::operation::generate_credential_report::{
+        GenerateCredentialReportError, GenerateCredentialReportOutput,
+    };
+    use aws_sdk_iam::operation::get_credential_report::{
+        GetCredentialReportError, GetCredentialReportOutput,
+    };
+    use aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMfaDevicesOutput;
+    use aws_sdk_iam::types::{ReportStateType, User, VirtualMfaDevice};
+    use aws_sdk_iam::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use forcemfa::engine::impact::MfaKind;
+    use forcemfa::sources::aws::AwsStore;
+    use forcemfa::sources::principals::{read_credentials, Polling};
+
+    const CSV: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\nerin,arn:aws:iam::123456789012:user/erin,2020-01-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2020-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";
+
+    fn polling() -> Polling {
+        Polling {
+            first_delay: Duration::from_millis(1),
+            attempts: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn impact_mock_report_in_progress_is_waited_for() {
+        let generate = mock!(Client::generate_credential_report).then_output(|| {
+            GenerateCredentialReportOutput::builder()
+                .state(ReportStateType::Started)
+                .build()
+        });
+        let get = mock!(Client::get_credential_report)
+            .sequence()
+            .error(|| {
+                GetCredentialReportError::generic(
+                    ErrorMetadata::builder().code("ReportInProgress").build(),
+                )
+            })
+            .output(|| {
+                GetCredentialReportOutput::builder()
+                    .content(aws_smithy_types::Blob::new(CSV.as_bytes()))
+                    .generated_time(aws_smithy_types::DateTime::from_secs(1_764_000_000))
+                    .build()
+            })
+            .build();
+        let list = mock!(Client::list_virtual_mfa_devices).then_output(|| {
+            ListVirtualMfaDevicesOutput::builder()
+                .virtual_mfa_devices(
+                    VirtualMfaDevice::builder()
+                        .serial_number("arn:aws:iam::123456789012:mfa/erin-phone")
+                        .user(
+                            User::builder()
+                                .user_name("erin")
+                                .path("/")
+                                .user_id("AIDA")
+                                .arn("arn:aws:iam::123456789012:user/erin")
+                                .create_date(aws_smithy_types::DateTime::from_secs(0))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&generate, &get, &list]);
+        let store = AwsStore::from_client(client, "123456789012");
+        let facts = read_credentials(&store, polling()).await;
+        assert_eq!(facts.error, None);
+        assert_eq!((generate.num_calls(), get.num_calls(), list.num_calls()), (1, 2, 1));
+        assert_eq!(facts.requests, 4);
+        assert!(facts
+            .as_of_phrase()
+            .unwrap()
+            .starts_with("credential report of 2025-11-24T"));
+        let erin = facts.user_credentials("erin").unwrap();
+        assert_eq!(erin.mfa_devices, vec![MfaKind::Virtual]);
+        assert!(erin.access_keys[0].active);
+    }
+
+    #[tokio::test]
+    async fn impact_mock_denied_report_makes_facts_unavailable_with_the_permission_named() {
+        let generate = mock!(Client::generate_credential_report).then_error(|| {
+            GenerateCredentialReportError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("not authorized to perform: iam:GenerateCredentialReport")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&generate]);
+        let store = AwsStore::from_client(client, "123456789012");
+        let facts = read_credentials(&store, polling()).await;
+        let e = facts.error.clone().unwrap();
+        assert!(e.contains("account 123456789012"), "{e}");
+        assert!(e.contains("grant iam:GenerateCredentialReport"), "{e}");
+        assert!(facts.user_credentials("erin").is_none());
+    }
+}
