@@ -188,6 +188,32 @@ pub struct AwsArgs {
     /// will revert them)
     #[arg(long)]
     pub include_iac_managed: bool,
+    #[command(flatten)]
+    pub impact: ImpactArgs,
+}
+
+/// The who-is-affected gate of `apply` (issue 9).
+#[derive(Debug, Args, Clone)]
+pub struct ImpactArgs {
+    /// apply --yes: publish even a change that cuts off access used in the last --recent-days
+    #[arg(long)]
+    pub accept_impact: bool,
+    /// apply --yes: access used within this many days counts as in use
+    #[arg(long, value_name = "N", default_value_t = crate::report_impact::DEFAULT_RECENT_DAYS)]
+    pub recent_days: i64,
+    /// Set for `apply --plan`: read the principals again and refuse changes whose impact grew.
+    #[arg(skip)]
+    pub recheck: bool,
+}
+
+impl Default for ImpactArgs {
+    fn default() -> Self {
+        ImpactArgs {
+            accept_impact: false,
+            recent_days: crate::report_impact::DEFAULT_RECENT_DAYS,
+            recheck: false,
+        }
+    }
 }
 
 /// How to reach an AWS account.

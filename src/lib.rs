@@ -19,5 +19,6 @@ pub mod error;
 pub mod overview;
 pub mod report;
 pub mod sarif_location;
+pub mod report_impact;
 pub mod sources;
 pub mod ui;

@@ -123,6 +123,8 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
     for u in &c.effect.unknown {
         let _ = writeln!(out, "      could not evaluate: {u}");
     }
+    // Who is affected (account targets only).
+    out.push_str(&crate::report_impact::block(c.impact.as_ref(), opts.color));
     let _ = writeln!(
         out,
         "  checks: size {}/{} non-whitespace characters, {}",
@@ -261,6 +263,9 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
         }
     }
     out.push_str(&crate::overview::overview(items)); // issue 13
+    if mode != Mode::Scan {
+        out.push_str(&crate::report_impact::offline_note(items));
+    }
     let s = summarize(items);
     let _ = writeln!(out, "{}", summary_line(&s, mode));
     out
@@ -362,6 +367,7 @@ pub fn markdown(items: &[Item], mode: Mode) -> String {
         Mode::Apply => "forcemfa apply",
     };
     let _ = writeln!(out, "# {title}\n\n{}\n", summary_line(&s, mode));
+    out.push_str(&crate::report_impact::markdown_summary(items));
     let _ = writeln!(
         out,
         "| target | status | generation | detail |\n|---|---|---|---|"
@@ -427,6 +433,7 @@ pub fn markdown(items: &[Item], mode: Mode) -> String {
                 let _ = writeln!(out, "- {line}");
             }
         }
+        out.push_str(&crate::report_impact::markdown(c));
         for b in &c.blocked {
             let _ = writeln!(out, "\n> **Blocked:** {b}");
         }

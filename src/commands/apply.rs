@@ -38,6 +38,8 @@ pub use crate::sources::writer::{ChangeResult as Result, Outcome};
 pub struct Settings {
     pub yes: bool,
     pub include_iac_managed: bool,
+    /// Who is affected: the gate of `apply --yes` and of saved plans.
+    pub impact: crate::report_impact::Gate,
 }
 
 /// A run being applied: its parts (with their changes) and what the operator sees before each
@@ -62,9 +64,10 @@ pub fn apply(
     if !yes && !ui::interactive() {
         return Err(Error::NeedsTerminal);
     }
-    let settings = Settings {
+    let mut settings = Settings {
         yes,
         include_iac_managed: args.aws.include_iac_managed,
+        impact: crate::report_impact::Gate::new(&args.aws.impact, yes),
     };
     let journal_path = scope::journal_path(&args.aws.journal);
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -74,6 +77,9 @@ pub fn apply(
         let mut job = prepare(ui, args, plan_path).await?;
         let concurrency = usize::from(args.batch.concurrency);
         connect(*ui, &mut job, concurrency).await;
+        if job.saved.is_some() {
+            settings.impact.current = Some(recheck_impacts(&mut job).await);
+        }
         let writers = Writers {
             journal: &journal_path,
             no_prune: args.aws.no_prune,
@@ -101,10 +107,34 @@ pub fn apply(
     Ok(exit_code(&parts, was_interrupted))
 }
 
+/// A saved plan carries the impact it was reviewed with: read who is affected again now, per
+/// account, so that a change whose impact grew is held back. An account whose principals cannot
+/// be read is not written to (fail closed).
+async fn recheck_impacts(
+    job: &mut Job,
+) -> std::collections::BTreeMap<String, crate::engine::impact::Impact> {
+    let mut now = std::collections::BTreeMap::new();
+    for p in &mut job.parts {
+        let (Some(store), false) = (&p.store, p.changes.is_empty()) else {
+            continue;
+        };
+        match crate::sources::principals::current_impacts(store, &p.changes).await {
+            Ok(map) => now.extend(map),
+            Err(e) => {
+                p.error = Some(format!(
+                    "could not read who the saved changes affect now ({e}); nothing written to this account"
+                ));
+            }
+        }
+    }
+    now
+}
+
 /// Interrupted, then blocked, then failed: the strongest signal wins.
 fn exit_code(parts: &[Part], interrupted: bool) -> Exit {
     let blocked = parts.iter().any(|p| {
-        !p.blocked.is_empty()
+        p.results.iter().any(|r| r.outcome.is_held_back())
+            || !p.blocked.is_empty()
             || p.items
                 .iter()
                 .any(|i| matches!(i, Item::Change(c) if c.is_blocked()))
@@ -308,6 +338,11 @@ async fn decide(
             return Some(Outcome::Failed { error });
         }
     }
+    // Who is affected: held back before any prompt when it cuts off access in use (with
+    // --yes and without --accept-impact), or more than the saved plan was reviewed with.
+    if let Some(reason) = settings.impact.hold(c) {
+        return Some(Outcome::HeldBack { reason });
+    }
     if asking.all {
         return None;
     }
@@ -488,6 +523,13 @@ async fn publisher(
         out.push(Result::new(&c, outcome));
     }
     out
+}
+
+/// Changes held back by the impact gate make the run exit 4.
+pub fn any_held_back(results: &[Result]) -> bool {
+    results
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::HeldBack { .. }))
 }
 
 /// Stale and failed changes make the run fail.

@@ -201,5 +201,6 @@ pub(crate) fn planned_text(c: &engine_plan::PlannedChange) -> String {
     for line in &c.effect_summary {
         out.push_str(&format!("  effect: {line}\n"));
     }
+    out.push_str(&crate::report_impact::planned_block(c));
     out
 }

@@ -61,6 +61,10 @@ pub fn summarize_account(r: &Part, mode: Mode) -> AccountSummary {
         failed: s.errors,
         ..AccountSummary::default()
     };
+    // Who is affected: principals losing access, counted once per account.
+    if let Some(line) = crate::report_impact::account_line(&r.items) {
+        out.reasons.push(line);
+    }
     if let Some(e) = &r.error {
         out.reasons.push(e.clone());
         if r.results.is_empty() && r.items.is_empty() {
@@ -121,6 +125,10 @@ fn count_result(out: &mut AccountSummary, x: &ChangeResult) {
         Outcome::Failed { error } => {
             out.failed += 1;
             out.reasons.push(line("failed", &format!(": {error}")));
+        }
+        Outcome::HeldBack { reason } => {
+            out.blocked += 1;
+            out.reasons.push(line("held back", &format!(": {reason}")));
         }
     }
 }
@@ -233,6 +241,9 @@ pub fn result_lines(results: &[ChangeResult]) -> String {
             Outcome::Failed { error } => format!("error: {} [{}]: {error}", r.target, r.change),
             Outcome::Declined => format!("not applied {} [{}]", r.target, r.change),
             Outcome::Skipped { reason } => format!("skipped {} [{}]: {reason}", r.target, r.change),
+            Outcome::HeldBack { reason } => {
+                format!("held back {} [{}]: {reason}", r.target, r.change)
+            }
         };
         s.push_str(&line);
         s.push('\n');
@@ -247,6 +258,12 @@ pub fn result_lines(results: &[ChangeResult]) -> String {
         count(|o| matches!(o, Outcome::Declined)),
         count(|o| matches!(o, Outcome::Skipped { .. })),
     ));
+    let held = count(|o| matches!(o, Outcome::HeldBack { .. }));
+    if held > 0 {
+        s.push_str(&format!(
+            "Held back {held}: they cut off access in use (see who is affected); --accept-impact publishes them.\n"
+        ));
+    }
     s
 }
 
@@ -258,6 +275,7 @@ fn outcome_text(o: &Outcome) -> String {
         Outcome::Failed { error } => format!("failed: {error}"),
         Outcome::Declined => "not applied".into(),
         Outcome::Skipped { reason } => format!("skipped: {reason}"),
+        Outcome::HeldBack { reason } => format!("held back: {reason}"),
     }
 }
 

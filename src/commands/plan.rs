@@ -239,7 +239,7 @@ pub async fn plan_account_items(
     options: &Options,
 ) -> Result<(Vec<Item>, Vec<String>), Error> {
     let chain = migration::default_chain()?;
-    let fetched = store.fetch().await?;
+    let (fetched, details) = store.fetch_with_details().await?;
     let mut items = Vec::with_capacity(fetched.len());
     let mut warnings = Vec::new();
     for f in &fetched {
@@ -260,6 +260,8 @@ pub async fn plan_account_items(
         }
         items.push(item);
     }
+    // Who each change affects: principals and their credentials.
+    warnings.extend(crate::sources::principals::attach_impacts(store, &details, &mut items).await);
     Ok((items, warnings))
 }
 

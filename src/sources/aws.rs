@@ -22,6 +22,10 @@ use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::EntityType;
 use aws_sdk_iam::Client;
+
+/// One page of `GetAccountAuthorizationDetails`, as IAM answered it.
+pub type AuthDetails =
+    aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
 use aws_smithy_types::retry::RetryConfig;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +46,10 @@ pub const PLAN_ACTIONS: &[&str] = &[
     "iam:GetUserPolicy",
     "iam:GetGroupPolicy",
     "iam:GetRolePolicy",
+    // Who is affected (sources/principals.rs): the credential report and virtual MFA devices.
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:ListVirtualMFADevices",
 ];
 
 /// Every action `apply` and `rollback` need beyond [`PLAN_ACTIONS`].
@@ -342,6 +350,14 @@ impl AwsStore {
     /// Every customer managed policy (default version) and every inline policy of users,
     /// groups and roles, from all pages of `GetAccountAuthorizationDetails`.
     pub async fn fetch(&self) -> Result<Vec<Fetched>, StoreError> {
+        Ok(self.fetch_with_details().await?.0)
+    }
+
+    /// [`AwsStore::fetch`], plus the pages it read: who the policies reach (group memberships,
+    /// attachments, trust policies) is in them, for the impact of each change
+    /// ([`crate::sources::principals`]) at no extra request.
+    pub async fn fetch_with_details(&self) -> Result<(Vec<Fetched>, Vec<AuthDetails>), StoreError> {
+        let mut pages: Vec<AuthDetails> = Vec::new();
         let op = "iam:GetAccountAuthorizationDetails";
         let mut marker: Option<String> = None;
         let mut managed = Vec::new();
@@ -396,6 +412,7 @@ impl AwsStore {
                 });
             }
             managed.extend(page.policies().iter().cloned());
+            pages.push(page.clone());
             match page.marker() {
                 Some(m) if page.is_truncated() && Some(m) != marker.as_deref() => {
                     marker = Some(m.to_string());
@@ -466,7 +483,7 @@ impl AwsStore {
                 });
             }
         }
-        Ok(out)
+        Ok((out, pages))
     }
 
     /// The tags of a managed policy (`GetAccountAuthorizationDetails` does not return them).

@@ -4,11 +4,13 @@
 //! covers: accounts file, filters), `reach` (the operator's credentials, the Organization, one
 //! store per account), `refresh` (assumed-role credentials that outlive their session),
 //! `writer` (one writer per part of a run: files or an account), `journal` (the write-ahead
-//! record of what was published, for rollback).
+//! record of what was published, for rollback), `principals` (who a policy reaches and their
+//! credentials, for the impact of each change).
 pub mod accounts;
 pub mod aws;
 pub mod files;
 pub mod journal;
+pub mod principals;
 pub mod reach;
 pub mod refresh;
 pub mod writer;

@@ -31,12 +31,21 @@ pub enum Outcome {
     Skipped {
         reason: String,
     },
+    /// Not published: it cuts off access in use, or more than was reviewed (who is affected).
+    HeldBack {
+        reason: String,
+    },
 }
 
 impl Outcome {
     /// The change was asked for and could not be carried out: the run must not exit 0.
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Failed { .. } | Outcome::Stale { .. })
+    }
+
+    /// Held back by the impact gate: the run exits 4, like a blocked change.
+    pub fn is_held_back(&self) -> bool {
+        matches!(self, Outcome::HeldBack { .. })
     }
 }
 

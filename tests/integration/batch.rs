@@ -20,7 +20,7 @@ const LEGACY: &str = "2015-blog-force-mfa.json";
 const CURRENT: &str = "current-docs-mfa-only.json";
 const NO_GUARD: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
 
-fn sdk_config(endpoint: &str, creds: Credentials) -> aws_types::SdkConfig {
+pub(crate) fn sdk_config(endpoint: &str, creds: Credentials) -> aws_types::SdkConfig {
     aws_types::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -29,7 +29,7 @@ fn sdk_config(endpoint: &str, creds: Credentials) -> aws_types::SdkConfig {
         .build()
 }
 
-fn base_config() -> aws_types::SdkConfig {
+pub(crate) fn base_config() -> aws_types::SdkConfig {
     sdk_config(
         &moto::endpoint(),
         Credentials::new("testing", "testing", None, None, "moto"),
@@ -55,7 +55,7 @@ async fn org() -> &'static () {
 }
 
 /// A new member account of the organisation, tagged.
-async fn new_account(name: &str, tags: &[(&str, &str)]) -> String {
+pub(crate) async fn new_account(name: &str, tags: &[(&str, &str)]) -> String {
     org().await;
     let org = aws_sdk_organizations::Client::new(&base_config());
     let name = unique(name);
@@ -81,7 +81,7 @@ async fn new_account(name: &str, tags: &[(&str, &str)]) -> String {
 }
 
 /// IAM of a member account, through its OrganizationAccountAccessRole (as forcemfa reaches it).
-async fn iam_in(account: &str) -> aws_sdk_iam::Client {
+pub(crate) async fn iam_in(account: &str) -> aws_sdk_iam::Client {
     iam_via(account, &moto::endpoint()).await
 }
 
@@ -157,14 +157,14 @@ async fn version_count(account: &str, arn: &str) -> usize {
 }
 
 /// The fault-injecting proxy, stopped when dropped.
-struct Proxy {
+pub(crate) struct Proxy {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     _rules: tempfile::NamedTempFile,
 }
 
 impl Proxy {
-    fn start(rules: Value, delay_ms: u64) -> Proxy {
+    pub(crate) fn start(rules: Value, delay_ms: u64) -> Proxy {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), rules.to_string()).unwrap();
@@ -192,7 +192,7 @@ impl Proxy {
 
 impl Proxy {
     /// Requests seen per "account action", and faults injected.
-    fn stats(&self) -> Value {
+    pub(crate) fn stats(&self) -> Value {
         use std::io::{Read, Write};
         let addr = self.url.trim_start_matches("http://");
         let mut s = std::net::TcpStream::connect(addr).unwrap();

@@ -12,6 +12,7 @@ mod batch;
 mod cli;
 mod effect;
 mod fixtures;
+mod impact;
 mod moto;
 mod props;
 mod tools;

@@ -120,6 +120,10 @@ pub struct Change {
     pub attachments: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iac_managed: Option<String>,
+    /// Who the change affects (account targets only; filled in by the caller, which reads the
+    /// principals and their credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::impact::Impact>,
 }
 
 impl Change {
@@ -394,6 +398,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         notes,
         attachments: input.attachments.clone(),
         iac_managed: input.iac_managed.clone(),
+        impact: None,
     }))
 }
 
@@ -473,6 +478,9 @@ pub struct PlannedChange {
     /// The size limit the change was planned against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<SizeLimit>,
+    /// The impact the change was reviewed with (account targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::impact::Impact>,
 }
 
 impl PlannedChange {
@@ -561,6 +569,7 @@ impl PlanFile {
                 effect_summary: c.effect.summary.clone(),
                 iac_managed: c.iac_managed.clone(),
                 limit: Some(c.limit),
+                impact: c.impact.clone(),
             });
         }
         PlanFile {

@@ -1,0 +1,335 @@
+//! Rendering of who each change affects (§9): the "who is affected" block of the text plan, the
+//! Markdown lines, the per-account counts of the batch report, and the `apply --yes` gate that
+//! holds back a change cutting off recently used access. Pure: strings and decisions, no I/O.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::engine::impact::{Impact, PrincipalImpact, Verdict};
+use crate::engine::plan::{Change, Item, PlannedChange};
+use crate::engine::target::TargetKind;
+
+/// Unaffected principals listed by name before the rest are only counted.
+const UNAFFECTED_LISTED: usize = 3;
+
+/// The default of `--recent-days`.
+pub const DEFAULT_RECENT_DAYS: i64 = 90;
+
+fn principal_line(p: &PrincipalImpact) -> String {
+    let tag = match p.verdict {
+        Verdict::LosesAccess => "LOSES ACCESS",
+        Verdict::Unknown => "unknown",
+        Verdict::Unaffected => "unaffected",
+    };
+    format!(
+        "{} ({}, via {}): {tag}: {}",
+        p.name,
+        match p.kind {
+            crate::engine::impact::PrincipalKind::User => "user",
+            crate::engine::impact::PrincipalKind::Role => "role",
+        },
+        p.via.join(", "),
+        p.because
+    )
+}
+
+/// The "who is affected" block of one change, indented for the text plan; empty for files.
+pub fn block(impact: Option<&Impact>, color: bool) -> String {
+    let Some(i) = impact else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let head = match &i.credentials_as_of {
+        Some(asof) => format!("  who is affected ({}; {asof}):", i.summary),
+        None => format!("  who is affected ({}):", i.summary),
+    };
+    let _ = writeln!(out, "{head}");
+    for n in &i.notes {
+        let _ = writeln!(out, "      note: {n}");
+    }
+    let mut unaffected = Vec::new();
+    for p in &i.principals {
+        if p.verdict == Verdict::Unaffected {
+            unaffected.push(p);
+            continue;
+        }
+        let line = format!("      {}", principal_line(p));
+        if color && p.verdict == Verdict::LosesAccess {
+            let _ = writeln!(out, "{}", console::style(line).red());
+        } else {
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some(f) = &p.fallback {
+            let _ = writeln!(out, "          ({f})");
+        }
+    }
+    for p in unaffected.iter().take(UNAFFECTED_LISTED) {
+        let _ = writeln!(out, "      {}", principal_line(p));
+    }
+    if unaffected.len() > UNAFFECTED_LISTED {
+        let _ = writeln!(
+            out,
+            "      … and {} more unaffected",
+            unaffected.len() - UNAFFECTED_LISTED
+        );
+    }
+    out
+}
+
+/// The one line a text plan ends with when offline sources had changes: files have no principals.
+pub fn offline_note(items: &[Item]) -> String {
+    let offline = items.iter().any(|i| {
+        matches!(i, Item::Change(c) if matches!(c.target.kind, TargetKind::File { .. }))
+    });
+    if offline {
+        "Who is affected: no principals: offline source (plan against the account to see them).\n"
+            .into()
+    } else {
+        String::new()
+    }
+}
+
+/// Principals losing access over the changes of `items` (each counted once), and how many of
+/// them are unknown.
+pub fn counts(items: &[Item]) -> (usize, usize) {
+    let mut loses = BTreeSet::new();
+    let mut unknown = BTreeSet::new();
+    for i in items {
+        let Item::Change(c) = i else { continue };
+        let Some(imp) = &c.impact else { continue };
+        for p in &imp.principals {
+            match p.verdict {
+                Verdict::LosesAccess => {
+                    loses.insert(p.arn.clone());
+                }
+                Verdict::Unknown => {
+                    unknown.insert(p.arn.clone());
+                }
+                Verdict::Unaffected => {}
+            }
+        }
+    }
+    unknown.retain(|a| !loses.contains(a));
+    (loses.len(), unknown.len())
+}
+
+/// Markdown lines for one change.
+pub fn markdown(c: &Change) -> String {
+    let Some(i) = &c.impact else {
+        return String::new();
+    };
+    let mut out = format!("\nWho is affected: {}.\n\n", i.summary);
+    for p in i.principals.iter().filter(|p| p.verdict != Verdict::Unaffected) {
+        let _ = writeln!(
+            out,
+            "- **{}** ({}): {}",
+            p.name.replace('|', "\\|"),
+            p.verdict.as_str(),
+            p.because.replace('|', "\\|")
+        );
+    }
+    out
+}
+
+/// The line of the Markdown summary: principals losing access over all changes.
+pub fn markdown_summary(items: &[Item]) -> String {
+    let any = items
+        .iter()
+        .any(|i| matches!(i, Item::Change(c) if c.impact.is_some()));
+    if !any {
+        return String::new();
+    }
+    let (loses, unknown) = counts(items);
+    format!("Principals losing access: {loses} (unknown: {unknown}).\n\n")
+}
+
+/// Why `apply --yes` must not publish `c` now, if it must not: a principal loses (or may lose)
+/// access used within `recent_days`, and the operator did not pass `--accept-impact`.
+pub fn hold_reason(c: &PlannedChange, recent_days: i64, accept: bool) -> Option<String> {
+    if accept {
+        return None;
+    }
+    let imp = c.impact.as_ref()?;
+    let recent = imp.recent_losses(recent_days);
+    if recent.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = recent
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.because))
+        .collect();
+    Some(format!(
+        "held back: cuts off access used in the last {recent_days} days: {}; fix that first or pass --accept-impact",
+        names.join("; ")
+    ))
+}
+
+/// Why a saved change must not be published: its impact grew since it was reviewed.
+pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<String> {
+    let now = now?;
+    let empty = Impact::default();
+    let grown = reviewed.unwrap_or(&empty).growth(now);
+    if grown.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "held back: more is cut off than when the plan was reviewed: {}; make the plan again and review it",
+            grown.join("; ")
+        ))
+    }
+}
+
+/// The line of the batch per-account report, when the account's changes cut anyone off.
+pub fn account_line(items: &[Item]) -> Option<String> {
+    let (loses, unknown) = counts(items);
+    (loses + unknown > 0).then(|| {
+        format!("who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)")
+    })
+}
+
+/// The impact gate of `apply`: what is held back and why.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    /// `--yes` without `--accept-impact`: changes cutting off recently used access are held.
+    pub hold_recent: bool,
+    pub recent_days: i64,
+    /// `apply --plan`: the impact of each saved change now, by change id.
+    pub current: Option<std::collections::BTreeMap<String, Impact>>,
+}
+
+impl Gate {
+    pub fn new(args: &crate::cli::ImpactArgs, yes: bool) -> Gate {
+        Gate {
+            hold_recent: yes && !args.accept_impact,
+            recent_days: args.recent_days,
+            current: None,
+        }
+    }
+
+    /// Why `c` must not be published now, if it must not.
+    pub fn hold(&self, c: &PlannedChange) -> Option<String> {
+        let now = match &self.current {
+            Some(map) => {
+                let now = map.get(&c.id);
+                if let Some(why) = growth_reason(c.impact.as_ref(), now) {
+                    return Some(why);
+                }
+                now.or(c.impact.as_ref())
+            }
+            None => c.impact.as_ref(),
+        };
+        if !self.hold_recent {
+            return None;
+        }
+        let mut judged = c.clone();
+        judged.impact = now.cloned();
+        hold_reason(&judged, self.recent_days, false)
+    }
+}
+
+/// The impact block of a saved change, for the confirmation prompt of `apply --plan`.
+pub fn planned_block(c: &PlannedChange) -> String {
+    block(c.impact.as_ref(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::engine::impact::{
+        AccessKey, Credentials, LastUsed, Loss, PrincipalKind, UserCredentials,
+    };
+
+    fn principal(name: &str, verdict: Verdict, days: Option<i64>) -> PrincipalImpact {
+        PrincipalImpact {
+            arn: format!("arn:aws:iam::1:user/{name}"),
+            name: name.into(),
+            kind: PrincipalKind::User,
+            via: vec!["group devs".into()],
+            credentials: Credentials::User(UserCredentials {
+                access_keys: vec![AccessKey {
+                    active: true,
+                    last_used: LastUsed::never(),
+                }],
+                ..UserCredentials::default()
+            }),
+            verdict,
+            because: format!("{name} because"),
+            losses: if verdict == Verdict::Unaffected {
+                vec![]
+            } else {
+                vec![Loss {
+                    what: "requests with long-term access keys without an MFA session".into(),
+                    short: "CLI access".into(),
+                    contexts: vec![],
+                    actions_before: 2,
+                    actions_lost: 2,
+                    examples: vec![],
+                    kept: vec![],
+                    last_used: days.map_or_else(LastUsed::never, |d| {
+                        LastUsed::days("2026-11-28T00:00:00Z", d)
+                    }),
+                    fix: "enrol".into(),
+                    uncertain: false,
+                }]
+            },
+            fallback: None,
+        }
+    }
+
+    fn impact(ps: Vec<PrincipalImpact>) -> Impact {
+        let mut i = Impact {
+            principals: ps,
+            ..Impact::default()
+        };
+        i.summarize();
+        i
+    }
+
+    #[test]
+    fn unaffected_are_counted_beyond_a_few() {
+        let mut ps = vec![principal("carol", Verdict::LosesAccess, Some(2))];
+        for n in 0..6 {
+            ps.push(principal(&format!("u{n}"), Verdict::Unaffected, None));
+        }
+        let text = block(Some(&impact(ps)), false);
+        assert!(text.contains("carol (user, via group devs): LOSES ACCESS: carol because"));
+        assert!(text.contains("u2 (user"));
+        assert!(!text.contains("u3 (user"));
+        assert!(text.contains("… and 3 more unaffected"));
+        assert_eq!(block(None, false), "");
+    }
+
+    #[test]
+    fn recent_losses_hold_back_unless_accepted() {
+        let mut c = PlannedChange {
+            id: "abc".into(),
+            target: crate::engine::target::Target::file("x"),
+            version_id: None,
+            before_sha256: String::new(),
+            before: String::new(),
+            after: String::new(),
+            migrations: vec![],
+            effect_summary: vec![],
+            iac_managed: None,
+            impact: Some(impact(vec![principal("carol", Verdict::LosesAccess, Some(2))])),
+        };
+        let why = hold_reason(&c, 90, false).unwrap();
+        assert!(why.contains("carol") && why.contains("--accept-impact"), "{why}");
+        assert!(hold_reason(&c, 90, true).is_none());
+        assert!(hold_reason(&c, 1, false).is_none(), "used 2 days ago");
+        c.impact = Some(impact(vec![principal("old", Verdict::LosesAccess, None)]));
+        assert!(hold_reason(&c, 90, false).is_none(), "never used");
+    }
+
+    #[test]
+    fn growth_is_refused() {
+        let reviewed = impact(vec![principal("carol", Verdict::Unaffected, None)]);
+        let now = impact(vec![principal("carol", Verdict::LosesAccess, Some(1))]);
+        assert!(growth_reason(Some(&reviewed), Some(&now))
+            .unwrap()
+            .contains("carol"));
+        assert!(growth_reason(Some(&now), Some(&now)).is_none());
+        assert!(growth_reason(Some(&now), Some(&reviewed)).is_none());
+    }
+}

@@ -1,0 +1,815 @@
+//! Who a policy reaches in an account, and what the account knows of their credentials (§9).
+//!
+//! Principals come from the `GetAccountAuthorizationDetails` pages the store already read
+//! ([`AwsStore::fetch_with_details`]): users (their groups, inline and attached policies), groups,
+//! roles (their trust policy and last use) and the customer managed policy documents. Credentials
+//! come from three or four requests whatever the number of users: `GenerateCredentialReport` (again
+//! while the report is being generated), `GetCredentialReport` (a CSV: password enabled and last
+//! used, MFA active, access keys active and last used) and one paged `ListVirtualMFADevices` (a
+//! user with MFA active but no virtual device has a hardware TOTP token or a FIDO key; IAM lists
+//! those only per user, so the kind is named only where a serial tells). The verdicts themselves
+//! are pure: [`crate::engine::impact`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::engine::impact::{
+    self, AccessKey, Credentials, Impact, LastUsed, MfaKind, PrincipalInput, PrincipalKind,
+    RoleTrust, UserCredentials,
+};
+use crate::engine::plan::Item;
+use crate::engine::policy;
+use crate::engine::target::{EntityKind, Target, TargetKind};
+use crate::sources::aws::{display_chain, AuthDetails, AwsStore, StoreError};
+
+/// The IAM actions this module calls (also in [`crate::sources::aws::PLAN_ACTIONS`]).
+pub const IMPACT_ACTIONS: &[&str] = &[
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:ListVirtualMFADevices",
+];
+
+/// A user, group or role and the policies attached to or embedded in it.
+#[derive(Debug, Clone, Default)]
+struct Entity {
+    name: String,
+    arn: String,
+    /// Managed policy ARNs.
+    attached: Vec<String>,
+    /// (policy name, decoded document)
+    inline: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct UserEntry {
+    entity: Entity,
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RoleEntry {
+    entity: Entity,
+    trust: String,
+    /// RFC 3339.
+    last_used: Option<String>,
+}
+
+/// Users, groups, roles and managed policy documents of one account.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    users: Vec<UserEntry>,
+    groups: BTreeMap<String, Entity>,
+    roles: Vec<RoleEntry>,
+    /// Customer managed policies: ARN → default version document.
+    managed: BTreeMap<String, String>,
+}
+
+fn entity(
+    name: Option<&str>,
+    arn: Option<&str>,
+    attached: &[aws_sdk_iam::types::AttachedPolicy],
+    inline: &[aws_sdk_iam::types::PolicyDetail],
+) -> Entity {
+    Entity {
+        name: name.unwrap_or_default().to_string(),
+        arn: arn.unwrap_or_default().to_string(),
+        attached: attached
+            .iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string))
+            .collect(),
+        inline: inline
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.policy_name()?.to_string(),
+                    policy::decode_document(p.policy_document()?).0,
+                ))
+            })
+            .collect(),
+    }
+}
+
+fn rfc3339(d: &aws_smithy_types::DateTime) -> Option<String> {
+    d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()
+}
+
+impl Directory {
+    /// Builds the directory from the pages of `GetAccountAuthorizationDetails`.
+    pub fn from_pages(pages: &[AuthDetails]) -> Directory {
+        let mut d = Directory::default();
+        for page in pages {
+            for u in page.user_detail_list() {
+                d.users.push(UserEntry {
+                    entity: entity(
+                        u.user_name(),
+                        u.arn(),
+                        u.attached_managed_policies(),
+                        u.user_policy_list(),
+                    ),
+                    groups: u.group_list().to_vec(),
+                });
+            }
+            for g in page.group_detail_list() {
+                let e = entity(
+                    g.group_name(),
+                    g.arn(),
+                    g.attached_managed_policies(),
+                    g.group_policy_list(),
+                );
+                d.groups.insert(e.name.clone(), e);
+            }
+            for r in page.role_detail_list() {
+                d.roles.push(RoleEntry {
+                    entity: entity(
+                        r.role_name(),
+                        r.arn(),
+                        r.attached_managed_policies(),
+                        r.role_policy_list(),
+                    ),
+                    trust: r
+                        .assume_role_policy_document()
+                        .map(|t| policy::decode_document(t).0)
+                        .unwrap_or_default(),
+                    last_used: r
+                        .role_last_used()
+                        .and_then(|l| l.last_used_date())
+                        .and_then(rfc3339),
+                });
+            }
+            for p in page.policies() {
+                let (Some(arn), default) = (p.arn(), p.default_version_id()) else {
+                    continue;
+                };
+                let doc = p
+                    .policy_version_list()
+                    .iter()
+                    .find(|v| v.is_default_version() || v.version_id() == default)
+                    .and_then(|v| v.document());
+                if let Some(doc) = doc {
+                    d.managed
+                        .insert(arn.to_string(), policy::decode_document(doc).0);
+                }
+            }
+        }
+        d
+    }
+
+    /// Documents of an entity's policies except `changed`; unreadable ones go to `missing`.
+    fn documents(
+        &self,
+        e: &Entity,
+        changed: &Target,
+        kind: EntityKind,
+        docs: &mut Vec<Value>,
+        missing: &mut Vec<String>,
+    ) {
+        for arn in &e.attached {
+            if matches!(&changed.kind, TargetKind::Managed { arn: a, .. } if a == arn) {
+                continue;
+            }
+            match self.managed.get(arn).map(|t| policy::parse(t)) {
+                Some(Ok(p)) => docs.push(p.value),
+                Some(Err(_)) => missing.push(format!("{arn} (not valid JSON)")),
+                None => missing.push(arn.clone()),
+            }
+        }
+        for (name, text) in &e.inline {
+            let is_changed = matches!(&changed.kind, TargetKind::Inline { entity, entity_name, policy_name }
+                if *entity == kind && *entity_name == e.name && policy_name == name);
+            if is_changed {
+                continue;
+            }
+            match policy::parse(text) {
+                Ok(p) => docs.push(p.value),
+                Err(_) => missing.push(format!(
+                    "inline policy {name:?} of {} {:?} (not valid JSON)",
+                    kind.as_str(),
+                    e.name
+                )),
+            }
+        }
+    }
+
+    /// The principals `target` reaches, with every other policy that reaches each of them.
+    pub fn principals(&self, target: &Target, facts: &CredentialFacts) -> Vec<PrincipalInput> {
+        let mut out = Vec::new();
+        let reaches = |e: &Entity, kind: EntityKind| -> Option<&'static str> {
+            match &target.kind {
+                TargetKind::Managed { arn, .. } => e.attached.contains(arn).then_some("attached"),
+                TargetKind::Inline {
+                    entity,
+                    entity_name,
+                    ..
+                } => (*entity == kind && *entity_name == e.name).then_some("inline"),
+                TargetKind::File { .. } => None,
+            }
+        };
+        for u in &self.users {
+            let mut via = Vec::new();
+            if let Some(how) = reaches(&u.entity, EntityKind::User) {
+                via.push(if how == "attached" { "direct" } else { how }.to_string());
+            }
+            for g in &u.groups {
+                if let Some(how) = self.groups.get(g).and_then(|e| reaches(e, EntityKind::Group)) {
+                    via.push(if how == "attached" {
+                        format!("group {g}")
+                    } else {
+                        format!("group {g} (inline)")
+                    });
+                }
+            }
+            if via.is_empty() {
+                continue;
+            }
+            let (mut docs, mut missing) = (Vec::new(), Vec::new());
+            self.documents(&u.entity, target, EntityKind::User, &mut docs, &mut missing);
+            for g in &u.groups {
+                match self.groups.get(g) {
+                    Some(e) => self.documents(e, target, EntityKind::Group, &mut docs, &mut missing),
+                    None => missing.push(format!("policies of group {g} (not in the account read)")),
+                }
+            }
+            out.push(PrincipalInput {
+                arn: u.entity.arn.clone(),
+                name: u.entity.name.clone(),
+                kind: PrincipalKind::User,
+                via,
+                others: docs,
+                missing,
+                credentials: facts.user(&u.entity.name, &u.entity.arn),
+            });
+        }
+        for r in &self.roles {
+            let Some(how) = reaches(&r.entity, EntityKind::Role) else {
+                continue;
+            };
+            let (mut docs, mut missing) = (Vec::new(), Vec::new());
+            self.documents(&r.entity, target, EntityKind::Role, &mut docs, &mut missing);
+            let mut trust = parse_trust(&r.trust);
+            trust.last_used = last_used(r.last_used.as_deref(), facts.now);
+            out.push(PrincipalInput {
+                arn: r.entity.arn.clone(),
+                name: r.entity.name.clone(),
+                kind: PrincipalKind::Role,
+                via: vec![how.to_string()],
+                others: docs,
+                missing,
+                credentials: Credentials::Role(trust),
+            });
+        }
+        out
+    }
+
+    /// The impact of a change from `before` to `after` of `target`; `None` for files.
+    pub fn impact(
+        &self,
+        facts: &CredentialFacts,
+        target: &Target,
+        before: &str,
+        after: &str,
+    ) -> Option<Impact> {
+        if matches!(target.kind, TargetKind::File { .. }) {
+            return None;
+        }
+        let parse = |t: &str| policy::parse(t).map(|p| p.value).ok();
+        let (Some(b), Some(a)) = (parse(before), parse(after)) else {
+            return Some(Impact {
+                summary: "the documents could not be parsed: impact unknown".into(),
+                ..Impact::default()
+            });
+        };
+        let principals = self.principals(target, facts);
+        let mut notes = Vec::new();
+        if let Some(e) = &facts.error {
+            notes.push(e.clone());
+        }
+        Some(impact::impact(
+            &principals,
+            &b,
+            &a,
+            facts.as_of_phrase(),
+            notes,
+        ))
+    }
+}
+
+/// `LastUsed` from an RFC 3339 time, relative to `now`.
+fn last_used(at: Option<&str>, now: OffsetDateTime) -> LastUsed {
+    let Some(at) = at else {
+        return LastUsed::never();
+    };
+    match OffsetDateTime::parse(at, &Rfc3339) {
+        Ok(t) => LastUsed::days(at, (now - t).whole_days()),
+        Err(_) => LastUsed::never(),
+    }
+}
+
+/// Strings of a JSON string-or-list.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a trust statement's conditions require an MFA session (`Bool` true on
+/// `aws:MultiFactorAuthPresent`, or a `NumericLessThan*` limit on `aws:MultiFactorAuthAge`).
+fn requires_mfa(statement: &Value) -> bool {
+    let Some(Value::Object(cond)) = statement.get("Condition") else {
+        return false;
+    };
+    cond.iter().any(|(op, keys)| {
+        let op = op.to_lowercase();
+        let Value::Object(keys) = keys else {
+            return false;
+        };
+        keys.iter().any(|(k, v)| {
+            let k = k.to_lowercase();
+            let values: Vec<String> = match v {
+                Value::Array(items) => items.iter().map(|i| i.to_string()).collect(),
+                other => vec![other.to_string()],
+            };
+            (op == "bool"
+                && k == "aws:multifactorauthpresent"
+                && values.iter().all(|x| x.trim_matches('"') == "true"))
+                || (op.starts_with("numericless") && !op.ends_with("ifexists") && k == "aws:multifactorauthage")
+        })
+    })
+}
+
+/// Who may assume a role, from its trust policy.
+pub fn parse_trust(text: &str) -> RoleTrust {
+    let mut t = RoleTrust::default();
+    let doc = match policy::parse(text) {
+        Ok(p) => p.value,
+        Err(e) => {
+            t.unreadable.push(format!("trust policy is not valid JSON: {e}"));
+            return t;
+        }
+    };
+    let mut aws_all_mfa = true;
+    for s in policy::statements(&doc) {
+        if policy::effect(s).as_deref() != Some("allow") {
+            continue;
+        }
+        let actions = strings(s.get("Action"));
+        if !actions
+            .iter()
+            .any(|a| a.to_lowercase().starts_with("sts:assumerole") || a == "*" || a == "sts:*")
+        {
+            continue;
+        }
+        match s.get("Principal") {
+            Some(Value::String(p)) if p == "*" => {
+                t.aws.push("*".into());
+                aws_all_mfa &= requires_mfa(s);
+            }
+            Some(Value::Object(map)) => {
+                for (k, v) in map {
+                    let list = strings(Some(v));
+                    match k.to_lowercase().as_str() {
+                        "service" => t.services.extend(list),
+                        "federated" => t.federated.extend(list),
+                        "aws" => {
+                            t.aws.extend(list);
+                            aws_all_mfa &= requires_mfa(s);
+                        }
+                        other => t.unreadable.push(format!("principal type {other:?}")),
+                    }
+                }
+            }
+            _ => t.unreadable.push("a statement without a readable Principal".into()),
+        }
+    }
+    t.requires_mfa = !t.aws.is_empty() && aws_all_mfa;
+    t.services.sort();
+    t.services.dedup();
+    t
+}
+
+/// What the credential report and the virtual MFA devices say, read once per account.
+#[derive(Debug, Clone)]
+pub struct CredentialFacts {
+    /// When the facts were read (days ago are relative to it).
+    pub now: OffsetDateTime,
+    /// The report's `GeneratedTime` (RFC 3339).
+    pub generated: Option<String>,
+    /// User name → credentials.
+    users: BTreeMap<String, UserCredentials>,
+    /// Why the facts are missing (then every user's credentials are unknown).
+    pub error: Option<String>,
+    /// Requests made to read them.
+    pub requests: usize,
+}
+
+impl CredentialFacts {
+    /// Facts that could not be read.
+    pub fn unavailable(now: OffsetDateTime, why: String) -> CredentialFacts {
+        CredentialFacts {
+            now,
+            generated: None,
+            users: BTreeMap::new(),
+            error: Some(why),
+            requests: 0,
+        }
+    }
+
+    /// What the report says of one user.
+    pub fn user_credentials(&self, name: &str) -> Option<&UserCredentials> {
+        self.users.get(name)
+    }
+
+    fn user(&self, name: &str, _arn: &str) -> Credentials {
+        match (&self.error, self.users.get(name)) {
+            (_, Some(u)) => Credentials::User(u.clone()),
+            (Some(e), None) => Credentials::Unknown { why: e.clone() },
+            (None, None) => Credentials::Unknown {
+                why: "not in the credential report (created after it was generated?)".into(),
+            },
+        }
+    }
+
+    /// "credential report of 2026-11-30T01:00:00Z (2 hours old)".
+    pub fn as_of_phrase(&self) -> Option<String> {
+        let g = self.generated.as_deref()?;
+        let age = OffsetDateTime::parse(g, &Rfc3339)
+            .ok()
+            .map(|t| self.now - t);
+        Some(match age {
+            Some(a) if a.whole_days() >= 1 => {
+                format!("credential report of {g} ({} days old)", a.whole_days())
+            }
+            Some(a) if a.whole_hours() >= 1 => {
+                format!("credential report of {g} ({} hours old)", a.whole_hours())
+            }
+            Some(a) => format!(
+                "credential report of {g} ({} minutes old)",
+                a.whole_minutes().max(0)
+            ),
+            None => format!("credential report of {g}"),
+        })
+    }
+
+    /// Parses the CSV credential report and merges the virtual MFA devices (user → serials).
+    pub fn from_report(
+        csv_text: &str,
+        virtual_devices: &BTreeMap<String, Vec<String>>,
+        generated: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<CredentialFacts, String> {
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("the credential report has no header line: {e}"))?
+            .clone();
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let need = |name: &str| {
+            col(name).ok_or_else(|| format!("the credential report has no column {name:?}"))
+        };
+        let (user_i, pw_i, mfa_i) = (need("user")?, need("password_enabled")?, need("mfa_active")?);
+        let pw_used_i = col("password_last_used");
+        let keys: Vec<(Option<usize>, Option<usize>)> = (1..=2)
+            .map(|n| {
+                (
+                    col(&format!("access_key_{n}_active")),
+                    col(&format!("access_key_{n}_last_used_date")),
+                )
+            })
+            .collect();
+        let mut users = BTreeMap::new();
+        for (line, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| format!("credential report line {}: {e}", line + 2))?;
+            let get = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("");
+            let name = get(Some(user_i));
+            if name.is_empty() || name == "<root_account>" {
+                continue;
+            }
+            let mfa_active = get(Some(mfa_i)) == "true";
+            let mut devices: Vec<MfaKind> = virtual_devices
+                .get(name)
+                .map(|serials| serials.iter().map(|s| mfa_kind(s)).collect())
+                .unwrap_or_default();
+            if mfa_active && devices.is_empty() {
+                devices.push(MfaKind::HardwareOrFido);
+            }
+            let date = |v: &str| last_used(Some(v).filter(|v| v.contains('T')), now);
+            users.insert(
+                name.to_string(),
+                UserCredentials {
+                    password_enabled: get(Some(pw_i)) == "true",
+                    password_last_used: date(get(pw_used_i)),
+                    mfa_active,
+                    mfa_devices: devices,
+                    access_keys: keys
+                        .iter()
+                        .filter(|(a, _)| a.is_some())
+                        .map(|(a, u)| AccessKey {
+                            active: get(*a) == "true",
+                            last_used: date(get(*u)),
+                        })
+                        .filter(|k| k.active || k.last_used.at.is_some())
+                        .collect(),
+                },
+            );
+        }
+        Ok(CredentialFacts {
+            now,
+            generated,
+            users,
+            error: None,
+            requests: 0,
+        })
+    }
+}
+
+/// The kind of a device from its serial: `…:u2f/…` is a FIDO security key, `…:mfa/…` virtual.
+pub fn mfa_kind(serial: &str) -> MfaKind {
+    if serial.contains(":u2f/") {
+        MfaKind::Fido
+    } else if serial.contains(":mfa/") {
+        MfaKind::Virtual
+    } else {
+        MfaKind::HardwareOrFido
+    }
+}
+
+/// How long to wait for the credential report to be generated.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    pub first_delay: Duration,
+    pub attempts: u32,
+}
+
+impl Default for Polling {
+    fn default() -> Self {
+        // 0.5 + 1 + 2 + 4 + 8 + 8 + … seconds: about a minute in all.
+        Polling {
+            first_delay: Duration::from_millis(500),
+            attempts: 10,
+        }
+    }
+}
+
+fn report_error(what: &str, e: &dyn std::error::Error, code: Option<&str>) -> String {
+    let hint = if code == Some("AccessDenied") || code == Some("AccessDeniedException") {
+        ": grant iam:GenerateCredentialReport, iam:GetCredentialReport and iam:ListVirtualMFADevices (docs/permissions.md) to see who each change affects"
+    } else {
+        ""
+    };
+    format!("{what} failed ({}){hint}", display_chain(e))
+}
+
+/// Reads the credential report (generating it if needed) and the virtual MFA devices.
+/// Never fails: what could not be read becomes [`CredentialFacts::error`].
+pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialFacts {
+    let now = OffsetDateTime::now_utc();
+    let iam = store.client();
+    let mut requests = 0usize;
+    let mut delay = polling.first_delay;
+    // One GenerateCredentialReport (IAM reuses a report up to 4 hours old and answers COMPLETE);
+    // when it starts a new one, wait, then ask for it, waiting longer while it is in progress.
+    // So an account costs 2 requests here, more only while IAM is still generating.
+    requests += 1;
+    let state = match iam.generate_credential_report().send().await {
+        Ok(out) => out.state().cloned(),
+        Err(e) => {
+            let code = e.code().map(str::to_string);
+            return CredentialFacts::unavailable(
+                now,
+                report_error(
+                    &format!("iam:GenerateCredentialReport in account {}", store.account_id()),
+                    &e,
+                    code.as_deref(),
+                ),
+            );
+        }
+    };
+    if state != Some(ReportStateType::Complete) {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(8));
+    }
+    let mut report = None;
+    for attempt in 0..polling.attempts.max(1) {
+        requests += 1;
+        match iam.get_credential_report().send().await {
+            Ok(out) => {
+                report = Some(out);
+                break;
+            }
+            Err(e) => {
+                let code = e.code().map(str::to_string);
+                let retry = matches!(
+                    code.as_deref(),
+                    Some("ReportInProgress" | "ReportNotPresent")
+                );
+                if !retry || attempt + 1 == polling.attempts.max(1) {
+                    return CredentialFacts::unavailable(
+                        now,
+                        report_error(
+                            &format!("iam:GetCredentialReport in account {}", store.account_id()),
+                            &e,
+                            code.as_deref(),
+                        ),
+                    );
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+        }
+    }
+    let Some(report) = report else {
+        return CredentialFacts::unavailable(
+            now,
+            format!(
+                "the credential report of account {} was not ready in time: run again in a minute",
+                store.account_id()
+            ),
+        );
+    };
+    let text = report
+        .content()
+        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+        .unwrap_or_default();
+    let generated = report.generated_time().and_then(rfc3339);
+
+    let mut devices: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        requests += 1;
+        let page = match iam
+            .list_virtual_mfa_devices()
+            .assignment_status(AssignmentStatusType::Assigned)
+            .set_marker(marker.clone())
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let code = e.code().map(str::to_string);
+                return CredentialFacts::unavailable(
+                    now,
+                    report_error(
+                        &format!("iam:ListVirtualMFADevices in account {}", store.account_id()),
+                        &e,
+                        code.as_deref(),
+                    ),
+                );
+            }
+        };
+        for d in page.virtual_mfa_devices() {
+            if let Some(user) = d.user().map(|u| u.user_name().to_string()) {
+                devices
+                    .entry(user)
+                    .or_default()
+                    .push(d.serial_number().to_string());
+            }
+        }
+        match page.marker() {
+            Some(m) if page.is_truncated() && Some(m) != marker.as_deref() => {
+                marker = Some(m.to_string())
+            }
+            _ => break,
+        }
+    }
+    match CredentialFacts::from_report(&text, &devices, generated, now) {
+        Ok(mut f) => {
+            f.requests = requests;
+            f
+        }
+        Err(e) => CredentialFacts::unavailable(
+            now,
+            format!("the credential report of account {} could not be read: {e}", store.account_id()),
+        ),
+    }
+}
+
+/// Fills in the impact of every account change in `items` (one credential read per account, only
+/// when there is a change). Returns warnings for the operator.
+pub async fn attach_impacts(
+    store: &AwsStore,
+    pages: &[AuthDetails],
+    items: &mut [Item],
+) -> Vec<String> {
+    let has_change = items.iter().any(|i| {
+        matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. }))
+    });
+    if !has_change {
+        return Vec::new();
+    }
+    let dir = Directory::from_pages(pages);
+    let facts = read_credentials(store, Polling::default()).await;
+    let mut warnings = Vec::new();
+    if let Some(e) = &facts.error {
+        warnings.push(format!("warning: {e}; verdicts on users are unknown"));
+    }
+    for item in items.iter_mut() {
+        if let Item::Change(c) = item {
+            c.impact = dir.impact(&facts, &c.target, &c.before, &c.after);
+        }
+    }
+    warnings
+}
+
+/// The impact of saved changes now (for `apply --plan`): the account is read again, with the
+/// credentials. Keyed by change id.
+pub async fn current_impacts(
+    store: &AwsStore,
+    changes: &[crate::engine::plan::PlannedChange],
+) -> Result<BTreeMap<String, Impact>, StoreError> {
+    let wanted: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.target.account.as_deref() == Some(store.account_id()))
+        .map(|c| c.id.as_str())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let (_, pages) = store.fetch_with_details().await?;
+    let dir = Directory::from_pages(&pages);
+    let facts = read_credentials(store, Polling::default()).await;
+    Ok(changes
+        .iter()
+        .filter(|c| wanted.contains(c.id.as_str()))
+        .filter_map(|c| {
+            dir.impact(&facts, &c.target, &c.before, &c.after)
+                .map(|i| (c.id.clone(), i))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const REPORT: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated
+<root_account>,arn:aws:iam::111122223333:root,2020-01-01T00:00:00+00:00,not_supported,2026-11-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A
+alice,arn:aws:iam::111122223333:user/alice,2020-01-01T00:00:00+00:00,true,2026-11-29T08:00:00+00:00,2020-01-01T00:00:00+00:00,N/A,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A
+carol,arn:aws:iam::111122223333:user/carol,2020-01-01T00:00:00+00:00,false,not_supported,N/A,N/A,false,true,2020-01-01T00:00:00+00:00,2026-11-28T10:00:00+00:00,us-east-1,s3,true,2020-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A
+frank,arn:aws:iam::111122223333:user/frank,2020-01-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2020-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A
+";
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::parse("2026-11-30T10:00:00Z", &Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn the_report_gives_passwords_devices_and_keys() {
+        let mut devices = BTreeMap::new();
+        devices.insert(
+            "alice".to_string(),
+            vec!["arn:aws:iam::111122223333:mfa/alice-phone".to_string()],
+        );
+        let f = CredentialFacts::from_report(REPORT, &devices, Some("2026-11-30T08:00:00Z".into()), now()).unwrap();
+        let Credentials::User(alice) = f.user("alice", "") else { panic!() };
+        assert!(alice.password_enabled);
+        assert_eq!(alice.password_last_used.days_ago, Some(1));
+        assert_eq!(alice.mfa_devices, vec![MfaKind::Virtual]);
+        let Credentials::User(carol) = f.user("carol", "") else { panic!() };
+        assert_eq!(carol.access_keys.len(), 2);
+        assert_eq!(carol.access_keys[0].last_used.days_ago, Some(2));
+        assert_eq!(carol.access_keys[1].last_used.days_ago, None);
+        assert!(carol.mfa_devices.is_empty());
+        let Credentials::User(frank) = f.user("frank", "") else { panic!() };
+        assert_eq!(frank.mfa_devices, vec![MfaKind::HardwareOrFido]);
+        assert!(matches!(f.user("<root_account>", ""), Credentials::Unknown { .. }));
+        assert_eq!(f.as_of_phrase().unwrap(), "credential report of 2026-11-30T08:00:00Z (2 hours old)");
+    }
+
+    #[test]
+    fn a_report_without_its_columns_is_an_error_naming_the_column() {
+        let e = CredentialFacts::from_report("user,arn\nbob,x\n", &BTreeMap::new(), None, now()).unwrap_err();
+        assert!(e.contains("password_enabled"), "{e}");
+    }
+
+    #[test]
+    fn serials_name_the_kind_where_they_can() {
+        assert_eq!(mfa_kind("arn:aws:iam::1:u2f/user/frank/key-ABC"), MfaKind::Fido);
+        assert_eq!(mfa_kind("arn:aws:iam::1:mfa/phone"), MfaKind::Virtual);
+        assert_eq!(mfa_kind("GAHT12345678"), MfaKind::HardwareOrFido);
+    }
+
+    #[test]
+    fn trust_policies_say_who_assumes_and_whether_mfa_is_required() {
+        let t = parse_trust(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#);
+        assert_eq!(t.services, vec!["ec2.amazonaws.com"]);
+        assert!(t.aws.is_empty() && !t.requires_mfa);
+        let t = parse_trust(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#);
+        assert!(t.requires_mfa);
+        let t = parse_trust(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"sts:AssumeRole","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"}}}]}"#);
+        assert!(!t.requires_mfa, "IfExists lets long-term keys through");
+        let t = parse_trust(r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#);
+        assert_eq!(t.federated.len(), 1);
+    }
+}
