@@ -517,7 +517,7 @@ mod tests {
         let p = plain(&doc, &doc, &d);
         assert_eq!(
             p.lines[0],
-            "Before MFA, a user can change their password (unchanged)."
+            "Before MFA, a user can change their password (iam:ChangePassword) (unchanged)."
         );
     }
 
