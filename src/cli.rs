@@ -17,7 +17,7 @@ pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
         Exit codes: 0 success or nothing to change; 1 error; 2 changes pending (with --detailed-exitcode); \
         4 a change was blocked by verification; 130 interrupted.",
     // issue 13 (help names every kind of source) begin
-    after_long_help = crate::cli::SOURCES_HELP,
+    after_help = crate::cli::SOURCES_HELP,
     // issue 13 end
 )]
 pub struct Cli {
@@ -102,7 +102,7 @@ pub enum Kind {
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Policy JSON files, CloudFormation templates, Terraform files, or folders of them; none:
-    /// the account of the current AWS credentials (see below)
+    /// the account of the current AWS credentials (examples below)
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// Keep an action exempt before MFA: password-change, login-profile, mfa-device-cleanup, or
@@ -243,7 +243,7 @@ pub struct ConnectArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report force-MFA policies: generation, guard, findings
-    #[command(after_long_help = SOURCES_HELP)]
+    #[command(after_help = SOURCES_HELP)]
     Scan {
         #[command(flatten)]
         args: PlanArgs,
@@ -252,7 +252,7 @@ pub enum Command {
         detailed_exitcode: bool,
     },
     /// Show the diff and effect of every change; writes nothing
-    #[command(after_long_help = SOURCES_HELP)]
+    #[command(after_help = SOURCES_HELP)]
     Plan {
         #[command(flatten)]
         args: PlanArgs,
@@ -264,7 +264,7 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Plan, confirm each change, and write it
-    #[command(after_long_help = SOURCES_HELP)]
+    #[command(after_help = SOURCES_HELP)]
     Apply {
         #[command(flatten)]
         args: PlanArgs,
@@ -309,7 +309,7 @@ pub enum Command {
     },
     // issue 13 (config, completions, man page) begin
     /// The effective options (command line, forcemfa.toml, defaults) and where each comes from
-    #[command(after_long_help = SOURCES_HELP)]
+    #[command(after_help = SOURCES_HELP)]
     Config {
         #[command(flatten)]
         args: PlanArgs,
