@@ -313,6 +313,7 @@ mod tests {
             effect_summary: vec![],
             iac_managed: None,
             impact: Some(impact(vec![principal("carol", Verdict::LosesAccess, Some(2))])),
+            limit: None,
         };
         let why = hold_reason(&c, 90, false).unwrap();
         assert!(why.contains("carol") && why.contains("--accept-impact"), "{why}");
