@@ -1,0 +1,101 @@
+//! Statement-level write-back for line-based syntaxes (YAML block lists, HCL blocks): statements
+//! the migration left alone keep their exact lines (and the comments between them); only changed,
+//! added or removed statements are touched.
+
+use std::ops::Range;
+
+use serde_json::Value;
+use similar::{capture_diff_slices, Algorithm, DiffOp};
+
+/// Replace the region spanning `items` (byte ranges of whole lines, in order, not overlapping)
+/// so that it holds `new` statements: unchanged ones verbatim, others from `render`.
+pub(crate) fn splice_items(
+    text: &str,
+    items: &[Range<usize>],
+    old: &[Value],
+    new: &[Value],
+    render: &dyn Fn(&Value) -> String,
+) -> Option<(Range<usize>, String)> {
+    let first = items.first()?.start;
+    let last = items.last()?.end;
+    if items.len() != old.len() || items.windows(2).any(|w| w[0].end > w[1].start) {
+        return None;
+    }
+    let key = |v: &Value| serde_json::to_string(v).unwrap_or_default();
+    let old_keys: Vec<String> = old.iter().map(key).collect();
+    let new_keys: Vec<String> = new.iter().map(key).collect();
+    let gap_after = |k: usize| -> &str {
+        match items.get(k + 1) {
+            Some(next) => &text[items[k].end..next.start],
+            None => "",
+        }
+    };
+    let mut out = String::new();
+    let push_rendered = |out: &mut String, v: &Value| {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&render(v));
+    };
+    for op in capture_diff_slices(Algorithm::Myers, &old_keys, &new_keys) {
+        match op {
+            DiffOp::Equal {
+                old_index, len, ..
+            } => {
+                for k in old_index..old_index + len {
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&text[items[k].clone()]);
+                    out.push_str(gap_after(k));
+                }
+            }
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
+                for k in old_index..old_index + old_len {
+                    out.push_str(gap_after(k));
+                }
+            }
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
+                for v in &new[new_index..new_index + new_len] {
+                    push_rendered(&mut out, v);
+                }
+            }
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                for v in &new[new_index..new_index + new_len] {
+                    push_rendered(&mut out, v);
+                }
+                for k in old_index..old_index + old_len {
+                    out.push_str(gap_after(k));
+                }
+            }
+        }
+    }
+    // The region ended where the last item ended: keep its line ending convention.
+    let ends_nl = text[..last].ends_with('\n');
+    if ends_nl && !out.ends_with('\n') {
+        out.push('\n');
+    } else if !ends_nl && out.ends_with('\n') {
+        out.pop();
+    }
+    Some((first..last, out))
+}
+
+/// The byte range of the whole lines from the line holding `start` to the line holding
+/// `end - 1`, line ending included.
+pub(crate) fn whole_lines(text: &str, start: usize, end: usize) -> Range<usize> {
+    let s = crate::line_start(text, start);
+    let e = match text[end.min(text.len())..].find('\n') {
+        Some(i) => end + i + 1,
+        None => text.len(),
+    };
+    s..e
+}
