@@ -204,7 +204,12 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                     for f in findings {
                         out.push_str(&finding_line(f, opts.color));
                     }
-                } else if opts.verbose || matches!(target.kind, TargetKind::File { .. }) {
+                } else if opts.verbose
+                    || matches!(
+                        target.kind,
+                        TargetKind::File { .. } | TargetKind::Embedded { .. }
+                    )
+                {
                     // An account has many unrelated policies: list them only when asked.
                     let _ = writeln!(out, "{target}: skipped: {reason}");
                 }
@@ -393,7 +398,9 @@ fn sarif_level(s: Severity) -> &'static str {
 
 fn uri(target: &Target) -> String {
     match &target.kind {
-        TargetKind::File { path } => path.to_string_lossy().replace('\\', "/"),
+        TargetKind::File { path } | TargetKind::Embedded { path, .. } => {
+            path.to_string_lossy().replace('\\', "/")
+        }
         _ => target.to_string(),
     }
 }
@@ -431,7 +438,11 @@ pub fn sarif(items: &[Item]) -> Value {
         match item {
             Item::Change(c) => {
                 for f in &c.findings {
-                    let line = line_of_sid(&c.before, f.sid.as_deref());
+                    let line = match &c.target.kind {
+                        // IaC: the policy's line in the template.
+                        TargetKind::Embedded { line, .. } => *line,
+                        _ => line_of_sid(&c.before, f.sid.as_deref()),
+                    };
                     add(
                         &f.rule,
                         sarif_level(f.severity),
@@ -447,8 +458,12 @@ pub fn sarif(items: &[Item]) -> Value {
                 needs_review: true,
                 ..
             } => {
+                let line = match &target.kind {
+                    TargetKind::Embedded { line, .. } => *line,
+                    _ => 1,
+                };
                 for f in findings {
-                    add(&f.rule, sarif_level(f.severity), &f.message, target, 1);
+                    add(&f.rule, sarif_level(f.severity), &f.message, target, line);
                 }
             }
             Item::Error { target, error } => add("invalid-policy-file", "error", error, target, 1),

@@ -106,6 +106,20 @@ pub async fn apply_changes(
         }
         let outcome = match &c.target.kind {
             TargetKind::File { path } => write_file(path, c),
+            // IaC: carried over to the template as it is now (see sources::iac).
+            TargetKind::Embedded { path, resource, .. } => {
+                use crate::sources::iac::{write, Written};
+                match write(path, resource, c) {
+                    Ok(Written::Applied) => Outcome::Applied {
+                        detail: "written".into(),
+                    },
+                    Ok(Written::AlreadyApplied) => Outcome::AlreadyApplied,
+                    Ok(Written::Stale(detail)) => Outcome::Stale { detail },
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                    },
+                }
+            }
             _ => match aws.as_mut() {
                 Some(w) => publish(w, c).await,
                 None => Outcome::Skipped {

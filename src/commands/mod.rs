@@ -139,6 +139,8 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
     let (chain, options) = chain_and_options(args)?;
     let limit = limit_for(args.kind);
     let found = files::discover(&args.sources);
+    // IaC templates (CloudFormation, Terraform) are planned by their own source.
+    let (found, iac_files) = crate::sources::iac::split(found, &args.sources);
     let plan_one = |found: &Result<std::path::PathBuf, files::FileError>| match found {
         Err(e) => Item::Error {
             target: Target::file(match e {
@@ -193,6 +195,8 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
             })
             .collect::<Vec<Item>>()
     });
+    let mut items = items;
+    items.extend(crate::sources::iac::plan_all(&iac_files, &chain, &options));
     Ok(items)
 }
 
@@ -301,7 +305,12 @@ fn apply(
     let needs_aws = file
         .changes
         .iter()
-        .any(|c| !matches!(c.target.kind, TargetKind::File { .. }));
+        .any(|c| {
+            !matches!(
+                c.target.kind,
+                TargetKind::File { .. } | TargetKind::Embedded { .. }
+            )
+        });
     let results =
         crate::commands::aws::apply_planned(ui, args, yes, &file.changes, &prompts, needs_aws)?;
     let summary = plan::summarize(&items);

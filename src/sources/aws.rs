@@ -546,7 +546,7 @@ impl AwsStore {
                     .await?,
                 None,
             )),
-            TargetKind::File { .. } => Err(not_aws(self.at(target, "read"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => Err(not_aws(self.at(target, "read"))),
         }
     }
 
@@ -765,7 +765,7 @@ impl AwsStore {
                 }
                 Ok(())
             }
-            TargetKind::File { .. } => Err(not_aws(at("publish"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => Err(not_aws(at("publish"))),
         }
     }
 
@@ -1120,7 +1120,7 @@ impl AwsStore {
                 };
                 result.map(|_| None)
             }
-            TargetKind::File { .. } => Err(not_aws(self.at(target, "publish"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => Err(not_aws(self.at(target, "publish"))),
         }
     }
 

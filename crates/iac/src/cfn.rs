@@ -61,6 +61,8 @@ pub(crate) struct YamlCtx {
 #[derive(Debug, Clone)]
 pub(crate) struct JsonCtx {
     res: Resolver,
+    /// Source text of each statement, keyed by its resolved JSON.
+    statements: HashMap<String, String>,
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
@@ -158,7 +160,21 @@ fn embedded(
     let line = line_of(text, doc.start);
     let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
     let (form, ctx) = if json {
-        (Form::CloudformationJson, Ctx::CfnJson(JsonCtx { res }))
+        let mut statements = HashMap::new();
+        if let (Some(Node { v: V::Seq(items), .. }), Some(Value::Array(values))) =
+            (doc.get("Statement"), policy.get("Statement"))
+        {
+            for (n, v) in items.iter().zip(values) {
+                statements.insert(
+                    serde_json::to_string(v).unwrap_or_default(),
+                    text[n.start..n.end].to_string(),
+                );
+            }
+        }
+        (
+            Form::CloudformationJson,
+            Ctx::CfnJson(JsonCtx { res, statements }),
+        )
     } else {
         (
             Form::CloudformationYaml,
@@ -356,7 +372,10 @@ fn from_sub(s: &str) -> String {
                     None if inner.contains(':') && !inner.contains("::") => {
                         out.push_str(&format!("${{{inner}}}"))
                     }
-                    None => out.push_str(&format!("{{{{{inner}}}}}")),
+                    None if placeholder::name_ok(inner) => {
+                        out.push_str(&placeholder::name(inner))
+                    }
+                    None => out.push_str(&format!("${{{inner}}}")),
                 }
                 rest = &after[j + 1..];
             }
@@ -375,7 +394,7 @@ fn to_sub(s: &str) -> String {
     placeholder::pieces(s)
         .iter()
         .map(|p| match p {
-            Piece::Name(n) => format!("${{{n}}}"),
+            Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
             Piece::Text(t) => t.replace("${", "${!"),
         })
         .collect()
@@ -393,9 +412,12 @@ fn join(args: &[Node]) -> Option<String> {
     for p in parts {
         match (&p.tag, &p.v) {
             (None, V::Scalar(s, _)) => out.push(s.clone()),
-            (Some(t), V::Scalar(s, _)) if t == "Ref" => out.push(format!("{{{{{s}}}}}")),
+            (Some(t), V::Scalar(s, _)) if t == "Ref" && placeholder::name_ok(s) => {
+                out.push(placeholder::name(s))
+            }
             (None, V::Map(e)) if e.len() == 1 && e[0].0.str() == Some("Ref") => {
-                out.push(format!("{{{{{}}}}}", e[0].1.str()?))
+                let s = e[0].1.str().filter(|s| placeholder::name_ok(s))?;
+                out.push(placeholder::name(s))
             }
             _ => return None,
         }
@@ -468,7 +490,9 @@ impl YamlWriter<'_> {
                             let parts: Vec<String> = placeholder::pieces(s)
                                 .iter()
                                 .map(|p| match p {
-                                    Piece::Name(n) => format!("!Ref {n}"),
+                                    Piece::Name(n) => {
+                                        format!("!Ref {}", placeholder::source_name(n))
+                                    }
                                     Piece::Text(t) => quote(t, self.quote_char()),
                                 })
                                 .collect();
@@ -626,46 +650,105 @@ fn without_statement(v: &Value) -> Value {
 // ---------------------------------------------------------------------------------------------
 // JSON writer
 
-/// The resolved value turned back into CloudFormation JSON (intrinsics as objects).
-fn to_source(v: &Value, res: &Resolver) -> Value {
+/// Texts that replace marker strings after the engine printed the policy: statements and
+/// intrinsics keep (or get) their own compact layout.
+struct Markers(Vec<String>);
+
+impl Markers {
+    fn mark(&mut self, src: String) -> Value {
+        self.0.push(src);
+        Value::String(format!("@@=src{}@@", self.0.len() - 1))
+    }
+
+    fn restore(&self, rendered: &str) -> String {
+        let mut out = rendered.to_string();
+        for (i, src) in self.0.iter().enumerate().rev() {
+            out = out.replace(&format!("\"@@=src{i}@@\""), src);
+        }
+        out
+    }
+}
+
+/// `v` in the compact, spaced layout CloudFormation JSON authors use for intrinsics.
+fn spaced(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(spaced).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, x)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    spaced(x)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The resolved value turned back into CloudFormation JSON, intrinsics and untouched statements
+/// as markers for their source text.
+fn to_source(v: &Value, cx: &JsonCtx, top: bool, m: &mut Markers) -> Value {
+    let res = &cx.res;
     match v {
         Value::String(s) => {
             let key = serde_json::to_string(v).unwrap_or_default();
-            if let Some(src) = res.leaves.get(&key) {
-                if let Ok(orig) = serde_json::from_str::<Value>(src) {
-                    return orig;
-                }
+            if let Some(src) = res.leaves.get(&key).filter(|t| !t.starts_with('"')) {
+                return m.mark(src.clone());
             }
             if let Some(i) = placeholder::opaque_index(s) {
-                if let Some(orig) = res
-                    .opaque
-                    .get(i)
-                    .and_then(|t| serde_json::from_str::<Value>(t).ok())
-                {
-                    return orig;
+                if let Some(src) = res.opaque.get(i) {
+                    return m.mark(src.clone());
                 }
             }
             if !placeholder::has_names(s) {
                 return v.clone();
             }
-            match res.arn_style {
+            let obj = match res.arn_style {
                 ArnStyle::Sub => serde_json::json!({ "Fn::Sub": to_sub(s) }),
                 ArnStyle::Join => {
                     let parts: Vec<Value> = placeholder::pieces(s)
                         .iter()
                         .map(|p| match p {
-                            Piece::Name(n) => serde_json::json!({ "Ref": n }),
+                            Piece::Name(n) => {
+                                serde_json::json!({ "Ref": placeholder::source_name(n) })
+                            }
                             Piece::Text(t) => Value::String((*t).to_string()),
                         })
                         .collect();
                     serde_json::json!({ "Fn::Join": ["", parts] })
                 }
-            }
+            };
+            m.mark(spaced(&obj))
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| to_source(x, res)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), to_source(x, res)))
+        Value::Array(a) => Value::Array(a.iter().map(|x| to_source(x, cx, false, m)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| {
+                    let x = match (top && k == "Statement", x) {
+                        (true, Value::Array(items)) => Value::Array(
+                            items
+                                .iter()
+                                .map(|s| {
+                                    match cx
+                                        .statements
+                                        .get(&serde_json::to_string(s).unwrap_or_default())
+                                    {
+                                        Some(src) => m.mark(src.clone()),
+                                        None => to_source(s, cx, false, m),
+                                    }
+                                })
+                                .collect(),
+                        ),
+                        _ => to_source(x, cx, false, m),
+                    };
+                    (k.clone(), x)
+                })
                 .collect(),
         ),
         other => other.clone(),
@@ -688,8 +771,10 @@ pub(crate) fn rewrite_json(
         final_newline: false,
         ..style
     };
-    let rendered = policy::render(&to_source(new, &cx.res), &style);
-    let rendered = reindent(rendered.trim_end(), "", &base);
+    let mut markers = Markers(Vec::new());
+    let source = to_source(new, cx, true, &mut markers);
+    let rendered = reindent(policy::render(&source, &style).trim_end(), "", &base);
+    let rendered = markers.restore(&rendered);
     Ok(format!(
         "{}{rendered}{}",
         &text[..e.span.start],

@@ -25,6 +25,8 @@ pub(crate) struct JsonencodeCtx {
     step: usize,
     base: usize,
     multiline_arrays: bool,
+    /// Per key, whether its list was written over several lines.
+    array_lines: HashMap<String, bool>,
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
@@ -185,6 +187,7 @@ fn jsonencode(
             step,
             base,
             multiline_arrays: false,
+            array_lines: HashMap::new(),
         },
         obstacles: Vec::new(),
     };
@@ -302,6 +305,13 @@ impl Reader<'_> {
                         }
                     };
                     self.cx.keys.entry(key.clone()).or_insert(ksrc);
+                    if let Expression::Array(_) = v.expr() {
+                        let (vs, _) = self.src(v.expr());
+                        self.cx
+                            .array_lines
+                            .entry(key.clone())
+                            .or_insert(vs.contains('\n'));
+                    }
                     let value = self.value(v.expr());
                     m.insert(key, value);
                 }
@@ -333,14 +343,14 @@ fn string_template(src: &str) -> Result<String, String> {
         .strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))
         .ok_or_else(|| format!("a string forcemfa cannot read: {src}"))?;
-    let r = template::resolve(inner);
+    let r = template::resolve(&format!("\"{inner}\""));
     if let Some((_, what)) = r.obstacles.first() {
         return Err(format!("the string {src} holds {what}"));
     }
     if !r.opaque.is_empty() {
         return Err(format!("the string {src} holds an interpolation forcemfa cannot keep"));
     }
-    serde_json::from_str::<String>(&format!("\"{}\"", r.json))
+    serde_json::from_str::<String>(&r.json)
         .map_err(|_| format!("a string forcemfa cannot read: {src}"))
 }
 
@@ -349,7 +359,7 @@ fn hcl_string(s: &str) -> String {
     let mut out = String::from("\"");
     for p in placeholder::pieces(s) {
         match p {
-            Piece::Name(n) => out.push_str(&format!("${{{n}}}")),
+            Piece::Name(n) => out.push_str(&format!("${{{}}}", placeholder::source_name(n))),
             Piece::Text(t) => {
                 let json = serde_json::to_string(t).unwrap_or_default();
                 let inner = &json[1..json.len() - 1];
@@ -399,8 +409,9 @@ impl Writer<'_> {
         }
     }
 
-    /// The expression text of `v` whose first line continues a line indented by `ind`.
-    fn expr(&self, v: &Value, ind: usize) -> String {
+    /// The expression text of `v` whose first line continues a line indented by `ind`; `key` is
+    /// the object key it is the value of.
+    fn expr(&self, v: &Value, ind: usize, key: Option<&str>) -> String {
         if let Some(s) = self.leaf(v) {
             return s;
         }
@@ -410,10 +421,10 @@ impl Writer<'_> {
             Value::Array(a) => {
                 let items: Vec<String> = a.iter().map(|x| self.item(x, inner)).collect();
                 let one_line = format!("[{}]", items.join(", "));
-                if !self.cx.multiline_arrays
-                    && !one_line.contains('\n')
-                    && one_line.len() + ind < 100
-                {
+                let multiline = key
+                    .and_then(|k| self.cx.array_lines.get(k).copied())
+                    .unwrap_or(self.cx.multiline_arrays);
+                if !multiline && !one_line.contains('\n') && one_line.len() + ind < 100 {
                     return one_line;
                 }
                 let mut out = String::from("[\n");
@@ -427,27 +438,28 @@ impl Writer<'_> {
             Value::Object(m) => {
                 let rendered: Vec<(String, String)> = m
                     .iter()
-                    .map(|(k, x)| (self.key(k), self.expr(x, inner)))
+                    .map(|(k, x)| (self.key(k), self.expr(x, inner, Some(k))))
                     .collect();
                 let mut out = String::from("{\n");
-                // `terraform fmt` aligns `=` over runs of one-line items.
+                // `terraform fmt` aligns `=` over runs of one-line items; an item spanning
+                // several lines stands alone.
                 let mut i = 0;
                 while i < rendered.len() {
+                    if rendered[i].1.contains('\n') {
+                        let (k, x) = &rendered[i];
+                        out.push_str(&format!("{}{k} = {x}\n", pad(inner)));
+                        i += 1;
+                        continue;
+                    }
                     let mut j = i;
                     while j < rendered.len() && !rendered[j].1.contains('\n') {
                         j += 1;
                     }
-                    let end = if j == i { i + 1 } else { j.min(rendered.len()) };
-                    let run_end = if j < rendered.len() && j > i { j + 1 } else { end };
-                    let width = rendered[i..run_end.min(rendered.len())]
-                        .iter()
-                        .map(|(k, _)| k.len())
-                        .max()
-                        .unwrap_or(0);
-                    for (k, x) in &rendered[i..run_end.min(rendered.len())] {
+                    let width = rendered[i..j].iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                    for (k, x) in &rendered[i..j] {
                         out.push_str(&format!("{}{k:<width$} = {x}\n", pad(inner)));
                     }
-                    i = run_end.min(rendered.len()).max(i + 1);
+                    i = j;
                 }
                 out.push_str(&pad(ind));
                 out.push('}');
@@ -465,7 +477,7 @@ impl Writer<'_> {
         {
             return src.clone();
         }
-        self.expr(v, ind)
+        self.expr(v, ind, None)
     }
 }
 
@@ -476,7 +488,7 @@ pub(crate) fn rewrite_jsonencode(
     new: &Value,
 ) -> Result<String, String> {
     let w = Writer { cx };
-    let rendered = w.expr(new, cx.base);
+    let rendered = w.expr(new, cx.base, None);
     Ok(format!(
         "{}{rendered}{}",
         &text[..e.span.start],

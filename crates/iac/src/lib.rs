@@ -5,7 +5,7 @@
 //! [`extract`] finds every embedded policy document of a CloudFormation template (YAML or JSON)
 //! or a Terraform file (`.tf` heredocs and `jsonencode`, `.tpl` templates) and resolves it to a
 //! JSON policy the engine can plan: intrinsic functions and interpolations become placeholder
-//! strings (`{{AWS::AccountId}}`, `{{var.account_id}}`; opaque values `{{=N}}`) that the writer
+//! strings (`@@AWS..AccountId@@`, `@@var.account_id@@`; opaque values `{{=N}}`) that the writer
 //! turns back exactly. [`rewrite`] puts a new policy back, changing only the policy's lines, or
 //! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses.
 

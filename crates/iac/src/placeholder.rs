@@ -1,8 +1,8 @@
 //! Placeholders: how intrinsics and interpolations travel through the engine.
 //!
 //! An interpolation inside a string (`${AWS::AccountId}` in `!Sub`, `!Ref` in `!Join`,
-//! `${var.account_id}` in Terraform) becomes `{{NAME}}` in the resolved string, so that the
-//! engine sees an ARN whose account is `{{var.account_id}}` and writes added ARNs with the same
+//! `${var.account_id}` in Terraform) becomes `@@NAME@@` in the resolved string, so that the
+//! engine sees an ARN whose account is `@@var.account_id@@` and writes added ARNs with the same
 //! one. A whole value the engine cannot read (`!GetAtt`, `var.arns`, `!If`) becomes an opaque
 //! token `{{=N}}` whose source text is kept; a rewrite may carry it along, never move it.
 
@@ -16,42 +16,54 @@ pub(crate) enum Piece<'a> {
     Name(&'a str),
 }
 
-/// Split a resolved string into literal text and `{{NAME}}` interpolations.
+/// The placeholder of an interpolation inside a string. `@@` rather than braces: the engine
+/// reads the ARN `arn:aws:iam::@@var.account_id@@:user/…` as an account like any other, and
+/// colons in names (`AWS::AccountId`) would split ARNs, so they travel as `..`.
+pub(crate) fn name(n: &str) -> String {
+    format!("@@{}@@", n.replace("::", ".."))
+}
+
+/// Whether `n` can travel as a name placeholder.
+pub(crate) fn name_ok(n: &str) -> bool {
+    !n.is_empty()
+        && !n.contains("..")
+        && !n.contains("@@")
+        && !n.contains(|c: char| c.is_whitespace() || "\"\\{}*?$".contains(c))
+}
+
+/// Split a resolved string into literal text and `@@NAME@@` interpolations (names given back
+/// with their colons).
 pub(crate) fn pieces(s: &str) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let mut rest = s;
-    while let Some(i) = rest.find("{{") {
-        let Some(j) = rest[i + 2..].find("}}") else {
+    let mut text_start = 0usize;
+    let base = s.as_ptr() as usize;
+    while let Some(i) = rest.find("@@") {
+        let Some(j) = rest[i + 2..].find("@@") else {
             break;
         };
-        let name = &rest[i + 2..i + 2 + j];
-        if name.is_empty() || name.starts_with('=') || name.contains('{') {
-            out.push(Piece::Text(&rest[..i + 2]));
+        let inner = &rest[i + 2..i + 2 + j];
+        if inner.is_empty() || inner.contains(|c: char| c.is_whitespace()) {
             rest = &rest[i + 2..];
             continue;
         }
-        if i > 0 {
-            out.push(Piece::Text(&rest[..i]));
+        let abs = rest.as_ptr() as usize - base + i;
+        if abs > text_start {
+            out.push(Piece::Text(&s[text_start..abs]));
         }
-        out.push(Piece::Name(name));
+        out.push(Piece::Name(inner));
         rest = &rest[i + 2 + j + 2..];
+        text_start = rest.as_ptr() as usize - base;
     }
-    if !rest.is_empty() {
-        out.push(Piece::Text(rest));
+    if text_start < s.len() {
+        out.push(Piece::Text(&s[text_start..]));
     }
-    // Merge adjacent text pieces (from skipped braces).
-    let mut merged: Vec<Piece<'_>> = Vec::new();
-    for p in out {
-        match (merged.last_mut(), &p) {
-            (Some(Piece::Text(a)), Piece::Text(b)) => {
-                let start = a.as_ptr() as usize - s.as_ptr() as usize;
-                let end = b.as_ptr() as usize - s.as_ptr() as usize + b.len();
-                *a = &s[start..end];
-            }
-            _ => merged.push(p),
-        }
-    }
-    merged
+    out
+}
+
+/// A name as written in the source (`AWS..AccountId` → `AWS::AccountId`).
+pub(crate) fn source_name(n: &str) -> String {
+    n.replace("..", "::")
 }
 
 /// Whether a resolved string holds any `{{NAME}}` interpolation.
@@ -132,10 +144,10 @@ mod tests {
     #[test]
     fn pieces_split_names_and_text() {
         assert_eq!(
-            pieces("arn:{{AWS::Partition}}:iam::{{var.a}}:user/${aws:username}"),
+            pieces("arn:@@AWS..Partition@@:iam::@@var.a@@:user/${aws:username}"),
             vec![
                 Piece::Text("arn:"),
-                Piece::Name("AWS::Partition"),
+                Piece::Name("AWS..Partition"),
                 Piece::Text(":iam::"),
                 Piece::Name("var.a"),
                 Piece::Text(":user/${aws:username}"),
@@ -143,6 +155,8 @@ mod tests {
         );
         assert_eq!(pieces("{{=3}}"), vec![Piece::Text("{{=3}}")]);
         assert_eq!(opaque_index("{{=3}}"), Some(3));
-        assert!(!has_names("a{{b"));
+        assert!(!has_names("a@@b"));
+        assert_eq!(name("AWS::AccountId"), "@@AWS..AccountId@@");
+        assert_eq!(source_name("AWS..AccountId"), "AWS::AccountId");
     }
 }

@@ -24,18 +24,19 @@ pub(crate) fn splice_items(
     let key = |v: &Value| serde_json::to_string(v).unwrap_or_default();
     let old_keys: Vec<String> = old.iter().map(key).collect();
     let new_keys: Vec<String> = new.iter().map(key).collect();
-    let gap_after = |k: usize| -> &str {
-        match items.get(k + 1) {
-            Some(next) => &text[items[k].end..next.start],
+    // Comment and blank lines between two statements go with the statement below them.
+    let gap_before = |k: usize| -> &str {
+        match k.checked_sub(1).and_then(|p| items.get(p)) {
+            Some(prev) => &text[prev.end..items[k].start],
             None => "",
         }
     };
     let mut out = String::new();
-    let push_rendered = |out: &mut String, v: &Value| {
-        if !out.is_empty() && !out.ends_with('\n') {
+    let push = |out: &mut String, s: &str| {
+        if !out.is_empty() && !out.ends_with('\n') && !s.is_empty() {
             out.push('\n');
         }
-        out.push_str(&render(v));
+        out.push_str(s);
     };
     for op in capture_diff_slices(Algorithm::Myers, &old_keys, &new_keys) {
         match op {
@@ -43,25 +44,22 @@ pub(crate) fn splice_items(
                 old_index, len, ..
             } => {
                 for k in old_index..old_index + len {
-                    if !out.is_empty() && !out.ends_with('\n') {
-                        out.push('\n');
-                    }
-                    out.push_str(&text[items[k].clone()]);
-                    out.push_str(gap_after(k));
+                    push(&mut out, gap_before(k));
+                    push(&mut out, &text[items[k].clone()]);
                 }
             }
             DiffOp::Delete {
                 old_index, old_len, ..
             } => {
                 for k in old_index..old_index + old_len {
-                    out.push_str(gap_after(k));
+                    push(&mut out, gap_before(k));
                 }
             }
             DiffOp::Insert {
                 new_index, new_len, ..
             } => {
                 for v in &new[new_index..new_index + new_len] {
-                    push_rendered(&mut out, v);
+                    push(&mut out, &render(v));
                 }
             }
             DiffOp::Replace {
@@ -70,11 +68,11 @@ pub(crate) fn splice_items(
                 new_index,
                 new_len,
             } => {
-                for v in &new[new_index..new_index + new_len] {
-                    push_rendered(&mut out, v);
-                }
                 for k in old_index..old_index + old_len {
-                    out.push_str(gap_after(k));
+                    push(&mut out, gap_before(k));
+                }
+                for v in &new[new_index..new_index + new_len] {
+                    push(&mut out, &render(v));
                 }
             }
         }

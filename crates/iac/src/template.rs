@@ -1,5 +1,5 @@
 //! Terraform template JSON: the body of a `policy = <<EOF … EOF` heredoc, and `.json.tpl` /
-//! `.tpl` files rendered with `templatefile`. `${expr}` inside a JSON string becomes `{{expr}}`;
+//! `.tpl` files rendered with `templatefile`. `${expr}` inside a JSON string becomes `@@expr@@`;
 //! outside a string (a computed value) an opaque token; `$${` is a literal `${` (an IAM policy
 //! variable). Written back as the whole policy in the template's own JSON layout, escapes restored.
 
@@ -57,10 +57,10 @@ pub(crate) fn resolve(body: &str) -> Resolved {
                 json.push_str(if in_string { "" } else { "null" });
             } else if in_string {
                 let e = expr.trim();
-                if e.contains(['{', '}', '"', '\\']) {
+                if !placeholder::name_ok(e) || e.contains(':') {
                     obstacles.push((i, format!("an interpolation too complex to keep: `{whole}`")));
                 }
-                json.push_str(&format!("{{{{{e}}}}}"));
+                json.push_str(&placeholder::name(e));
             } else {
                 let n = match opaque.iter().position(|o| o == whole) {
                     Some(n) => n,
@@ -205,25 +205,14 @@ pub(crate) fn render(cx: &TemplateCtx, new: &Value) -> String {
     for (n, src) in cx.opaque.iter().enumerate() {
         out = out.replace(&format!("\"{}\"", placeholder::opaque_token(n)), src);
     }
-    // `{{expr}}` → `${expr}`, only for the names placeholders stand for.
-    let mut result = String::with_capacity(out.len());
-    let mut rest = out.as_str();
-    while let Some(i) = rest.find("{{") {
-        match rest[i + 2..].find("}}") {
-            Some(j) if !rest[i + 2..i + 2 + j].contains(['{', '}', '"']) => {
-                result.push_str(&rest[..i]);
-                result.push_str("${");
-                result.push_str(&rest[i + 2..i + 2 + j]);
-                result.push('}');
-                rest = &rest[i + 2 + j + 2..];
-            }
-            _ => {
-                result.push_str(&rest[..i + 2]);
-                rest = &rest[i + 2..];
-            }
-        }
-    }
-    result.push_str(rest);
+    // `@@expr@@` → `${expr}`.
+    let result: String = placeholder::pieces(&out)
+        .iter()
+        .map(|p| match p {
+            placeholder::Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
+            placeholder::Piece::Text(t) => (*t).to_string(),
+        })
+        .collect();
     crate::cfn::reindent(&result, "", &cx.indent)
 }
 

@@ -169,7 +169,9 @@ impl Builder<'_> {
                 )
             }
             Event::SequenceStart(anchor, tag) => {
-                let flow = self.text[start..self.bytes.at(span.end.index())].ends_with('[');
+                let flow = self.text[start..self.bytes.at(span.end.index())]
+                    .trim_end()
+                    .ends_with('[');
                 let mut items = Vec::new();
                 loop {
                     match self.events.get(self.pos) {
@@ -199,7 +201,9 @@ impl Builder<'_> {
                 }
             }
             Event::MappingStart(anchor, tag) => {
-                let flow = self.text[start..self.bytes.at(span.end.index())].ends_with('{');
+                let flow = self.text[start..self.bytes.at(span.end.index())]
+                    .trim_end()
+                    .ends_with('{');
                 let mut entries = Vec::new();
                 loop {
                     match self.events.get(self.pos) {
