@@ -171,7 +171,7 @@ fn plan_embedded(
         },
     };
     let input = Input::file(target.clone(), e.policy_text(), limit_for(e.kind));
-    let item = plan::plan_one(&input, chain, options);
+    let item = show_placeholders(plan::plan_one(&input, chain, options), e);
     let obstacle = |findings| {
         let o = &e.obstacles[0];
         Item::Skipped {
@@ -212,15 +212,65 @@ fn plan_embedded(
                         .collect();
                     Item::Skipped {
                         target,
-                        reason: format!(
-                            "{}; change it by hand: {}",
+                        reason: e.show(&format!(
+                            "{}; what should change (by hand): {}",
                             crate::commands::strip_path(&unfaithful.to_string()),
                             what.join("; ")
-                        ),
+                        )),
                         findings: c.findings.clone(),
                         needs_review: true,
                     }
                 }
+            }
+        }
+        other => other,
+    }
+}
+
+/// Findings name placeholders as the file writes them. Only messages: the documents keep their
+/// placeholders for the writer.
+fn show_placeholders(item: Item, e: &iac::Embedded) -> Item {
+    let fix = |findings: &mut Vec<crate::engine::detect::Finding>| {
+        for f in findings.iter_mut() {
+            f.message = e.show(&f.message);
+        }
+    };
+    match item {
+        Item::Change(mut c) => {
+            fix(&mut c.findings);
+            for a in c.migrations.iter_mut() {
+                for line in a.changes.iter_mut() {
+                    *line = e.show(line);
+                }
+            }
+            Item::Change(c)
+        }
+        Item::Unchanged {
+            target,
+            generation,
+            mut findings,
+            attachments,
+        } => {
+            fix(&mut findings);
+            Item::Unchanged {
+                target,
+                generation,
+                findings,
+                attachments,
+            }
+        }
+        Item::Skipped {
+            target,
+            reason,
+            mut findings,
+            needs_review,
+        } => {
+            fix(&mut findings);
+            Item::Skipped {
+                target,
+                reason: e.show(&reason),
+                findings,
+                needs_review,
             }
         }
         other => other,

@@ -798,3 +798,11 @@ pub(crate) fn reindent(s: &str, from: &str, to: &str) -> String {
     }
     out
 }
+
+pub(crate) fn yaml_opaque(cx: &YamlCtx) -> &[String] {
+    &cx.res.opaque
+}
+
+pub(crate) fn json_opaque(cx: &JsonCtx) -> &[String] {
+    &cx.res.opaque
+}

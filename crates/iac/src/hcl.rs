@@ -327,7 +327,7 @@ impl Reader<'_> {
                 };
                 self.obstacles.push(Obstacle {
                     line: line_of(self.text, at),
-                    what: format!("{what} (`{}`) that forcemfa cannot read or rewrite; change it by hand", src.trim()),
+                    what: format!("{what} (`{}`) that forcemfa cannot read or rewrite", src.trim()),
                 });
                 self.opaque(src)
             }
@@ -494,4 +494,8 @@ pub(crate) fn rewrite_jsonencode(
         &text[..e.span.start],
         &text[e.span.end..]
     ))
+}
+
+pub(crate) fn opaque(cx: &JsonencodeCtx) -> &[String] {
+    &cx.opaque
 }

@@ -103,6 +103,28 @@ impl Embedded {
         serde_json::to_string_pretty(&self.policy).unwrap_or_default() + "\n"
     }
 
+    /// A message about the resolved policy with its placeholders shown as the file writes them
+    /// (`{{=0}}` → `var.exempt`, `@@var.account_id@@` → `${var.account_id}`).
+    pub fn show(&self, message: &str) -> String {
+        let opaque: &[String] = match &self.ctx {
+            Ctx::CfnYaml(cx) => cfn::yaml_opaque(cx),
+            Ctx::CfnJson(cx) => cfn::json_opaque(cx),
+            Ctx::Template(cx) => template::opaque(cx),
+            Ctx::Jsonencode(cx) => hcl::opaque(cx),
+        };
+        let mut out = message.to_string();
+        for (i, src) in opaque.iter().enumerate() {
+            out = out.replace(&placeholder::opaque_token(i), src.trim());
+        }
+        placeholder::pieces(&out)
+            .iter()
+            .map(|p| match p {
+                placeholder::Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
+                placeholder::Piece::Text(t) => (*t).to_string(),
+            })
+            .collect()
+    }
+
     /// A key that names this policy within its file across rewrites.
     pub fn key(&self) -> &str {
         &self.resource

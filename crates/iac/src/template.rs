@@ -236,3 +236,7 @@ pub(crate) fn rewrite(
         &text[e.span.end..]
     ))
 }
+
+pub(crate) fn opaque(cx: &TemplateCtx) -> &[String] {
+    &cx.opaque
+}

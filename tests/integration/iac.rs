@@ -1,0 +1,261 @@
+//! Policies inside infrastructure as code, end to end through the binary: a folder holding a
+//! CloudFormation YAML and JSON template, a `.tf` file (heredoc and `jsonencode`) and a
+//! `templatefile` template is planned, applied to a temporary copy, re-read and re-planned clean;
+//! the whole resulting text of each file is snapshotted, and every changed line is checked to lie
+//! inside a policy.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{bin, fixture, read, root};
+
+const MIXED: &[&str] = &[
+    "force_mfa.json.tpl",
+    "main.tf",
+    "mfa-group.json",
+    "mfa-stack.yaml",
+];
+
+fn copy_of(folder: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(folder)).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The old-file line numbers (1-based) a rewrite removed or inserted next to.
+fn touched_lines(before: &str, after: &str) -> Vec<usize> {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut out = Vec::new();
+    for op in diff.ops() {
+        match *op {
+            similar::DiffOp::Equal { .. } => {}
+            similar::DiffOp::Delete {
+                old_index, old_len, ..
+            }
+            | similar::DiffOp::Replace {
+                old_index, old_len, ..
+            } => out.extend(old_index + 1..=old_index + old_len),
+            // An insertion sits between old lines `old_index` and `old_index + 1`.
+            similar::DiffOp::Insert { old_index, .. } => out.push(old_index.max(1)),
+        }
+    }
+    out
+}
+
+#[test]
+fn mixed_folder_is_planned_applied_and_replanned_clean() {
+    let dir = copy_of("iac/mixed");
+    let originals: Vec<(PathBuf, String)> = MIXED
+        .iter()
+        .map(|n| (dir.path().join(n), read(&dir.path().join(n))))
+        .collect();
+
+    let plan = bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(2), "{}", stdout(&plan));
+    let text = stdout(&plan);
+    for located in [
+        "mfa-stack.yaml:25 (ForceMfaPolicy)",
+        "mfa-stack.yaml:73 (UsersGroup/Policies/guard-only)",
+        "mfa-group.json:15 (MfaGroup/Policies/force-mfa)",
+        "main.tf:13 (aws_iam_policy.force_mfa_heredoc)",
+        "main.tf:56 (aws_iam_group_policy.force_mfa_jsonencode)",
+        "force_mfa.json.tpl:1 (template)",
+    ] {
+        assert!(text.contains(located), "{located} missing from:\n{text}");
+    }
+    assert!(text.contains("Plan: 6 to change"), "{text}");
+
+    let apply = bin().args(["apply", "--yes"]).arg(dir.path()).output().unwrap();
+    assert!(apply.status.success(), "{}", stdout(&apply));
+    assert!(stdout(&apply).contains("Applied 6, already applied 0, stale 0, failed 0"));
+
+    for (path, before) in &originals {
+        let after = read(path);
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        insta::assert_snapshot!(format!("iac_applied_{name}"), after);
+        // Every changed line lies inside one of the file's policies.
+        let policies = forcemfa_iac::extract(&name, before).unwrap();
+        for line in touched_lines(before, &after) {
+            assert!(
+                policies
+                    .iter()
+                    .any(|p| line >= p.line && line <= p.end_line + 1),
+                "{name}: line {line} changed outside every policy"
+            );
+        }
+        // The result re-parses with the same libraries, with the same policies.
+        let again = forcemfa_iac::extract(&name, &after).unwrap();
+        assert_eq!(again.len(), policies.len(), "{name}");
+    }
+    // Comments and unrelated resources survive.
+    let yaml = read(&dir.path().join("mfa-stack.yaml"));
+    for kept in [
+        "# Unrelated: stays byte for byte.",
+        "# What a user may see about the account.",
+        "# Everything else needs MFA.",
+        "Value: !Ref ForceMfaPolicy  # for other stacks",
+    ] {
+        assert!(yaml.contains(kept), "{kept}");
+    }
+    let tf = read(&dir.path().join("main.tf"));
+    assert!(tf.contains("bucket = \"not-a-policy\" # stays as is"));
+    assert!(tf.contains("$${aws:username}") && tf.contains("${var.account_id}:mfa/*"));
+
+    let replan = bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(replan.status.code(), Some(0), "{}", stdout(&replan));
+    assert!(stdout(&replan).contains("Plan: 0 to change, 6 up to date"));
+
+    cfn_lint(&[
+        &dir.path().join("mfa-stack.yaml"),
+        &dir.path().join("mfa-group.json"),
+    ]);
+    terraform_fmt(&dir.path().join("main.tf"));
+}
+
+/// `cfn-lint` from the test venv; required on CI.
+fn cfn_lint(files: &[&Path]) {
+    let lint = root().join(".venv/bin/cfn-lint");
+    if !lint.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cfn-lint is missing from .venv: run tests/run_moto.sh ensure"
+        );
+        println!("cfn-lint not installed in .venv: template lint not run");
+        return;
+    }
+    let out = std::process::Command::new(lint).args(files).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `terraform fmt -check`, where a terraform binary exists (it is not on CI).
+fn terraform_fmt(file: &Path) {
+    let out = std::process::Command::new("terraform")
+        .args(["fmt", "-check", "-diff"])
+        .arg(file)
+        .output();
+    match out {
+        Ok(out) => assert!(
+            out.status.success(),
+            "terraform fmt: {}",
+            stdout(&out)
+        ),
+        Err(_) => println!("no terraform binary: terraform fmt -check not run"),
+    }
+}
+
+#[test]
+fn a_computed_policy_is_reported_with_its_location_and_never_written() {
+    let dir = copy_of("iac/computed");
+    let file = dir.path().join("computed.tf");
+    let before = read(&file);
+    let out = bin().arg("plan").arg(dir.path()).output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("computed.tf:7 (aws_iam_policy.computed)"), "{text}");
+    assert!(text.contains("`var.exempt`"), "{text}");
+    assert!(text.contains("what should change (by hand)"), "{text}");
+    assert!(!text.contains("{{="), "placeholders leak: {text}");
+    let apply = bin().args(["apply", "--yes"]).arg(dir.path()).output().unwrap();
+    assert!(apply.status.success());
+    assert_eq!(read(&file), before);
+}
+
+#[test]
+fn sarif_and_json_point_into_the_template() {
+    let dir = copy_of("iac/mixed");
+    let out = bin()
+        .args(["scan", "--format", "sarif"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    let loc = |r: &serde_json::Value| {
+        let l = &r["locations"][0]["physicalLocation"];
+        (
+            l["artifactLocation"]["uri"].as_str().unwrap_or("").to_string(),
+            l["region"]["startLine"].as_u64().unwrap_or(0),
+        )
+    };
+    assert!(results.iter().any(|r| {
+        let (uri, line) = loc(r);
+        uri.ends_with("mfa-stack.yaml") && line == 25
+    }));
+    assert!(results.iter().any(|r| {
+        let (uri, line) = loc(r);
+        uri.ends_with("main.tf") && line == 56
+    }));
+
+    let out = bin()
+        .args(["plan", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<&serde_json::Value> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["target"])
+        .collect();
+    assert!(targets.iter().any(|t| t["type"] == "embedded"
+        && t["resource"] == "aws_iam_policy.force_mfa_heredoc"
+        && t["line"] == 13));
+}
+
+#[test]
+fn a_saved_plan_survives_edits_elsewhere_but_refuses_a_changed_policy() {
+    let dir = copy_of("iac/mixed");
+    let plan_file = dir.path().join("..").join(format!(
+        "iac-plan-{}.json",
+        dir.path().file_name().unwrap().to_string_lossy()
+    ));
+    bin()
+        .args(["plan", "--out"])
+        .arg(&plan_file)
+        .arg(dir.path())
+        .assert()
+        .success();
+    // An edit outside the policies: the plan still applies, the edit is kept.
+    let yaml = dir.path().join("mfa-stack.yaml");
+    let edited = read(&yaml).replacen("Resources:\n", "Resources:\n  # added after planning\n", 1);
+    std::fs::write(&yaml, &edited).unwrap();
+    // An edit inside a policy: that change is refused as stale, nothing written.
+    let tf = dir.path().join("main.tf");
+    let tf_edited = read(&tf).replacen("\"iam:ListUsers\",", "\"iam:ListUsers\", \"iam:ListGroups\",", 1);
+    std::fs::write(&tf, &tf_edited).unwrap();
+
+    let out = bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&plan_file);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("stale"), "{text}");
+    let yaml_after = read(&yaml);
+    assert!(yaml_after.contains("# added after planning"));
+    assert!(!yaml_after.contains("- iam:ListUsers\n              - sts"));
+    assert!(read(&tf).contains("\"iam:ListGroups\""));
+    // The heredoc policy in main.tf was edited: left as the operator wrote it.
+    assert!(read(&tf).contains("\"iam:ListUsers\", \"iam:ListGroups\","));
+}
