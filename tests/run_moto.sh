@@ -14,8 +14,8 @@ venv="$root/.venv"
 log() { echo "run_moto: $*" >&2; }
 
 ensure_venv() {
-    if [[ ! -x "$venv/bin/moto_server" ]]; then
-        log "installing moto into $venv (first run only)"
+    if [[ ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/cfn-lint" ]]; then
+        log "installing moto and cfn-lint into $venv (first run only)"
         [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
         "$venv/bin/pip" install -q -r "$root/tests/moto/requirements.txt" >&2
     fi

@@ -132,7 +132,7 @@ fn cfn_lint(files: &[&Path]) {
     if !lint.exists() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "cfn-lint is missing from .venv: run tests/run_moto.sh ensure"
+            "cfn-lint is missing from .venv: `tests/run_moto.sh start` installs it"
         );
         println!("cfn-lint not installed in .venv: template lint not run");
         return;
