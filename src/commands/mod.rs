@@ -302,15 +302,12 @@ fn apply(
     if !items.is_empty() && yes && format == Format::Text && !ui.quiet {
         ui.out(&report::text(&items, Mode::Apply, opts));
     }
-    let needs_aws = file
-        .changes
-        .iter()
-        .any(|c| {
-            !matches!(
-                c.target.kind,
-                TargetKind::File { .. } | TargetKind::Embedded { .. }
-            )
-        });
+    let needs_aws = file.changes.iter().any(|c| {
+        !matches!(
+            c.target.kind,
+            TargetKind::File { .. } | TargetKind::Embedded { .. }
+        )
+    });
     let results =
         crate::commands::aws::apply_planned(ui, args, yes, &file.changes, &prompts, needs_aws)?;
     let summary = plan::summarize(&items);

@@ -546,7 +546,9 @@ impl AwsStore {
                     .await?,
                 None,
             )),
-            TargetKind::File { .. } | TargetKind::Embedded { .. } => Err(not_aws(self.at(target, "read"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => {
+                Err(not_aws(self.at(target, "read")))
+            }
         }
     }
 
@@ -1120,7 +1122,9 @@ impl AwsStore {
                 };
                 result.map(|_| None)
             }
-            TargetKind::File { .. } | TargetKind::Embedded { .. } => Err(not_aws(self.at(target, "publish"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => {
+                Err(not_aws(self.at(target, "publish")))
+            }
         }
     }
 

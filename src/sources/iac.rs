@@ -77,7 +77,9 @@ fn is_iac(p: &Path) -> bool {
     match files::read(p) {
         Ok(text) => iac::classify(&name(p), &text).is_some(),
         // Unreadable: let it be reported, by the IaC source unless it is JSON (files reports it).
-        Err(_) => !p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")),
+        Err(_) => !p
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("json")),
     }
 }
 
@@ -194,11 +196,8 @@ fn plan_embedded(
             match iac::rewrite(text, e, &new_policy) {
                 Ok(new_text) => {
                     let label = path.display().to_string();
-                    c.diff = crate::engine::diff::diff(
-                        text,
-                        &new_text,
-                        label.trim_start_matches('/'),
-                    );
+                    c.diff =
+                        crate::engine::diff::diff(text, &new_text, label.trim_start_matches('/'));
                     c.before_sha256 = plan::sha256(text);
                     c.before = text.to_string();
                     c.after = new_text;

@@ -67,7 +67,10 @@ pub(crate) struct JsonCtx {
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
     let root = yaml::parse(text)?;
-    let json = text.trim_start_matches('\u{feff}').trim_start().starts_with('{');
+    let json = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{');
     let mut out = Vec::new();
     let Some(Node {
         v: V::Map(resources),
@@ -90,9 +93,11 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
             }
         };
         match ty {
-            "AWS::IAM::ManagedPolicy" => {
-                found(props.get("PolicyDocument"), id.to_string(), PolicyKind::Managed)
-            }
+            "AWS::IAM::ManagedPolicy" => found(
+                props.get("PolicyDocument"),
+                id.to_string(),
+                PolicyKind::Managed,
+            ),
             "AWS::IAM::Policy" => {
                 let kind = if props.get("Users").is_some() {
                     PolicyKind::InlineUser
@@ -120,7 +125,11 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
                             .get("PolicyName")
                             .and_then(Node::str)
                             .map_or_else(|| format!("{i}"), str::to_string);
-                        found(p.get("PolicyDocument"), format!("{id}/Policies/{name}"), kind);
+                        found(
+                            p.get("PolicyDocument"),
+                            format!("{id}/Policies/{name}"),
+                            kind,
+                        );
                     }
                 }
             }
@@ -161,8 +170,12 @@ fn embedded(
     let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
     let (form, ctx) = if json {
         let mut statements = HashMap::new();
-        if let (Some(Node { v: V::Seq(items), .. }), Some(Value::Array(values))) =
-            (doc.get("Statement"), policy.get("Statement"))
+        if let (
+            Some(Node {
+                v: V::Seq(items), ..
+            }),
+            Some(Value::Array(values)),
+        ) = (doc.get("Statement"), policy.get("Statement"))
         {
             for (n, v) in items.iter().zip(values) {
                 statements.insert(
@@ -211,10 +224,7 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
     let mut items = None;
     let mut dash_col = doc_col + step;
     if let (Some(V::Map(entries)), false) = (Some(&doc.v), doc.flow) {
-        if let Some((k, s)) = entries
-            .iter()
-            .find(|(k, _)| k.str() == Some("Statement"))
-        {
+        if let Some((k, s)) = entries.iter().find(|(k, _)| k.str() == Some("Statement")) {
             if let (V::Seq(list), false) = (&s.v, s.flow) {
                 let mut ranges = Vec::new();
                 let mut ok = !list.is_empty();
@@ -372,9 +382,7 @@ fn from_sub(s: &str) -> String {
                     None if inner.contains(':') && !inner.contains("::") => {
                         out.push_str(&format!("${{{inner}}}"))
                     }
-                    None if placeholder::name_ok(inner) => {
-                        out.push_str(&placeholder::name(inner))
-                    }
+                    None if placeholder::name_ok(inner) => out.push_str(&placeholder::name(inner)),
                     None => out.push_str(&format!("${{{inner}}}")),
                 }
                 rest = &after[j + 1..];
@@ -604,8 +612,7 @@ pub(crate) fn rewrite_yaml(
             w.item(v, cx.dash_col, &mut s);
             s
         };
-        if let Some((range, replacement)) = splice::splice_items(text, items, old, newer, &render)
-        {
+        if let Some((range, replacement)) = splice::splice_items(text, items, old, newer, &render) {
             return Ok(format!(
                 "{}{}{}",
                 &text[..range.start],
@@ -672,10 +679,7 @@ impl Markers {
 /// `v` in the compact, spaced layout CloudFormation JSON authors use for intrinsics.
 fn spaced(v: &Value) -> String {
     match v {
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(spaced).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(spaced).collect::<Vec<_>>().join(", ")),
         Value::Object(m) => format!(
             "{{ {} }}",
             m.iter()

@@ -327,7 +327,10 @@ impl Reader<'_> {
                 };
                 self.obstacles.push(Obstacle {
                     line: line_of(self.text, at),
-                    what: format!("{what} (`{}`) that forcemfa cannot read or rewrite", src.trim()),
+                    what: format!(
+                        "{what} (`{}`) that forcemfa cannot read or rewrite",
+                        src.trim()
+                    ),
                 });
                 self.opaque(src)
             }
@@ -348,7 +351,9 @@ fn string_template(src: &str) -> Result<String, String> {
         return Err(format!("the string {src} holds {what}"));
     }
     if !r.opaque.is_empty() {
-        return Err(format!("the string {src} holds an interpolation forcemfa cannot keep"));
+        return Err(format!(
+            "the string {src} holds an interpolation forcemfa cannot keep"
+        ));
     }
     serde_json::from_str::<String>(&r.json)
         .map_err(|_| format!("a string forcemfa cannot read: {src}"))
@@ -401,7 +406,8 @@ impl Writer<'_> {
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if ident {
             k.to_string()
         } else {
@@ -455,7 +461,11 @@ impl Writer<'_> {
                     while j < rendered.len() && !rendered[j].1.contains('\n') {
                         j += 1;
                     }
-                    let width = rendered[i..j].iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                    let width = rendered[i..j]
+                        .iter()
+                        .map(|(k, _)| k.len())
+                        .max()
+                        .unwrap_or(0);
                     for (k, x) in &rendered[i..j] {
                         out.push_str(&format!("{}{k:<width$} = {x}\n", pad(inner)));
                     }

@@ -40,9 +40,7 @@ pub(crate) fn splice_items(
     };
     for op in capture_diff_slices(Algorithm::Myers, &old_keys, &new_keys) {
         match op {
-            DiffOp::Equal {
-                old_index, len, ..
-            } => {
+            DiffOp::Equal { old_index, len, .. } => {
                 for k in old_index..old_index + len {
                     push(&mut out, gap_before(k));
                     push(&mut out, &text[items[k].clone()]);

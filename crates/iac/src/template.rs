@@ -34,7 +34,9 @@ pub(crate) fn resolve(body: &str) -> Resolved {
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
-        if (c == b'$' || c == b'%') && body[i..].starts_with(&format!("{}{}{{", c as char, c as char)) {
+        if (c == b'$' || c == b'%')
+            && body[i..].starts_with(&format!("{}{}{{", c as char, c as char))
+        {
             // `$${` / `%%{`: a literal `${` / `%{`.
             json.push(c as char);
             json.push('{');
@@ -50,15 +52,15 @@ pub(crate) fn resolve(body: &str) -> Resolved {
             let expr = &body[i + 2..i + 2 + len];
             let whole = &body[i..i + 3 + len];
             if c == b'%' {
-                obstacles.push((
-                    i,
-                    format!("a template directive `{}`", whole.trim()),
-                ));
+                obstacles.push((i, format!("a template directive `{}`", whole.trim())));
                 json.push_str(if in_string { "" } else { "null" });
             } else if in_string {
                 let e = expr.trim();
                 if !placeholder::name_ok(e) || e.contains(':') {
-                    obstacles.push((i, format!("an interpolation too complex to keep: `{whole}`")));
+                    obstacles.push((
+                        i,
+                        format!("an interpolation too complex to keep: `{whole}`"),
+                    ));
                 }
                 json.push_str(&placeholder::name(e));
             } else {
@@ -135,7 +137,8 @@ pub(crate) fn embedded(
     form: Form,
 ) -> Result<Option<Embedded>, IacError> {
     let offset = span.start;
-    let line_at = |at: usize| line_of(text, offset) + body[..at.min(body.len())].matches('\n').count();
+    let line_at =
+        |at: usize| line_of(text, offset) + body[..at.min(body.len())].matches('\n').count();
     let r = resolve(body);
     let parsed = match policy::parse(&r.json) {
         Ok(p) => p,

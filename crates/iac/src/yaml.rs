@@ -113,10 +113,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn err(&self, message: &str) -> IacError {
-        let line = self
-            .events
-            .get(self.pos)
-            .map_or(1, |(_, s)| s.start.line());
+        let line = self.events.get(self.pos).map_or(1, |(_, s)| s.start.line());
         IacError::Syntax {
             line,
             message: message.into(),
