@@ -357,7 +357,7 @@ fn plain_value(s: &str) -> Value {
         "false" | "False" | "FALSE" => Value::Bool(false),
         "null" | "Null" | "NULL" | "~" | "" => Value::Null,
         _ => match s.parse::<i64>() {
-            Ok(n) if !s.starts_with('+') && !(s.len() > 1 && s.starts_with('0')) => {
+            Ok(n) if !(s.starts_with('+') || (s.len() > 1 && s.starts_with('0'))) => {
                 Value::Number(n.into())
             }
             _ => Value::String(s.to_string()),
