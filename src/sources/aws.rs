@@ -1197,6 +1197,10 @@ pub fn iac_reason(tags: &[(String, String)]) -> Option<String> {
         "iac",
         "tool",
     ];
+    // Stack or Terraform source named, with the command that fixes it there.
+    if let Some(owner) = crate::sources::iac::owner(tags) {
+        return Some(owner);
+    }
     for (key, value) in tags {
         let k = key.to_ascii_lowercase();
         if k.starts_with("aws:cloudformation:") {

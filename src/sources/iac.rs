@@ -175,19 +175,30 @@ fn plan_embedded(
     let input = Input::file(target.clone(), e.policy_text(), limit_for(e.kind));
     let item = show_placeholders(plan::plan_one(&input, chain, options), e);
     let obstacle = |findings| {
-        let o = &e.obstacles[0];
-        Item::Skipped {
-            target: target.clone(),
-            reason: format!(
+        let reason = match e.obstacles.iter().find(|o| o.unreadable) {
+            Some(o) => format!(
                 "cannot be checked or rewritten faithfully: line {}: {}",
                 o.line, o.what
             ),
+            None => {
+                "the rewritten policy could not be read back (a bug in forcemfa: please report it)"
+                    .into()
+            }
+        };
+        Item::Skipped {
+            target: target.clone(),
+            reason,
             findings,
             needs_review: true,
         }
     };
     match item {
-        Item::Unchanged { findings, .. } if !e.obstacles.is_empty() => obstacle(findings),
+        // A policy forcemfa could not read fully: no verdict but a person's.
+        Item::Unchanged { findings, .. } | Item::Skipped { findings, .. }
+            if e.obstacles.iter().any(|o| o.unreadable) =>
+        {
+            obstacle(findings)
+        }
         Item::Change(mut c) => {
             let new_policy: serde_json::Value = match serde_json::from_str(&c.after) {
                 Ok(v) => v,
@@ -302,5 +313,56 @@ pub fn write(path: &Path, resource: &str, c: &PlannedChange) -> Result<Written, 
             ))),
             Err(e) => Err(e),
         },
+    }
+}
+
+/// Which stack or Terraform configuration owns a live policy, from its tags, and how to fix it
+/// there: a live rewrite would be reverted by the next deployment.
+pub fn owner(tags: &[(String, String)]) -> Option<String> {
+    let tag = |name: &str| {
+        tags.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(stack) = tag("aws:cloudformation:stack-name") {
+        let resource = tag("aws:cloudformation:logical-id")
+            .map(|l| format!(", resource {l}"))
+            .unwrap_or_default();
+        return Some(format!(
+            "CloudFormation stack {stack}{resource} (tag aws:cloudformation:stack-name); `forcemfa plan PATH-TO-TEMPLATE` rewrites it in the template"
+        ));
+    }
+    let (key, value) = tags.iter().find(|(k, _)| {
+        let k = k.to_ascii_lowercase();
+        k.starts_with("terraform") || k.starts_with("tf_") || k.starts_with("tf:")
+    })?;
+    Some(format!(
+        "Terraform (tag {key}={value}); `forcemfa plan PATH-TO-TF-FOLDER` rewrites it in the .tf source"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn live_policies_point_to_their_source() {
+        let cfn = owner(&tags(&[
+            ("aws:cloudformation:stack-name", "mfa"),
+            ("aws:cloudformation:logical-id", "ForceMfaPolicy"),
+        ]))
+        .unwrap_or_default();
+        assert!(cfn.contains("stack mfa, resource ForceMfaPolicy"), "{cfn}");
+        assert!(cfn.contains("forcemfa plan PATH-TO-TEMPLATE"));
+        let tf = owner(&tags(&[("terraform-module", "iam/mfa")])).unwrap_or_default();
+        assert!(tf.contains("terraform-module=iam/mfa") && tf.contains("forcemfa plan"));
+        assert_eq!(owner(&tags(&[("team", "x")])), None);
     }
 }

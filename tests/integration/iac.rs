@@ -132,6 +132,10 @@ fn mixed_folder_is_planned_applied_and_replanned_clean() {
 
 /// `cfn-lint` from the test venv; required on CI.
 fn cfn_lint(files: &[&Path]) {
+    cfn_lint_ignoring(files, &[])
+}
+
+fn cfn_lint_ignoring(files: &[&Path], ignore: &[&str]) {
     let lint = root().join(".venv/bin/cfn-lint");
     if !lint.exists() {
         assert!(
@@ -141,10 +145,12 @@ fn cfn_lint(files: &[&Path]) {
         println!("cfn-lint not installed in .venv: template lint not run");
         return;
     }
-    let out = std::process::Command::new(lint)
-        .args(files)
-        .output()
-        .unwrap();
+    let mut cmd = std::process::Command::new(lint);
+    cmd.args(files);
+    if !ignore.is_empty() {
+        cmd.arg("--ignore-checks").args(ignore);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "cfn-lint: {}{}",
@@ -572,4 +578,128 @@ mod roundtrip {
             prop_assert_eq!(&lines[lines.len() - tail..], &new_lines[new_lines.len() - tail..]);
         }
     }
+}
+
+#[test]
+fn join_style_arns_are_added_in_join_style_and_an_aliased_policy_is_only_reported() {
+    let template = "AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Policy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument: &doc
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Action: [iam:EnableMFADevice, iam:GetUser, iam:ListMFADevices, iam:ResyncMFADevice]
+            Resource: !Join ['', ['arn:', !Ref 'AWS::Partition', ':iam::', !Ref 'AWS::AccountId', ':user/${aws:username}']]
+          - Effect: Deny
+            NotAction: [iam:CreateVirtualMFADevice, iam:EnableMFADevice, iam:GetUser, iam:ListMFADevices, iam:ListVirtualMFADevices, iam:ResyncMFADevice, sts:GetSessionToken, iam:ListUsers]
+            Resource: '*'
+            Condition: {BoolIfExists: {aws:MultiFactorAuthPresent: 'false'}}
+  Copy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument: *doc
+";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anchors.yml");
+    std::fs::write(&file, template).unwrap();
+    let out = bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("anchors.yml:19 (Copy)"), "{text}");
+    assert!(text.contains("YAML alias"), "{text}");
+    let after = read(&file);
+    assert!(
+        after.contains(
+            "!Join ['', ['arn:', !Ref AWS::Partition, ':iam::', !Ref AWS::AccountId, ':mfa/*']]"
+        ),
+        "{after}"
+    );
+    assert!(!after.contains("iam:ListUsers"), "{after}");
+    assert!(after.contains("PolicyDocument: *doc"));
+    // The alias itself is what cfn-lint warns about (W1101), before and after the rewrite.
+    cfn_lint_ignoring(&[&file], &["W1101"]);
+    let replan = bin().arg("plan").arg(dir.path()).output().unwrap();
+    assert!(
+        stdout(&replan).contains("0 to change"),
+        "{}",
+        stdout(&replan)
+    );
+}
+
+#[test]
+fn an_aws_iam_policy_document_is_rewritten_block_by_block() {
+    let dir = copy_of("iac/document");
+    let file = dir.path().join("policy_document.tf");
+    let before = read(&file);
+    let plan = bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = stdout(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("policy_document.tf:4 (data.aws_iam_policy_document.force_mfa)"),
+        "{text}"
+    );
+    let apply = bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(apply.status.success(), "{}", stdout(&apply));
+    let after = read(&file);
+    insta::assert_snapshot!("iac_applied_policy_document.tf", after);
+    let policies = forcemfa_iac::extract("policy_document.tf", &before).unwrap();
+    for line in touched_lines(&before, &after) {
+        assert!(
+            policies
+                .iter()
+                .any(|p| line >= p.line && line <= p.end_line + 1),
+            "line {line} changed outside the policy"
+        );
+    }
+    assert!(after.contains("# the guard"));
+    assert!(after.contains("test     = \"BoolIfExists\""), "{after}");
+    assert!(!after.contains("\"iam:ListUsers\""), "{after}");
+    assert!(after.contains("&{aws:username}"));
+    let replan = bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(replan.status.code(), Some(0), "{}", stdout(&replan));
+    terraform_fmt(&file);
+}
+
+#[test]
+fn a_dynamic_statement_is_reported_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dyn.tf");
+    let tf = "data \"aws_iam_policy_document\" \"d\" {
+  dynamic \"statement\" {
+    for_each = var.statements
+    content {
+      effect  = \"Deny\"
+      actions = statement.value
+    }
+  }
+}
+";
+    std::fs::write(&file, tf).unwrap();
+    let out = bin().arg("plan").arg(dir.path()).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("dyn.tf:1 (data.aws_iam_policy_document.d)"),
+        "{text}"
+    );
+    assert!(text.contains("line 2: a `dynamic` block"), "{text}");
+    assert!(text.contains("1 need review"), "{text}");
 }

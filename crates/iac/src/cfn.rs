@@ -40,6 +40,8 @@ pub(crate) struct Resolver {
     keys: HashMap<String, String>,
     arn_style: ArnStyle,
     quotes: [usize; 3],
+    /// Keys whose value the file writes in flow style (`[a, b]`, `{k: v}`).
+    flow_keys: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,10 +74,14 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
         .trim_start()
         .starts_with('{');
     let mut out = Vec::new();
+    // Serverless Framework files keep CloudFormation under `resources:`.
+    let resources = root
+        .get("Resources")
+        .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
     let Some(Node {
         v: V::Map(resources),
         ..
-    }) = root.get("Resources")
+    }) = resources
     else {
         return Ok(out);
     };
@@ -194,6 +200,14 @@ fn embedded(
             Ctx::CfnYaml(yaml_ctx(text, doc, res)),
         )
     };
+    let mut obstacles = Vec::new();
+    if doc.alias {
+        obstacles.push(crate::Obstacle {
+            line,
+            what: "the policy is a YAML alias of a document written elsewhere in the file; change it where its anchor is".into(),
+            unreadable: false,
+        });
+    }
     Embedded {
         resource,
         resource_type: ty.to_string(),
@@ -202,9 +216,17 @@ fn embedded(
         line,
         end_line,
         policy,
-        obstacles: Vec::new(),
-        span: doc.start..doc.end,
+        obstacles,
+        span: content_start(doc)..doc.end,
         ctx,
+    }
+}
+
+/// Where a block mapping's entries start (after an anchor or tag on the key's line).
+fn content_start(doc: &Node) -> usize {
+    match (&doc.v, doc.flow) {
+        (V::Map(entries), false) => entries.first().map_or(doc.start, |(k, _)| k.start),
+        _ => doc.start,
     }
 }
 
@@ -213,7 +235,7 @@ fn col(text: &str, offset: usize) -> usize {
 }
 
 fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
-    let doc_col = col(text, doc.start);
+    let doc_col = col(text, content_start(doc));
     let key_col = line_indent(text, doc.start).len();
     let mut step = if doc.flow || doc_col <= key_col {
         2
@@ -311,6 +333,9 @@ impl Resolver {
             self.keys
                 .entry(key.clone())
                 .or_insert_with(|| text[k.start..k.end].to_string());
+            if v.flow && v.tag.is_none() {
+                self.flow_keys.insert(key.clone());
+            }
             let value = self.resolve(text, v);
             m.insert(key, value);
         }
@@ -534,11 +559,41 @@ impl YamlWriter<'_> {
             out.push_str(&" ".repeat(ind));
             out.push_str(&self.key(k));
             out.push(':');
-            self.value_after_key(v, ind, out);
+            self.entry_value(Some(k), v, ind, out);
         }
     }
 
-    fn value_after_key(&self, v: &Value, ind: usize, out: &mut String) {
+    /// `v` in flow style, when all its leaves can be written on one line.
+    fn flow(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::Array(a) => Some(format!(
+                "[{}]",
+                a.iter()
+                    .map(|x| self.flow(x))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(", ")
+            )),
+            Value::Object(m) => Some(format!(
+                "{{{}}}",
+                m.iter()
+                    .map(|(k, x)| Some(format!("{}: {}", self.key(k), self.flow(x)?)))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(", ")
+            )),
+            other => self.leaf(other).filter(|s| !s.contains('\n')),
+        }
+    }
+
+    fn entry_value(&self, key: Option<&str>, v: &Value, ind: usize, out: &mut String) {
+        if let Some(s) = key
+            .filter(|k| self.cx.res.flow_keys.contains(*k))
+            .and_then(|_| self.flow(v))
+        {
+            out.push(' ');
+            out.push_str(&s);
+            out.push('\n');
+            return;
+        }
         if let Some(s) = self.leaf(v) {
             out.push(' ');
             out.push_str(&s);
@@ -607,7 +662,7 @@ pub(crate) fn rewrite_yaml(
         e.policy.get("Statement"),
         new.get("Statement"),
     ) {
-        let render = |v: &Value| {
+        let render = |v: &Value, _first: bool| {
             let mut s = String::new();
             w.item(v, cx.dash_col, &mut s);
             s

@@ -1,6 +1,7 @@
 //! Terraform `.tf` files, read with `hcl-edit` (spans for every expression): `policy = <<EOF`
 //! heredocs (handed to [`crate::template`]) and `policy = jsonencode({ … })` objects, in
-//! `resource` blocks and their nested blocks (`inline_policy`).
+//! `resource` blocks and their nested blocks (`inline_policy`), and `aws_iam_policy_document`
+//! data blocks (handed to [`crate::document`]).
 //!
 //! A `jsonencode` object is written back in HCL object syntax: statements the migration left alone
 //! keep their exact text, changed ones are printed the way `terraform fmt` lays them out.
@@ -50,6 +51,10 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
                 "aws_iam_role_policy" | "aws_iam_role" => PolicyKind::InlineRole,
                 _ => PolicyKind::Unknown,
             };
+            if b.ident.as_str() == "data" && ty == "aws_iam_policy_document" {
+                out.extend(crate::document::extract(text, b, &address));
+                continue;
+            }
             walk(text, &b.body, &address, &ty, kind, &mut out)?;
         }
     }
@@ -274,6 +279,7 @@ impl Reader<'_> {
                     self.obstacles.push(Obstacle {
                         line: line_of(self.text, at),
                         what,
+                        unreadable: true,
                     });
                     self.opaque(src)
                 }
@@ -300,6 +306,7 @@ impl Reader<'_> {
                             self.obstacles.push(Obstacle {
                                 line: line_of(self.text, kat),
                                 what: format!("a computed key `{ks}`"),
+                                unreadable: true,
                             });
                             (ks.clone(), ks)
                         }
@@ -331,6 +338,7 @@ impl Reader<'_> {
                         "{what} (`{}`) that forcemfa cannot read or rewrite",
                         src.trim()
                     ),
+                    unreadable: true,
                 });
                 self.opaque(src)
             }
@@ -340,7 +348,7 @@ impl Reader<'_> {
 
 /// An HCL quoted template string (`"arn:aws:iam::${var.account_id}:user/$${aws:username}"`) →
 /// resolved string.
-fn string_template(src: &str) -> Result<String, String> {
+pub(crate) fn string_template(src: &str) -> Result<String, String> {
     let inner = src
         .trim()
         .strip_prefix('"')

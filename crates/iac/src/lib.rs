@@ -10,6 +10,7 @@
 //! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses.
 
 mod cfn;
+mod document;
 mod hcl;
 mod placeholder;
 mod splice;
@@ -27,6 +28,7 @@ pub(crate) enum Ctx {
     CfnJson(cfn::JsonCtx),
     Template(template::TemplateCtx),
     Jsonencode(hcl::JsonencodeCtx),
+    Document(document::DocumentCtx),
 }
 
 /// The syntax a policy is written in.
@@ -43,6 +45,8 @@ pub enum Form {
     TerraformJsonencode,
     /// A policy template file used with `templatefile` (`.json.tpl`, `.tpl`).
     TerraformTemplate,
+    /// A `data "aws_iam_policy_document"` block.
+    TerraformPolicyDocument,
 }
 
 impl Form {
@@ -53,6 +57,7 @@ impl Form {
             Form::TerraformHeredoc => "Terraform heredoc",
             Form::TerraformJsonencode => "Terraform jsonencode",
             Form::TerraformTemplate => "Terraform template",
+            Form::TerraformPolicyDocument => "Terraform aws_iam_policy_document",
         }
     }
 }
@@ -75,6 +80,8 @@ pub struct Obstacle {
     /// 1-based line in the file.
     pub line: usize,
     pub what: String,
+    /// The policy cannot even be read fully (a computed value), not only not written back.
+    pub unreadable: bool,
 }
 
 /// One policy document embedded in an IaC file.
@@ -111,6 +118,7 @@ impl Embedded {
             Ctx::CfnJson(cx) => cfn::json_opaque(cx),
             Ctx::Template(cx) => template::opaque(cx),
             Ctx::Jsonencode(cx) => hcl::opaque(cx),
+            Ctx::Document(cx) => document::opaque(cx),
         };
         let mut out = message.to_string();
         for (i, src) in opaque.iter().enumerate() {
@@ -210,6 +218,7 @@ pub fn rewrite(text: &str, embedded: &Embedded, new_policy: &Value) -> Result<St
         Ctx::CfnJson(cx) => cfn::rewrite_json(text, embedded, cx, new_policy),
         Ctx::Template(cx) => template::rewrite(text, embedded, cx, new_policy),
         Ctx::Jsonencode(cx) => hcl::rewrite_jsonencode(text, embedded, cx, new_policy),
+        Ctx::Document(cx) => document::rewrite(text, embedded, cx, new_policy),
     }
     .map_err(unfaithful)?;
     Ok(replacement)

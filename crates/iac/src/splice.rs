@@ -8,13 +8,14 @@ use serde_json::Value;
 use similar::{capture_diff_slices, Algorithm, DiffOp};
 
 /// Replace the region spanning `items` (byte ranges of whole lines, in order, not overlapping)
-/// so that it holds `new` statements: unchanged ones verbatim, others from `render`.
+/// so that it holds `new` statements: unchanged ones verbatim, others from `render` (told whether
+/// the statement opens the region).
 pub(crate) fn splice_items(
     text: &str,
     items: &[Range<usize>],
     old: &[Value],
     new: &[Value],
-    render: &dyn Fn(&Value) -> String,
+    render: &dyn Fn(&Value, bool) -> String,
 ) -> Option<(Range<usize>, String)> {
     let first = items.first()?.start;
     let last = items.last()?.end;
@@ -57,7 +58,8 @@ pub(crate) fn splice_items(
                 new_index, new_len, ..
             } => {
                 for v in &new[new_index..new_index + new_len] {
-                    push(&mut out, &render(v));
+                    let first = out.is_empty();
+                    push(&mut out, &render(v, first));
                 }
             }
             DiffOp::Replace {
@@ -66,11 +68,28 @@ pub(crate) fn splice_items(
                 new_index,
                 new_len,
             } => {
-                for k in old_index..old_index + old_len {
-                    push(&mut out, gap_before(k));
-                }
+                // Each replacement keeps the comments above the statement it replaces: paired
+                // by Sid, statements without one in order; new statements get none.
+                let sid = |v: &Value| v.get("Sid").and_then(Value::as_str).map(str::to_string);
+                let mut used = vec![false; old_len];
                 for v in &new[new_index..new_index + new_len] {
-                    push(&mut out, &render(v));
+                    let pair =
+                        (0..old_len).find(|&t| !used[t] && sid(&old[old_index + t]) == sid(v));
+                    if let Some(t) = pair {
+                        for (u, done) in used.iter_mut().enumerate().take(t + 1) {
+                            if !*done {
+                                *done = true;
+                                push(&mut out, gap_before(old_index + u));
+                            }
+                        }
+                    }
+                    let first = out.is_empty();
+                    push(&mut out, &render(v, first));
+                }
+                for (u, done) in used.iter().enumerate() {
+                    if !done {
+                        push(&mut out, gap_before(old_index + u));
+                    }
                 }
             }
         }

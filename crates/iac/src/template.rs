@@ -165,6 +165,7 @@ pub(crate) fn embedded(
         .map(|(at, what)| Obstacle {
             line: line_at(*at),
             what: format!("the policy holds {what}"),
+            unreadable: true,
         })
         .collect();
     Ok(Some(Embedded {

@@ -27,6 +27,8 @@ pub(crate) struct Node {
     pub tag: Option<String>,
     /// A flow collection (`[…]`, `{…}`).
     pub flow: bool,
+    /// An alias (`*name`): the value is the anchored node's, the span the alias's.
+    pub alias: bool,
 }
 
 impl Node {
@@ -142,6 +144,7 @@ impl Builder<'_> {
                 n.start = start;
                 n.end = self.plain_end(start, self.bytes.at(span.end.index()));
                 n.line = line;
+                n.alias = true;
                 (n, 0)
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -161,6 +164,7 @@ impl Builder<'_> {
                         line,
                         tag: tag_of(&tag),
                         flow: false,
+                        alias: false,
                     },
                     anchor,
                 )
@@ -188,6 +192,7 @@ impl Builder<'_> {
                                     line,
                                     tag: tag_of(&tag),
                                     flow,
+                                    alias: false,
                                 },
                                 anchor,
                             );
@@ -220,6 +225,7 @@ impl Builder<'_> {
                                     line,
                                     tag: tag_of(&tag),
                                     flow,
+                                    alias: false,
                                 },
                                 anchor,
                             );
