@@ -3,7 +3,8 @@
 //! fuzzes on its own.
 //!
 //! [`extract`] finds every embedded policy document of a CloudFormation template (YAML or JSON)
-//! or a Terraform file (`.tf` heredocs and `jsonencode`, `.tpl` templates) and resolves it to a
+//! or a Terraform file (`.tf` heredocs, `jsonencode` and `aws_iam_policy_document` blocks, `.tpl`
+//! templates) and resolves it to a
 //! JSON policy the engine can plan: intrinsic functions and interpolations become placeholder
 //! strings (`@@AWS..AccountId@@`, `@@var.account_id@@`; opaque values `{{=N}}`) that the writer
 //! turns back exactly. [`rewrite`] puts a new policy back, changing only the policy's lines, or
