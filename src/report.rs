@@ -247,7 +247,12 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
                     for f in findings {
                         out.push_str(&finding_line(f, opts.color));
                     }
-                } else if opts.verbose || matches!(target.kind, TargetKind::File { .. }) {
+                } else if opts.verbose
+                    || matches!(
+                        target.kind,
+                        TargetKind::File { .. } | TargetKind::Embedded { .. }
+                    )
+                {
                     // An account has many unrelated policies: list them only when asked.
                     let _ = writeln!(out, "{target}: skipped: {reason}");
                 }
@@ -452,6 +457,7 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
+
 fn line_of_sid(text: &str, sid: Option<&str>) -> usize {
     let Some(sid) = sid else { return 1 };
     let needle = format!("\"{sid}\"");
@@ -491,7 +497,11 @@ pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
         match item {
             Item::Change(c) => {
                 for f in &c.findings {
-                    let line = line_of_sid(&c.before, f.sid.as_deref());
+                    let line = match &c.target.kind {
+                        // IaC: the policy's line in the template.
+                        TargetKind::Embedded { line, .. } => *line,
+                        _ => line_of_sid(&c.before, f.sid.as_deref()),
+                    };
                     add(
                         &f.rule,
                         sarif_level(f.severity),
@@ -507,8 +517,12 @@ pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
                 needs_review: true,
                 ..
             } => {
+                let line = match &target.kind {
+                    TargetKind::Embedded { line, .. } => *line,
+                    _ => 1,
+                };
                 for f in findings {
-                    add(&f.rule, sarif_level(f.severity), &f.message, target, 1);
+                    add(&f.rule, sarif_level(f.severity), &f.message, target, line);
                 }
             }
             Item::Error { target, error } => add("invalid-policy-file", "error", error, target, 1),

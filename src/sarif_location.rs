@@ -94,7 +94,7 @@ pub fn file_location(path: &Path, root: Option<&Path>) -> Value {
 /// The `artifactLocation` of any target: files as above, IAM targets by their name, encoded.
 pub fn artifact_location(target: &Target, root: Option<&Path>) -> Value {
     match &target.kind {
-        TargetKind::File { path } => file_location(path, root),
+        TargetKind::File { path } | TargetKind::Embedded { path, .. } => file_location(path, root),
         _ => json!({"uri": encode_segments(target.to_string().split('/'))}),
     }
 }

@@ -14,9 +14,9 @@ venv="$root/.venv"
 log() { echo "run_moto: $*" >&2; }
 
 ensure_venv() {
-    # pre-commit validates the hook manifest in the tests; moto serves the AWS tests.
-    if [[ ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/pre-commit" ]]; then
-        log "installing moto and pre-commit into $venv (first run only)"
+    # pre-commit validates the hook manifest, cfn-lint the rewritten templates; moto serves the AWS tests.
+    if [[ ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/pre-commit" || ! -x "$venv/bin/cfn-lint" ]]; then
+        log "installing moto, pre-commit and cfn-lint into $venv (first run only)"
         [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
         "$venv/bin/pip" install -q -r "$root/tests/moto/requirements.txt" >&2
     fi

@@ -280,6 +280,8 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
     // Options per file: forcemfa.toml's [[paths]] overrides.
     let profiles = crate::commands::tools::Profiles::new(args)?;
     let found = files::discover(&args.sources);
+    // IaC templates (CloudFormation, Terraform) are planned by their own source.
+    let (found, iac_files) = crate::sources::iac::split(found, &args.sources);
     let plan_one = |found: &Result<PathBuf, files::FileError>| match found {
         Err(e) => Item::Error {
             target: Target::file(match e {
@@ -337,5 +339,8 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
             })
             .collect::<Vec<Item>>()
     });
+    let mut items = items;
+    let (chain, options) = chain_and_options(args)?;
+    items.extend(crate::sources::iac::plan_all(&iac_files, &chain, &options));
     Ok(items)
 }

@@ -562,7 +562,9 @@ impl AwsStore {
                     .await?,
                 None,
             )),
-            TargetKind::File { .. } => Err(not_aws(self.at(target, "read"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => {
+                Err(not_aws(self.at(target, "read")))
+            }
         }
     }
 
@@ -781,7 +783,7 @@ impl AwsStore {
                 }
                 Ok(())
             }
-            TargetKind::File { .. } => Err(not_aws(at("publish"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => Err(not_aws(at("publish"))),
         }
     }
 
@@ -1209,7 +1211,9 @@ impl AwsStore {
                 };
                 result.map(|_| None)
             }
-            TargetKind::File { .. } => Err(not_aws(self.at(target, "publish"))),
+            TargetKind::File { .. } | TargetKind::Embedded { .. } => {
+                Err(not_aws(self.at(target, "publish")))
+            }
         }
     }
 
@@ -1293,6 +1297,10 @@ pub fn iac_reason(tags: &[(String, String)]) -> Option<String> {
         "iac",
         "tool",
     ];
+    // Stack or Terraform source named, with the command that fixes it there.
+    if let Some(owner) = crate::sources::iac::owner(tags) {
+        return Some(owner);
+    }
     for (key, value) in tags {
         let k = key.to_ascii_lowercase();
         if k.starts_with("aws:cloudformation:") {

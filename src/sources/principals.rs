@@ -207,7 +207,7 @@ impl Directory {
                     entity_name,
                     ..
                 } => (*entity == kind && *entity_name == e.name).then_some("inline"),
-                TargetKind::File { .. } => None,
+                TargetKind::File { .. } | TargetKind::Embedded { .. } => None,
             }
         };
         for u in &self.users {

@@ -89,7 +89,21 @@ impl Writer {
     pub async fn publish(&mut self, c: &PlannedChange) -> Outcome {
         match (&c.target.kind, self) {
             (TargetKind::File { path }, Writer::Files) => write_file(path, c),
-            (TargetKind::File { .. }, Writer::Account(_)) => Outcome::Failed {
+            // IaC: carried over to the template as it is now (see sources::iac).
+            (TargetKind::Embedded { path, resource, .. }, Writer::Files) => {
+                use crate::sources::iac::{write, Written};
+                match write(path, resource, c) {
+                    Ok(Written::Applied) => Outcome::Applied {
+                        detail: "written".into(),
+                    },
+                    Ok(Written::AlreadyApplied) => Outcome::AlreadyApplied,
+                    Ok(Written::Stale(detail)) => Outcome::Stale { detail },
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                    },
+                }
+            }
+            (TargetKind::File { .. } | TargetKind::Embedded { .. }, Writer::Account(_)) => Outcome::Failed {
                 error: "a file target reached an account's writer (a bug in forcemfa: please report it)".into(),
             },
             (_, Writer::Files) => Outcome::Failed {

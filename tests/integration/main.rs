@@ -13,6 +13,7 @@ mod cli;
 mod effect;
 mod fixtures;
 mod impact;
+mod iac;
 mod moto;
 mod props;
 mod tools;

@@ -188,6 +188,10 @@ fn label(target: &Target) -> String {
             .trim_start_matches('/')
             .to_string(),
         TargetKind::Managed { name, .. } => name.clone(),
+        TargetKind::Embedded { path, resource, .. } => format!(
+            "{} ({resource})",
+            path.display().to_string().trim_start_matches('/')
+        ),
         TargetKind::Inline {
             entity,
             entity_name,

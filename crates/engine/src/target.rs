@@ -42,6 +42,13 @@ pub enum TargetKind {
     File { path: PathBuf },
     /// A customer managed policy; its default version is what gets migrated.
     Managed { arn: String, name: String },
+    /// A policy embedded in an infrastructure-as-code file (CloudFormation, Terraform): the file,
+    /// the resource that holds it (logical id or Terraform address) and the policy's first line.
+    Embedded {
+        path: PathBuf,
+        resource: String,
+        line: usize,
+    },
     /// An inline policy embedded in a user, group or role.
     Inline {
         entity: EntityKind,
@@ -77,6 +84,11 @@ impl fmt::Display for Target {
         match &self.kind {
             TargetKind::File { path } => write!(f, "{}", path.display()),
             TargetKind::Managed { arn, .. } => write!(f, "{arn}"),
+            TargetKind::Embedded {
+                path,
+                resource,
+                line,
+            } => write!(f, "{}:{line} ({resource})", path.display()),
             TargetKind::Inline {
                 entity,
                 entity_name,

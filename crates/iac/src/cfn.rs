@@ -1,0 +1,867 @@
+//! CloudFormation and SAM templates, YAML (short-form tags, comments, anchors) and JSON: every
+//! `PolicyDocument` of `AWS::IAM::ManagedPolicy`, `AWS::IAM::Policy`, the `Policies` of
+//! `AWS::IAM::User|Group|Role`, and policy documents in `AWS::Serverless::*` `Policies`.
+//!
+//! Both syntaxes are read with one span-aware parser (JSON is YAML's flow syntax). YAML is written
+//! back statement by statement (unchanged statements keep their lines); JSON is written back as the
+//! whole policy object in the template's indentation, like a policy file.
+
+use std::collections::HashMap;
+
+use forcemfa_engine::policy;
+use saphyr_parser::ScalarStyle;
+use serde_json::{Map, Value};
+
+use crate::placeholder::{self, Piece};
+use crate::yaml::{self, Node, V};
+use crate::{line_indent, line_of, line_start, splice, Ctx, Embedded, Form, IacError, PolicyKind};
+
+pub(crate) fn looks_like_cloudformation(text: &str) -> bool {
+    text.contains("AWSTemplateFormatVersion")
+        || (text.contains("Resources") && text.contains("AWS::"))
+}
+
+/// How strings built from intrinsics were written, so that added ones look the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ArnStyle {
+    #[default]
+    Sub,
+    Join,
+}
+
+/// What resolution learned about the policy's source text.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resolver {
+    /// Source text of each opaque token.
+    opaque: Vec<String>,
+    /// Source text of each leaf value, keyed by the resolved value's JSON.
+    leaves: HashMap<String, String>,
+    /// Source text of each mapping key.
+    keys: HashMap<String, String>,
+    arn_style: ArnStyle,
+    quotes: [usize; 3],
+    /// Keys whose value the file writes in flow style (`[a, b]`, `{k: v}`).
+    flow_keys: std::collections::HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct YamlCtx {
+    res: Resolver,
+    /// Indentation step.
+    step: usize,
+    /// Block lists indented under their key (`Key:\n  - x`) rather than flush (`Key:\n- x`).
+    seq_indented: bool,
+    /// Column of the `PolicyDocument` value and whether it is a flow mapping.
+    col: usize,
+    flow: bool,
+    /// Byte ranges (whole lines) of each statement of a block `Statement` list.
+    items: Option<Vec<std::ops::Range<usize>>>,
+    /// Column of the statements' `-`.
+    dash_col: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct JsonCtx {
+    res: Resolver,
+    /// Source text of each statement, keyed by its resolved JSON.
+    statements: HashMap<String, String>,
+}
+
+pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
+    let root = yaml::parse(text)?;
+    let json = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{');
+    let mut out = Vec::new();
+    // Serverless Framework files keep CloudFormation under `resources:`.
+    let resources = root
+        .get("Resources")
+        .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
+    let Some(Node {
+        v: V::Map(resources),
+        ..
+    }) = resources
+    else {
+        return Ok(out);
+    };
+    for (k, r) in resources {
+        let Some(id) = k.str() else { continue };
+        let Some(ty) = r.get("Type").and_then(Node::str) else {
+            continue;
+        };
+        let Some(props) = r.get("Properties") else {
+            continue;
+        };
+        let mut found = |doc: Option<&Node>, resource: String, kind: PolicyKind| {
+            if let Some(doc) = doc.filter(|d| d.tag.is_none() && d.get("Statement").is_some()) {
+                out.push(embedded(text, doc, resource, ty, kind, json));
+            }
+        };
+        match ty {
+            "AWS::IAM::ManagedPolicy" => found(
+                props.get("PolicyDocument"),
+                id.to_string(),
+                PolicyKind::Managed,
+            ),
+            "AWS::IAM::Policy" => {
+                let kind = if props.get("Users").is_some() {
+                    PolicyKind::InlineUser
+                } else if props.get("Groups").is_some() {
+                    PolicyKind::InlineGroup
+                } else if props.get("Roles").is_some() {
+                    PolicyKind::InlineRole
+                } else {
+                    PolicyKind::Unknown
+                };
+                found(props.get("PolicyDocument"), id.to_string(), kind)
+            }
+            "AWS::IAM::User" | "AWS::IAM::Group" | "AWS::IAM::Role" => {
+                let kind = match ty {
+                    "AWS::IAM::User" => PolicyKind::InlineUser,
+                    "AWS::IAM::Group" => PolicyKind::InlineGroup,
+                    _ => PolicyKind::InlineRole,
+                };
+                if let Some(Node {
+                    v: V::Seq(items), ..
+                }) = props.get("Policies")
+                {
+                    for (i, p) in items.iter().enumerate() {
+                        let name = p
+                            .get("PolicyName")
+                            .and_then(Node::str)
+                            .map_or_else(|| format!("{i}"), str::to_string);
+                        found(
+                            p.get("PolicyDocument"),
+                            format!("{id}/Policies/{name}"),
+                            kind,
+                        );
+                    }
+                }
+            }
+            t if t.starts_with("AWS::Serverless::") => match props.get("Policies") {
+                Some(p @ Node { v: V::Map(_), .. }) => {
+                    found(Some(p), format!("{id}/Policies"), PolicyKind::InlineRole)
+                }
+                Some(Node {
+                    v: V::Seq(items), ..
+                }) => {
+                    for (i, p) in items.iter().enumerate() {
+                        found(
+                            Some(p),
+                            format!("{id}/Policies/{i}"),
+                            PolicyKind::InlineRole,
+                        );
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn embedded(
+    text: &str,
+    doc: &Node,
+    resource: String,
+    ty: &str,
+    kind: PolicyKind,
+    json: bool,
+) -> Embedded {
+    let mut res = Resolver::default();
+    let policy = res.resolve(text, doc);
+    let line = line_of(text, doc.start);
+    let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
+    let (form, ctx) = if json {
+        let mut statements = HashMap::new();
+        if let (
+            Some(Node {
+                v: V::Seq(items), ..
+            }),
+            Some(Value::Array(values)),
+        ) = (doc.get("Statement"), policy.get("Statement"))
+        {
+            for (n, v) in items.iter().zip(values) {
+                statements.insert(
+                    serde_json::to_string(v).unwrap_or_default(),
+                    text[n.start..n.end].to_string(),
+                );
+            }
+        }
+        (
+            Form::CloudformationJson,
+            Ctx::CfnJson(JsonCtx { res, statements }),
+        )
+    } else {
+        (
+            Form::CloudformationYaml,
+            Ctx::CfnYaml(yaml_ctx(text, doc, res)),
+        )
+    };
+    let mut obstacles = Vec::new();
+    if doc.alias {
+        obstacles.push(crate::Obstacle {
+            line,
+            what: "the policy is a YAML alias of a document written elsewhere in the file; change it where its anchor is".into(),
+            unreadable: false,
+        });
+    }
+    Embedded {
+        resource,
+        resource_type: ty.to_string(),
+        kind,
+        form,
+        line,
+        end_line,
+        policy,
+        obstacles,
+        span: content_start(doc)..doc.end,
+        ctx,
+    }
+}
+
+/// Where a block mapping's entries start (after an anchor or tag on the key's line).
+fn content_start(doc: &Node) -> usize {
+    match (&doc.v, doc.flow) {
+        (V::Map(entries), false) => entries.first().map_or(doc.start, |(k, _)| k.start),
+        _ => doc.start,
+    }
+}
+
+fn col(text: &str, offset: usize) -> usize {
+    text[line_start(text, offset)..offset].chars().count()
+}
+
+fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
+    let doc_col = col(text, content_start(doc));
+    let key_col = line_indent(text, doc.start).len();
+    let mut step = if doc.flow || doc_col <= key_col {
+        2
+    } else {
+        doc_col - key_col
+    };
+    let mut seq_indented = true;
+    let mut items = None;
+    let mut dash_col = doc_col + step;
+    if let (Some(V::Map(entries)), false) = (Some(&doc.v), doc.flow) {
+        if let Some((k, s)) = entries.iter().find(|(k, _)| k.str() == Some("Statement")) {
+            if let (V::Seq(list), false) = (&s.v, s.flow) {
+                let mut ranges = Vec::new();
+                let mut ok = !list.is_empty();
+                for item in list {
+                    let ls = line_start(text, item.start);
+                    let prefix = &text[ls..item.start];
+                    let trimmed = prefix.trim_start();
+                    if !(trimmed.starts_with('-') && trimmed[1..].trim().is_empty()) {
+                        ok = false;
+                        break;
+                    }
+                    ranges.push(splice::whole_lines(text, item.start, item.end));
+                }
+                if let Some(first) = list.first() {
+                    let ls = line_start(text, first.start);
+                    dash_col = text[ls..first.start].find('-').unwrap_or(0);
+                    let kc = col(text, k.start);
+                    seq_indented = dash_col > kc;
+                    if dash_col > kc && step == 2 && dash_col - kc != 2 {
+                        step = dash_col - kc;
+                    }
+                }
+                if ok {
+                    items = Some(ranges);
+                }
+            }
+        }
+    }
+    YamlCtx {
+        res,
+        step,
+        seq_indented,
+        col: doc_col,
+        flow: doc.flow,
+        items,
+        dash_col,
+    }
+}
+
+impl Resolver {
+    fn resolve(&mut self, text: &str, n: &Node) -> Value {
+        let src = &text[n.start..n.end.max(n.start)];
+        if let Some(tag) = &n.tag {
+            return self.intrinsic(text, tag, n, src);
+        }
+        match &n.v {
+            V::Map(entries) if entries.len() == 1 => {
+                let (k, v) = &entries[0];
+                match k.str() {
+                    Some("Ref") => self.intrinsic(text, "Ref", v, src),
+                    Some(f) if f.starts_with("Fn::") => self.intrinsic(text, &f[4..], v, src),
+                    _ => self.map(text, entries),
+                }
+            }
+            V::Map(entries) => self.map(text, entries),
+            V::Seq(items) => Value::Array(items.iter().map(|i| self.resolve(text, i)).collect()),
+            V::Scalar(s, style) => {
+                let v = if *style == ScalarStyle::Plain {
+                    plain_value(s)
+                } else {
+                    Value::String(s.clone())
+                };
+                if v.is_string() {
+                    let slot = match style {
+                        ScalarStyle::Plain => 0,
+                        ScalarStyle::SingleQuoted => 1,
+                        _ => 2,
+                    };
+                    self.quotes[slot] += 1;
+                }
+                self.leaf(&v, src);
+                v
+            }
+        }
+    }
+
+    fn map(&mut self, text: &str, entries: &[(Node, Node)]) -> Value {
+        let mut m = Map::new();
+        for (k, v) in entries {
+            let key = match &k.v {
+                V::Scalar(s, _) => s.clone(),
+                _ => text[k.start..k.end].to_string(),
+            };
+            self.keys
+                .entry(key.clone())
+                .or_insert_with(|| text[k.start..k.end].to_string());
+            if v.flow && v.tag.is_none() {
+                self.flow_keys.insert(key.clone());
+            }
+            let value = self.resolve(text, v);
+            m.insert(key, value);
+        }
+        Value::Object(m)
+    }
+
+    fn leaf(&mut self, v: &Value, src: &str) {
+        let key = serde_json::to_string(v).unwrap_or_default();
+        self.leaves.entry(key).or_insert_with(|| src.to_string());
+    }
+
+    fn opaque(&mut self, src: &str) -> Value {
+        if let Some(i) = self.opaque.iter().position(|s| s == src) {
+            return Value::String(placeholder::opaque_token(i));
+        }
+        self.opaque.push(src.to_string());
+        Value::String(placeholder::opaque_token(self.opaque.len() - 1))
+    }
+
+    fn intrinsic(&mut self, _text: &str, name: &str, arg: &Node, src: &str) -> Value {
+        let resolved = match (name, &arg.v) {
+            ("Sub", V::Scalar(s, _)) => Some((from_sub(s), ArnStyle::Sub)),
+            ("Join", V::Seq(args)) => join(args).map(|s| (s, ArnStyle::Join)),
+            _ => None,
+        };
+        match resolved {
+            Some((s, style)) => {
+                if placeholder::has_names(&s) {
+                    self.arn_style = style;
+                }
+                let v = Value::String(s);
+                self.leaf(&v, src);
+                v
+            }
+            None => self.opaque(src),
+        }
+    }
+}
+
+/// YAML 1.2 core schema for plain scalars: booleans, null and integers are not strings.
+fn plain_value(s: &str) -> Value {
+    match s {
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        "null" | "Null" | "NULL" | "~" | "" => Value::Null,
+        _ => match s.parse::<i64>() {
+            Ok(n) if !(s.starts_with('+') || (s.len() > 1 && s.starts_with('0'))) => {
+                Value::Number(n.into())
+            }
+            _ => Value::String(s.to_string()),
+        },
+    }
+}
+
+/// `Fn::Sub` text → resolved string: `${Name}` → `{{Name}}`, `${!Literal}` → `${Literal}`.
+fn from_sub(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find('}') {
+            Some(j) => {
+                let inner = &after[..j];
+                match inner.strip_prefix('!') {
+                    Some(lit) => out.push_str(&format!("${{{lit}}}")),
+                    // `${aws:username}` in a !Sub is an IAM variable CloudFormation leaves
+                    // alone only when written `${!aws:username}`; keep what the author wrote.
+                    None if inner.contains(':') && !inner.contains("::") => {
+                        out.push_str(&format!("${{{inner}}}"))
+                    }
+                    None if placeholder::name_ok(inner) => out.push_str(&placeholder::name(inner)),
+                    None => out.push_str(&format!("${{{inner}}}")),
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Resolved string → `Fn::Sub` text.
+fn to_sub(s: &str) -> String {
+    placeholder::pieces(s)
+        .iter()
+        .map(|p| match p {
+            Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
+            Piece::Text(t) => t.replace("${", "${!"),
+        })
+        .collect()
+}
+
+/// `Fn::Join [delim, [parts]]` whose parts are strings and `Ref`s → resolved string.
+fn join(args: &[Node]) -> Option<String> {
+    let [delim, parts] = args else { return None };
+    let delim = match &delim.v {
+        V::Scalar(s, _) if delim.tag.is_none() => s.clone(),
+        _ => return None,
+    };
+    let V::Seq(parts) = &parts.v else { return None };
+    let mut out = Vec::new();
+    for p in parts {
+        match (&p.tag, &p.v) {
+            (None, V::Scalar(s, _)) => out.push(s.clone()),
+            (Some(t), V::Scalar(s, _)) if t == "Ref" && placeholder::name_ok(s) => {
+                out.push(placeholder::name(s))
+            }
+            (None, V::Map(e)) if e.len() == 1 && e[0].0.str() == Some("Ref") => {
+                let s = e[0].1.str().filter(|s| placeholder::name_ok(s))?;
+                out.push(placeholder::name(s))
+            }
+            _ => return None,
+        }
+    }
+    Some(out.join(&delim))
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML writer
+
+fn plain_safe(s: &str) -> bool {
+    if s.is_empty() || s.trim() != s || !plain_value(s).is_string() {
+        return false;
+    }
+    if s.parse::<f64>().is_ok()
+        || matches!(
+            s.to_ascii_lowercase().as_str(),
+            "yes" | "no" | "on" | "off" | "y" | "n"
+        )
+    {
+        return false;
+    }
+    let first = s.chars().next().unwrap_or(' ');
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+        return false;
+    }
+    !(s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.contains('\n'))
+}
+
+fn quote(s: &str, q: char) -> String {
+    if q == '"' {
+        serde_json::to_string(s).unwrap_or_default()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+struct YamlWriter<'a> {
+    cx: &'a YamlCtx,
+}
+
+impl YamlWriter<'_> {
+    fn quote_char(&self) -> char {
+        if self.cx.res.quotes[2] > self.cx.res.quotes[1] {
+            '"'
+        } else {
+            '\''
+        }
+    }
+
+    fn prefers_plain(&self) -> bool {
+        let q = &self.cx.res.quotes;
+        q[0] >= q[1] + q[2]
+    }
+
+    fn leaf(&self, v: &Value) -> Option<String> {
+        let key = serde_json::to_string(v).unwrap_or_default();
+        if let Some(src) = self.cx.res.leaves.get(&key).filter(|s| !s.contains('\n')) {
+            return Some(src.clone());
+        }
+        Some(match v {
+            Value::String(s) => {
+                if let Some(i) = placeholder::opaque_index(s) {
+                    return self.cx.res.opaque.get(i).cloned();
+                }
+                if placeholder::has_names(s) {
+                    match self.cx.res.arn_style {
+                        ArnStyle::Sub => format!("!Sub {}", quote(&to_sub(s), self.quote_char())),
+                        ArnStyle::Join => {
+                            let parts: Vec<String> = placeholder::pieces(s)
+                                .iter()
+                                .map(|p| match p {
+                                    Piece::Name(n) => {
+                                        format!("!Ref {}", placeholder::source_name(n))
+                                    }
+                                    Piece::Text(t) => quote(t, self.quote_char()),
+                                })
+                                .collect();
+                            format!("!Join ['', [{}]]", parts.join(", "))
+                        }
+                    }
+                } else if self.prefers_plain() && plain_safe(s) {
+                    s.clone()
+                } else {
+                    quote(s, self.quote_char())
+                }
+            }
+            Value::Array(a) if a.is_empty() => "[]".into(),
+            Value::Object(m) if m.is_empty() => "{}".into(),
+            Value::Array(_) | Value::Object(_) => return None,
+            other => other.to_string(),
+        })
+    }
+
+    fn key(&self, k: &str) -> String {
+        match self.cx.res.keys.get(k) {
+            Some(src) => src.clone(),
+            None if plain_safe(k) => k.to_string(),
+            None => quote(k, self.quote_char()),
+        }
+    }
+
+    /// The lines of a mapping's entries at column `ind`.
+    fn map_body(&self, m: &Map<String, Value>, ind: usize, out: &mut String) {
+        for (k, v) in m {
+            out.push_str(&" ".repeat(ind));
+            out.push_str(&self.key(k));
+            out.push(':');
+            self.entry_value(Some(k), v, ind, out);
+        }
+    }
+
+    /// `v` in flow style, when all its leaves can be written on one line.
+    fn flow(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::Array(a) => Some(format!(
+                "[{}]",
+                a.iter()
+                    .map(|x| self.flow(x))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(", ")
+            )),
+            Value::Object(m) => Some(format!(
+                "{{{}}}",
+                m.iter()
+                    .map(|(k, x)| Some(format!("{}: {}", self.key(k), self.flow(x)?)))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(", ")
+            )),
+            other => self.leaf(other).filter(|s| !s.contains('\n')),
+        }
+    }
+
+    fn entry_value(&self, key: Option<&str>, v: &Value, ind: usize, out: &mut String) {
+        if let Some(s) = key
+            .filter(|k| self.cx.res.flow_keys.contains(*k))
+            .and_then(|_| self.flow(v))
+        {
+            out.push(' ');
+            out.push_str(&s);
+            out.push('\n');
+            return;
+        }
+        if let Some(s) = self.leaf(v) {
+            out.push(' ');
+            out.push_str(&s);
+            out.push('\n');
+            return;
+        }
+        out.push('\n');
+        match v {
+            Value::Object(m) => self.map_body(m, ind + self.cx.step, out),
+            Value::Array(a) => {
+                let ind = if self.cx.seq_indented {
+                    ind + self.cx.step
+                } else {
+                    ind
+                };
+                self.seq_body(a, ind, out)
+            }
+            _ => {}
+        }
+    }
+
+    fn seq_body(&self, a: &[Value], ind: usize, out: &mut String) {
+        for item in a {
+            self.item(item, ind, out);
+        }
+    }
+
+    /// One list item whose `-` is at column `ind`.
+    fn item(&self, v: &Value, ind: usize, out: &mut String) {
+        out.push_str(&" ".repeat(ind));
+        out.push('-');
+        if let Some(s) = self.leaf(v) {
+            out.push(' ');
+            out.push_str(&s);
+            out.push('\n');
+            return;
+        }
+        match v {
+            Value::Object(m) => {
+                let mut body = String::new();
+                self.map_body(m, ind + 2, &mut body);
+                out.push(' ');
+                out.push_str(&body[ind + 2..]);
+            }
+            Value::Array(a) => {
+                out.push('\n');
+                self.seq_body(a, ind + 2, out);
+            }
+            _ => out.push('\n'),
+        }
+    }
+}
+
+pub(crate) fn rewrite_yaml(
+    text: &str,
+    e: &Embedded,
+    cx: &YamlCtx,
+    new: &Value,
+) -> Result<String, String> {
+    let w = YamlWriter { cx };
+    let old_rest = without_statement(&e.policy);
+    let new_rest = without_statement(new);
+    if let (Some(items), true, Some(Value::Array(old)), Some(Value::Array(newer))) = (
+        &cx.items,
+        old_rest == new_rest,
+        e.policy.get("Statement"),
+        new.get("Statement"),
+    ) {
+        let render = |v: &Value, _first: bool| {
+            let mut s = String::new();
+            w.item(v, cx.dash_col, &mut s);
+            s
+        };
+        if let Some((range, replacement)) = splice::splice_items(text, items, old, newer, &render) {
+            return Ok(format!(
+                "{}{}{}",
+                &text[..range.start],
+                replacement,
+                &text[range.end..]
+            ));
+        }
+    }
+    // Whole policy: a block mapping at the policy's column.
+    let Value::Object(m) = new else {
+        return Err("the new policy is not a JSON object".into());
+    };
+    let mut body = String::new();
+    let (ind, lead) = if cx.flow {
+        let ind = line_indent(text, e.span.start).len() + cx.step;
+        (ind, "\n".to_string())
+    } else {
+        (cx.col, String::new())
+    };
+    w.map_body(m, ind, &mut body);
+    let body = if cx.flow {
+        body
+    } else {
+        body[ind.min(body.len())..].to_string()
+    };
+    let body = body.strip_suffix('\n').unwrap_or(&body);
+    Ok(format!(
+        "{}{lead}{body}{}",
+        &text[..e.span.start],
+        &text[e.span.end..]
+    ))
+}
+
+fn without_statement(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Value::Object(m) = &mut v {
+        m.shift_remove("Statement");
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON writer
+
+/// Texts that replace marker strings after the engine printed the policy: statements and
+/// intrinsics keep (or get) their own compact layout.
+struct Markers(Vec<String>);
+
+impl Markers {
+    fn mark(&mut self, src: String) -> Value {
+        self.0.push(src);
+        Value::String(format!("@@=src{}@@", self.0.len() - 1))
+    }
+
+    fn restore(&self, rendered: &str) -> String {
+        let mut out = rendered.to_string();
+        for (i, src) in self.0.iter().enumerate().rev() {
+            out = out.replace(&format!("\"@@=src{i}@@\""), src);
+        }
+        out
+    }
+}
+
+/// `v` in the compact, spaced layout CloudFormation JSON authors use for intrinsics.
+fn spaced(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(spaced).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, x)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    spaced(x)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The resolved value turned back into CloudFormation JSON, intrinsics and untouched statements
+/// as markers for their source text.
+fn to_source(v: &Value, cx: &JsonCtx, top: bool, m: &mut Markers) -> Value {
+    let res = &cx.res;
+    match v {
+        Value::String(s) => {
+            let key = serde_json::to_string(v).unwrap_or_default();
+            if let Some(src) = res.leaves.get(&key).filter(|t| !t.starts_with('"')) {
+                return m.mark(src.clone());
+            }
+            if let Some(i) = placeholder::opaque_index(s) {
+                if let Some(src) = res.opaque.get(i) {
+                    return m.mark(src.clone());
+                }
+            }
+            if !placeholder::has_names(s) {
+                return v.clone();
+            }
+            let obj = match res.arn_style {
+                ArnStyle::Sub => serde_json::json!({ "Fn::Sub": to_sub(s) }),
+                ArnStyle::Join => {
+                    let parts: Vec<Value> = placeholder::pieces(s)
+                        .iter()
+                        .map(|p| match p {
+                            Piece::Name(n) => {
+                                serde_json::json!({ "Ref": placeholder::source_name(n) })
+                            }
+                            Piece::Text(t) => Value::String((*t).to_string()),
+                        })
+                        .collect();
+                    serde_json::json!({ "Fn::Join": ["", parts] })
+                }
+            };
+            m.mark(spaced(&obj))
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| to_source(x, cx, false, m)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| {
+                    let x = match (top && k == "Statement", x) {
+                        (true, Value::Array(items)) => Value::Array(
+                            items
+                                .iter()
+                                .map(|s| {
+                                    match cx
+                                        .statements
+                                        .get(&serde_json::to_string(s).unwrap_or_default())
+                                    {
+                                        Some(src) => m.mark(src.clone()),
+                                        None => to_source(s, cx, false, m),
+                                    }
+                                })
+                                .collect(),
+                        ),
+                        _ => to_source(x, cx, false, m),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+pub(crate) fn rewrite_json(
+    text: &str,
+    e: &Embedded,
+    cx: &JsonCtx,
+    new: &Value,
+) -> Result<String, String> {
+    let base = line_indent(text, e.span.start).to_string();
+    let original = &text[e.span.clone()];
+    let dedented = reindent(original, &base, "");
+    let style = policy::parse(&dedented)
+        .map(|p| p.style)
+        .unwrap_or_default();
+    let style = policy::Style {
+        final_newline: false,
+        ..style
+    };
+    let mut markers = Markers(Vec::new());
+    let source = to_source(new, cx, true, &mut markers);
+    let rendered = reindent(policy::render(&source, &style).trim_end(), "", &base);
+    let rendered = markers.restore(&rendered);
+    Ok(format!(
+        "{}{rendered}{}",
+        &text[..e.span.start],
+        &text[e.span.end..]
+    ))
+}
+
+/// Lines after the first: `from` prefix removed (where present), `to` prefix added.
+pub(crate) fn reindent(s: &str, from: &str, to: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if !line.trim().is_empty() {
+                out.push_str(to);
+            }
+            out.push_str(line.strip_prefix(from).unwrap_or(line));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+pub(crate) fn yaml_opaque(cx: &YamlCtx) -> &[String] {
+    &cx.res.opaque
+}
+
+pub(crate) fn json_opaque(cx: &JsonCtx) -> &[String] {
+    &cx.res.opaque
+}

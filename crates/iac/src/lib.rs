@@ -1,0 +1,301 @@
+//! forcemfa-iac: IAM policies inside infrastructure as code, read and written back in the file's
+//! own syntax. Pure text in, text out: no disk, no AWS, no terminal, so that it builds, tests and
+//! fuzzes on its own.
+//!
+//! [`extract`] finds every embedded policy document of a CloudFormation template (YAML or JSON)
+//! or a Terraform file (`.tf` heredocs, `jsonencode` and `aws_iam_policy_document` blocks, `.tpl`
+//! templates) and resolves it to a
+//! JSON policy the engine can plan: intrinsic functions and interpolations become placeholder
+//! strings (`@@AWS..AccountId@@`, `@@var.account_id@@`; opaque values `{{=N}}`) that the writer
+//! turns back exactly. [`rewrite`] puts a new policy back, changing only the policy's lines, or
+//! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses.
+
+mod cfn;
+mod document;
+mod hcl;
+mod placeholder;
+mod splice;
+mod template;
+mod yaml;
+
+use std::ops::Range;
+
+use serde_json::Value;
+
+/// Where an embedded policy lives, for the writer (private details per syntax).
+#[derive(Debug, Clone)]
+pub(crate) enum Ctx {
+    CfnYaml(cfn::YamlCtx),
+    CfnJson(cfn::JsonCtx),
+    Template(template::TemplateCtx),
+    Jsonencode(hcl::JsonencodeCtx),
+    Document(document::DocumentCtx),
+}
+
+/// The syntax a policy is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// A `PolicyDocument` in a CloudFormation (or SAM) YAML template.
+    CloudformationYaml,
+    /// A `PolicyDocument` in a CloudFormation JSON template.
+    CloudformationJson,
+    /// `policy = <<EOF … EOF` in a Terraform file.
+    TerraformHeredoc,
+    /// `policy = jsonencode({ … })` in a Terraform file.
+    TerraformJsonencode,
+    /// A policy template file used with `templatefile` (`.json.tpl`, `.tpl`).
+    TerraformTemplate,
+    /// A `data "aws_iam_policy_document"` block.
+    TerraformPolicyDocument,
+}
+
+impl Form {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::CloudformationYaml => "CloudFormation YAML",
+            Form::CloudformationJson => "CloudFormation JSON",
+            Form::TerraformHeredoc => "Terraform heredoc",
+            Form::TerraformJsonencode => "Terraform jsonencode",
+            Form::TerraformTemplate => "Terraform template",
+            Form::TerraformPolicyDocument => "Terraform aws_iam_policy_document",
+        }
+    }
+}
+
+/// What kind of IAM policy the resource deploys, for the size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    Managed,
+    InlineUser,
+    InlineGroup,
+    InlineRole,
+    /// Not known from the file alone (a template file, a policy attached elsewhere).
+    Unknown,
+}
+
+/// Why part of a policy cannot be written back faithfully.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Obstacle {
+    /// 1-based line in the file.
+    pub line: usize,
+    pub what: String,
+    /// The policy cannot even be read fully (a computed value), not only not written back.
+    pub unreadable: bool,
+}
+
+/// One policy document embedded in an IaC file.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// CloudFormation logical id (and policy name), or Terraform address.
+    pub resource: String,
+    /// The resource type (`AWS::IAM::ManagedPolicy`, `aws_iam_policy`, …).
+    pub resource_type: String,
+    pub kind: PolicyKind,
+    pub form: Form,
+    /// 1-based lines of the policy in the file (first and last).
+    pub line: usize,
+    pub end_line: usize,
+    /// The policy with placeholders for intrinsics and interpolations.
+    pub policy: Value,
+    /// Parts that make a faithful rewrite impossible; planning still reports what should change.
+    pub obstacles: Vec<Obstacle>,
+    pub(crate) span: Range<usize>,
+    pub(crate) ctx: Ctx,
+}
+
+impl Embedded {
+    /// The resolved policy as JSON text, for the engine.
+    pub fn policy_text(&self) -> String {
+        serde_json::to_string_pretty(&self.policy).unwrap_or_default() + "\n"
+    }
+
+    /// A message about the resolved policy with its placeholders shown as the file writes them
+    /// (`{{=0}}` → `var.exempt`, `@@var.account_id@@` → `${var.account_id}`).
+    pub fn show(&self, message: &str) -> String {
+        let opaque: &[String] = match &self.ctx {
+            Ctx::CfnYaml(cx) => cfn::yaml_opaque(cx),
+            Ctx::CfnJson(cx) => cfn::json_opaque(cx),
+            Ctx::Template(cx) => template::opaque(cx),
+            Ctx::Jsonencode(cx) => hcl::opaque(cx),
+            Ctx::Document(cx) => document::opaque(cx),
+        };
+        let mut out = message.to_string();
+        for (i, src) in opaque.iter().enumerate() {
+            out = out.replace(&placeholder::opaque_token(i), src.trim());
+        }
+        placeholder::pieces(&out)
+            .iter()
+            .map(|p| match p {
+                placeholder::Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
+                placeholder::Piece::Text(t) => (*t).to_string(),
+            })
+            .collect()
+    }
+
+    /// A key that names this policy within its file across rewrites.
+    pub fn key(&self) -> &str {
+        &self.resource
+    }
+}
+
+/// The file could not be read as the IaC format its name or content says it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IacError {
+    #[error("line {line}: {message}")]
+    Syntax { line: usize, message: String },
+}
+
+/// A rewrite that could not be done faithfully: where, and what should change instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: cannot rewrite {resource} faithfully: {reason}")]
+pub struct Unfaithful {
+    pub resource: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Which reader a file needs, judged by its name and (for YAML/JSON) its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    CloudFormation,
+    Terraform,
+    TerraformTemplate,
+}
+
+/// The IaC kind of a file, or `None` when it is not one this crate reads (plain policy JSON is
+/// not: the files source reads that).
+pub fn classify(file_name: &str, text: &str) -> Option<FileKind> {
+    let lower = file_name.to_ascii_lowercase();
+    if lower.ends_with(".tf") {
+        return Some(FileKind::Terraform);
+    }
+    if lower.ends_with(".tpl") || lower.ends_with(".tftpl") {
+        return Some(FileKind::TerraformTemplate);
+    }
+    let yamlish = [".yaml", ".yml", ".template", ".json"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    if yamlish && cfn::looks_like_cloudformation(text) {
+        return Some(FileKind::CloudFormation);
+    }
+    None
+}
+
+/// Every policy document embedded in `text`. `file_name` decides the syntax (see [`classify`]);
+/// a file of no IaC kind has none.
+pub fn extract(file_name: &str, text: &str) -> Result<Vec<Embedded>, IacError> {
+    match classify(file_name, text) {
+        Some(FileKind::CloudFormation) => cfn::extract(text),
+        Some(FileKind::Terraform) => hcl::extract(text),
+        Some(FileKind::TerraformTemplate) => template::extract_file(text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `text` with `embedded`'s policy replaced by `new_policy` (placeholders as [`extract`] made
+/// them), written in the file's own syntax; only the policy's lines change. Unchanged policy:
+/// the text comes back byte for byte.
+pub fn rewrite(text: &str, embedded: &Embedded, new_policy: &Value) -> Result<String, Unfaithful> {
+    if *new_policy == embedded.policy {
+        return Ok(text.to_string());
+    }
+    let unfaithful = |reason: String| Unfaithful {
+        resource: embedded.resource.clone(),
+        line: embedded.line,
+        reason,
+    };
+    if let Some(o) = embedded.obstacles.first() {
+        return Err(Unfaithful {
+            resource: embedded.resource.clone(),
+            line: o.line,
+            reason: o.what.clone(),
+        });
+    }
+    placeholder::check_opaque_kept(&embedded.policy, new_policy).map_err(unfaithful)?;
+    let replacement = match &embedded.ctx {
+        Ctx::CfnYaml(cx) => cfn::rewrite_yaml(text, embedded, cx, new_policy),
+        Ctx::CfnJson(cx) => cfn::rewrite_json(text, embedded, cx, new_policy),
+        Ctx::Template(cx) => template::rewrite(text, embedded, cx, new_policy),
+        Ctx::Jsonencode(cx) => hcl::rewrite_jsonencode(text, embedded, cx, new_policy),
+        Ctx::Document(cx) => document::rewrite(text, embedded, cx, new_policy),
+    }
+    .map_err(unfaithful)?;
+    Ok(replacement)
+}
+
+/// The outcome of carrying one planned change over to the file as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transplant {
+    /// The new text to write.
+    Write(String),
+    /// The file already holds the planned policy.
+    AlreadyApplied,
+    /// The policy changed since the plan was made (or is gone).
+    Stale(String),
+}
+
+/// Carry the change of `resource`'s policy from `before` → `after` (whole-file texts of the plan)
+/// over to `current` (the file now, maybe with other policies already rewritten): the policy's
+/// current text must equal its planned `before` text.
+pub fn transplant(
+    file_name: &str,
+    current: &str,
+    before: &str,
+    after: &str,
+    resource: &str,
+) -> Transplant {
+    if current == after {
+        return Transplant::AlreadyApplied;
+    }
+    if current == before {
+        return Transplant::Write(after.to_string());
+    }
+    let find = |text: &str| -> Option<Range<usize>> {
+        extract(file_name, text)
+            .ok()?
+            .into_iter()
+            .find(|e| e.resource == resource)
+            .map(|e| e.span)
+    };
+    let (Some(cur), Some(b), Some(a)) = (find(current), find(before), find(after)) else {
+        return Transplant::Stale(format!("{resource} is no longer in the file"));
+    };
+    let (cur_text, b_text, a_text) = (&current[cur.clone()], &before[b], &after[a]);
+    if cur_text == a_text {
+        return Transplant::AlreadyApplied;
+    }
+    if cur_text != b_text {
+        return Transplant::Stale(format!("the policy of {resource} changed since the plan"));
+    }
+    let mut out = String::with_capacity(current.len() + a_text.len());
+    out.push_str(&current[..cur.start]);
+    out.push_str(a_text);
+    out.push_str(&current[cur.end..]);
+    Transplant::Write(out)
+}
+
+/// 1-based line of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Byte offset where the line holding `offset` starts.
+pub(crate) fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
+}
+
+/// The leading whitespace of the line holding `offset`.
+pub(crate) fn line_indent(text: &str, offset: usize) -> &str {
+    let start = line_start(text, offset);
+    let rest = &text[start..];
+    let n = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    &rest[..n]
+}

@@ -1,0 +1,246 @@
+//! Terraform template JSON: the body of a `policy = <<EOF … EOF` heredoc, and `.json.tpl` /
+//! `.tpl` files rendered with `templatefile`. `${expr}` inside a JSON string becomes `@@expr@@`;
+//! outside a string (a computed value) an opaque token; `$${` is a literal `${` (an IAM policy
+//! variable). Written back as the whole policy in the template's own JSON layout, escapes restored.
+
+use forcemfa_engine::policy::{self, Style};
+use serde_json::Value;
+
+use crate::placeholder;
+use crate::{line_of, Ctx, Embedded, Form, IacError, Obstacle, PolicyKind};
+
+#[derive(Debug, Clone)]
+pub(crate) struct TemplateCtx {
+    opaque: Vec<String>,
+    style: Style,
+    /// Indentation added to every line after the first (heredocs inside blocks: `<<-EOF`).
+    indent: String,
+}
+
+/// The JSON text of a template, its opaque values, and what cannot be read.
+pub(crate) struct Resolved {
+    pub json: String,
+    pub opaque: Vec<String>,
+    pub obstacles: Vec<(usize, String)>,
+}
+
+/// Resolve a template text; offsets in obstacles are byte offsets into `body`.
+pub(crate) fn resolve(body: &str) -> Resolved {
+    let mut json = String::with_capacity(body.len());
+    let mut opaque: Vec<String> = Vec::new();
+    let mut obstacles = Vec::new();
+    let bytes = body.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if (c == b'$' || c == b'%')
+            && body[i..].starts_with(&format!("{}{}{{", c as char, c as char))
+        {
+            // `$${` / `%%{`: a literal `${` / `%{`.
+            json.push(c as char);
+            json.push('{');
+            i += 3;
+            continue;
+        }
+        if (c == b'$' || c == b'%') && bytes.get(i + 1) == Some(&b'{') {
+            let Some(len) = closing(&body[i + 2..]) else {
+                obstacles.push((i, "an unterminated template sequence".into()));
+                json.push_str(&body[i..]);
+                break;
+            };
+            let expr = &body[i + 2..i + 2 + len];
+            let whole = &body[i..i + 3 + len];
+            if c == b'%' {
+                obstacles.push((i, format!("a template directive `{}`", whole.trim())));
+                json.push_str(if in_string { "" } else { "null" });
+            } else if in_string {
+                let e = expr.trim();
+                if !placeholder::name_ok(e) || e.contains(':') {
+                    obstacles.push((
+                        i,
+                        format!("an interpolation too complex to keep: `{whole}`"),
+                    ));
+                }
+                json.push_str(&placeholder::name(e));
+            } else {
+                let n = match opaque.iter().position(|o| o == whole) {
+                    Some(n) => n,
+                    None => {
+                        opaque.push(whole.to_string());
+                        opaque.len() - 1
+                    }
+                };
+                json.push('"');
+                json.push_str(&placeholder::opaque_token(n));
+                json.push('"');
+            }
+            i += 3 + len;
+            continue;
+        }
+        if c == b'"' {
+            in_string = !in_string;
+        } else if c == b'\\' && in_string {
+            json.push('\\');
+            if let Some(next) = body[i + 1..].chars().next() {
+                json.push(next);
+                i += 1 + next.len_utf8();
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        let ch = body[i..].chars().next().unwrap_or(' ');
+        json.push(ch);
+        i += ch.len_utf8();
+    }
+    Resolved {
+        json,
+        opaque,
+        obstacles,
+    }
+}
+
+/// Length of a template sequence's inside, up to its matching `}` (nested braces and quoted
+/// strings skipped).
+fn closing(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut prev = ' ';
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' if prev != '\\' => quoted = !quoted,
+            '{' if !quoted => depth += 1,
+            '}' if !quoted => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    None
+}
+
+/// Build the embedded policy of a template at `span` in `text` (`body`: its text, dedented).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn embedded(
+    text: &str,
+    span: std::ops::Range<usize>,
+    body: &str,
+    indent: &str,
+    resource: String,
+    resource_type: String,
+    kind: PolicyKind,
+    form: Form,
+) -> Result<Option<Embedded>, IacError> {
+    let offset = span.start;
+    let line_at =
+        |at: usize| line_of(text, offset) + body[..at.min(body.len())].matches('\n').count();
+    let r = resolve(body);
+    let parsed = match policy::parse(&r.json) {
+        Ok(p) => p,
+        Err(e) if r.obstacles.is_empty() => {
+            return Err(IacError::Syntax {
+                line: line_of(text, offset),
+                message: format!("the policy of {resource} is not JSON: {e}"),
+            })
+        }
+        Err(_) => {
+            let (at, what) = &r.obstacles[0];
+            return Err(IacError::Syntax {
+                line: line_at(*at),
+                message: format!("the policy of {resource} cannot be read: it holds {what}"),
+            });
+        }
+    };
+    if parsed.value.get("Statement").is_none() {
+        return Ok(None);
+    }
+    let obstacles = r
+        .obstacles
+        .iter()
+        .map(|(at, what)| Obstacle {
+            line: line_at(*at),
+            what: format!("the policy holds {what}"),
+            unreadable: true,
+        })
+        .collect();
+    Ok(Some(Embedded {
+        resource,
+        resource_type,
+        kind,
+        form,
+        line: line_of(text, offset),
+        end_line: line_at(body.trim_end().len()),
+        policy: parsed.value,
+        obstacles,
+        span,
+        ctx: Ctx::Template(TemplateCtx {
+            opaque: r.opaque,
+            style: parsed.style,
+            indent: indent.to_string(),
+        }),
+    }))
+}
+
+/// A whole `.tpl` file.
+pub(crate) fn extract_file(text: &str) -> Result<Vec<Embedded>, IacError> {
+    Ok(embedded(
+        text,
+        0..text.len(),
+        text,
+        "",
+        "template".into(),
+        "templatefile".into(),
+        PolicyKind::Unknown,
+        Form::TerraformTemplate,
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// The template text of `new` in the original layout.
+pub(crate) fn render(cx: &TemplateCtx, new: &Value) -> String {
+    let rendered = policy::render(new, &cx.style);
+    let mut out = rendered.replace("${", "$${").replace("%{", "%%{");
+    for (n, src) in cx.opaque.iter().enumerate() {
+        out = out.replace(&format!("\"{}\"", placeholder::opaque_token(n)), src);
+    }
+    // `@@expr@@` → `${expr}`.
+    let result: String = placeholder::pieces(&out)
+        .iter()
+        .map(|p| match p {
+            placeholder::Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
+            placeholder::Piece::Text(t) => (*t).to_string(),
+        })
+        .collect();
+    crate::cfn::reindent(&result, "", &cx.indent)
+}
+
+pub(crate) fn rewrite(
+    text: &str,
+    e: &Embedded,
+    cx: &TemplateCtx,
+    new: &Value,
+) -> Result<String, String> {
+    let mut body = render(cx, new);
+    // Keep the first line's indentation (a heredoc body's first line).
+    if !cx.indent.is_empty() {
+        body = format!("{}{body}", cx.indent);
+    }
+    let original = &text[e.span.clone()];
+    let kept_tail = &original[original.trim_end().len()..];
+    let body = body.trim_end();
+    Ok(format!(
+        "{}{body}{kept_tail}{}",
+        &text[..e.span.start],
+        &text[e.span.end..]
+    ))
+}
+
+pub(crate) fn opaque(cx: &TemplateCtx) -> &[String] {
+    &cx.opaque
+}

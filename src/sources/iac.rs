@@ -1,0 +1,368 @@
+//! The infrastructure-as-code source: CloudFormation templates (YAML, JSON) and Terraform files
+//! (`.tf`, `.tpl`) found in SOURCE folders. Each embedded policy is planned by the engine like a
+//! policy file; a change carries the whole file before and after (only the policy's lines
+//! differ), so that reports, diffs and SARIF point into the template. Writes are atomic and
+//! checked against the file as it is now, policy by policy.
+
+use std::path::{Path, PathBuf};
+
+use forcemfa_iac::{self as iac, PolicyKind, Transplant};
+
+use crate::engine::migration::{Migration, Options};
+use crate::engine::plan::{self, Input, Item, PlannedChange, SizeLimit};
+use crate::engine::target::{EntityKind, Target, TargetKind};
+use crate::sources::files::{self, FileError};
+
+/// Extensions an IaC file may have (CloudFormation is recognised by content).
+const EXTENSIONS: &[&str] = &["yaml", "yml", "template", "json", "tf", "tpl", "tftpl"];
+
+/// Split the files source's discoveries: CloudFormation JSON templates move to the IaC list,
+/// and the folders are searched for YAML templates and Terraform files as well.
+pub fn split(
+    found: Vec<Result<PathBuf, FileError>>,
+    sources: &[PathBuf],
+) -> (Vec<Result<PathBuf, FileError>>, Vec<PathBuf>) {
+    let mut plain = Vec::new();
+    let mut iac_files = Vec::new();
+    for f in found {
+        match f {
+            Ok(p) if is_iac(&p) => iac_files.push(p),
+            other => plain.push(other),
+        }
+    }
+    for src in sources {
+        let walker = walkdir::WalkDir::new(src)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(e.file_type().is_dir() && {
+                        let n = e.file_name().to_string_lossy();
+                        n.starts_with('.') || n == "node_modules" || n == "target"
+                    })
+            });
+        // Unreadable entries are reported by the files source's own walk.
+        for e in walker.flatten() {
+            let p = e.path();
+            let json = p
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"));
+            if e.file_type().is_file() && !json && has_iac_extension(p) && is_iac(p) {
+                iac_files.push(p.to_path_buf());
+            }
+        }
+    }
+    iac_files.sort();
+    iac_files.dedup();
+    (plain, iac_files)
+}
+
+fn has_iac_extension(p: &Path) -> bool {
+    p.extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| EXTENSIONS.iter().any(|e| x.eq_ignore_ascii_case(e)))
+}
+
+fn name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether the file is one the IaC source reads (by name; by content for YAML and JSON).
+fn is_iac(p: &Path) -> bool {
+    if !has_iac_extension(p) {
+        return false;
+    }
+    match files::read(p) {
+        Ok(text) => iac::classify(&name(p), &text).is_some(),
+        // Unreadable: let it be reported, by the IaC source unless it is JSON (files reports it).
+        Err(_) => !p
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("json")),
+    }
+}
+
+fn limit_for(kind: PolicyKind) -> SizeLimit {
+    let inline = |entity| SizeLimit::Inline { entity, others: 0 };
+    match kind {
+        PolicyKind::Managed | PolicyKind::Unknown => SizeLimit::Managed,
+        PolicyKind::InlineUser => inline(EntityKind::User),
+        PolicyKind::InlineGroup => inline(EntityKind::Group),
+        PolicyKind::InlineRole => inline(EntityKind::Role),
+    }
+}
+
+/// Plan every embedded policy of every file, files in parallel, results in file order.
+pub fn plan_all(paths: &[PathBuf], chain: &[Migration], options: &Options) -> Vec<Item> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let chunk = paths.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                (
+                    part,
+                    scope.spawn(move || {
+                        part.iter()
+                            .flat_map(|p| plan_file(p, chain, options))
+                            .collect::<Vec<Item>>()
+                    }),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(part, h)| {
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|p| Item::Error {
+                            target: Target::file(p),
+                            error: "internal error while planning (a bug in forcemfa: please report it)"
+                                .into(),
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+/// Plan the policies of one IaC file.
+pub fn plan_file(path: &Path, chain: &[Migration], options: &Options) -> Vec<Item> {
+    let text = match files::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return vec![Item::Error {
+                target: Target::file(path),
+                error: crate::commands::strip_path(&e.to_string()),
+            }]
+        }
+    };
+    let found = match iac::extract(&name(path), &text) {
+        Ok(f) => f,
+        Err(e) => {
+            return vec![Item::Error {
+                target: Target::file(path),
+                error: format!("{e}; the file was left untouched"),
+            }]
+        }
+    };
+    found
+        .iter()
+        .map(|e| plan_embedded(path, &text, e, chain, options))
+        .collect()
+}
+
+fn plan_embedded(
+    path: &Path,
+    text: &str,
+    e: &iac::Embedded,
+    chain: &[Migration],
+    options: &Options,
+) -> Item {
+    let target = Target {
+        account: None,
+        kind: TargetKind::Embedded {
+            path: path.to_path_buf(),
+            resource: e.resource.clone(),
+            line: e.line,
+        },
+    };
+    let input = Input::file(target.clone(), e.policy_text(), limit_for(e.kind));
+    let item = show_placeholders(plan::plan_one(&input, chain, options), e);
+    let obstacle = |findings| {
+        let reason = match e.obstacles.iter().find(|o| o.unreadable) {
+            Some(o) => format!(
+                "cannot be checked or rewritten faithfully: line {}: {}",
+                o.line, o.what
+            ),
+            None => {
+                "the rewritten policy could not be read back (a bug in forcemfa: please report it)"
+                    .into()
+            }
+        };
+        Item::Skipped {
+            target: target.clone(),
+            reason,
+            findings,
+            needs_review: true,
+        }
+    };
+    match item {
+        // A policy forcemfa could not read fully: no verdict but a person's.
+        Item::Unchanged { findings, .. } | Item::Skipped { findings, .. }
+            if e.obstacles.iter().any(|o| o.unreadable) =>
+        {
+            obstacle(findings)
+        }
+        Item::Change(mut c) => {
+            let new_policy: serde_json::Value = match serde_json::from_str(&c.after) {
+                Ok(v) => v,
+                Err(_) => return obstacle(c.findings.clone()),
+            };
+            match iac::rewrite(text, e, &new_policy) {
+                Ok(new_text) => {
+                    let label = path.display().to_string();
+                    c.diff =
+                        crate::engine::diff::diff(text, &new_text, label.trim_start_matches('/'));
+                    c.before_sha256 = plan::sha256(text);
+                    c.before = text.to_string();
+                    c.after = new_text;
+                    Item::Change(c)
+                }
+                Err(unfaithful) => {
+                    let what: Vec<String> = c
+                        .migrations
+                        .iter()
+                        .flat_map(|a| a.changes.iter().cloned())
+                        .collect();
+                    Item::Skipped {
+                        target,
+                        reason: e.show(&format!(
+                            "{}; what should change (by hand): {}",
+                            crate::commands::strip_path(&unfaithful.to_string()),
+                            what.join("; ")
+                        )),
+                        findings: c.findings.clone(),
+                        needs_review: true,
+                    }
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// Findings name placeholders as the file writes them. Only messages: the documents keep their
+/// placeholders for the writer.
+fn show_placeholders(item: Item, e: &iac::Embedded) -> Item {
+    let fix = |findings: &mut Vec<crate::engine::detect::Finding>| {
+        for f in findings.iter_mut() {
+            f.message = e.show(&f.message);
+        }
+    };
+    match item {
+        Item::Change(mut c) => {
+            fix(&mut c.findings);
+            for a in c.migrations.iter_mut() {
+                for line in a.changes.iter_mut() {
+                    *line = e.show(line);
+                }
+            }
+            Item::Change(c)
+        }
+        Item::Unchanged {
+            target,
+            generation,
+            mut findings,
+            attachments,
+        } => {
+            fix(&mut findings);
+            Item::Unchanged {
+                target,
+                generation,
+                findings,
+                attachments,
+            }
+        }
+        Item::Skipped {
+            target,
+            reason,
+            mut findings,
+            needs_review,
+        } => {
+            fix(&mut findings);
+            Item::Skipped {
+                target,
+                reason: e.show(&reason),
+                findings,
+                needs_review,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The outcome of writing one planned change to its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Applied,
+    AlreadyApplied,
+    Stale(String),
+}
+
+/// Write one planned change: carried over to the file as it is now (other policies of the same
+/// file may have been rewritten already), refused when this policy changed since the plan.
+pub fn write(path: &Path, resource: &str, c: &PlannedChange) -> Result<Written, FileError> {
+    let current = files::read(path)?;
+    match iac::transplant(&name(path), &current, &c.before, &c.after, resource) {
+        Transplant::AlreadyApplied => Ok(Written::AlreadyApplied),
+        Transplant::Stale(why) => Ok(Written::Stale(format!(
+            "{}: {why}; nothing written: plan again",
+            path.display()
+        ))),
+        Transplant::Write(new_text) => match files::write_atomic(path, &current, &new_text) {
+            Ok(()) => Ok(Written::Applied),
+            Err(FileError::Stale { .. }) => Ok(Written::Stale(format!(
+                "{} changed while being applied; nothing written",
+                path.display()
+            ))),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Which stack or Terraform configuration owns a live policy, from its tags, and how to fix it
+/// there: a live rewrite would be reverted by the next deployment.
+pub fn owner(tags: &[(String, String)]) -> Option<String> {
+    let tag = |name: &str| {
+        tags.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(stack) = tag("aws:cloudformation:stack-name") {
+        let resource = tag("aws:cloudformation:logical-id")
+            .map(|l| format!(", resource {l}"))
+            .unwrap_or_default();
+        return Some(format!(
+            "CloudFormation stack {stack}{resource} (tag aws:cloudformation:stack-name); `forcemfa plan PATH-TO-TEMPLATE` rewrites it in the template"
+        ));
+    }
+    let (key, value) = tags.iter().find(|(k, _)| {
+        let k = k.to_ascii_lowercase();
+        k.starts_with("terraform") || k.starts_with("tf_") || k.starts_with("tf:")
+    })?;
+    Some(format!(
+        "Terraform (tag {key}={value}); `forcemfa plan PATH-TO-TF-FOLDER` rewrites it in the .tf source"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn live_policies_point_to_their_source() {
+        let cfn = owner(&tags(&[
+            ("aws:cloudformation:stack-name", "mfa"),
+            ("aws:cloudformation:logical-id", "ForceMfaPolicy"),
+        ]))
+        .unwrap_or_default();
+        assert!(cfn.contains("stack mfa, resource ForceMfaPolicy"), "{cfn}");
+        assert!(cfn.contains("forcemfa plan PATH-TO-TEMPLATE"));
+        let tf = owner(&tags(&[("terraform-module", "iam/mfa")])).unwrap_or_default();
+        assert!(tf.contains("terraform-module=iam/mfa") && tf.contains("forcemfa plan"));
+        assert_eq!(owner(&tags(&[("team", "x")])), None);
+    }
+}
