@@ -338,34 +338,9 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
     let recorded: Vec<Account> = reach.accounts.iter().map(Account::from_planned).collect();
     let (kept, unknown) = filter.apply(recorded.clone());
     for a in &recorded {
-        let mut part = Part::account(a.clone());
-        part.changes = by_account.remove(&a.id).unwrap_or_default();
-        part.changes.sort_by(|x, y| x.target.cmp(&y.target));
-        let needle = format!("({}: ", a.id);
-        part.blocked = file
-            .blocked
-            .iter()
-            .filter(|b| b.contains(&needle))
-            .cloned()
-            .collect();
-        if !kept.iter().any(|k| k.id == a.id) {
-            part.results = part
-                .changes
-                .iter()
-                .map(|c| {
-                    ChangeResult::new(
-                        c,
-                        Outcome::Skipped {
-                            reason:
-                                "the account is not picked by --account/--exclude-account/--tag"
-                                    .into(),
-                        },
-                    )
-                })
-                .collect();
-            part.changes.clear();
-        }
-        parts.push(part);
+        let changes = by_account.remove(&a.id).unwrap_or_default();
+        let picked = kept.iter().any(|k| k.id == a.id);
+        parts.push(recorded_part(a, changes, &file.blocked, picked));
     }
     // Changes for accounts the plan does not say how to reach (an edited plan).
     for (id, changes) in by_account {
@@ -392,6 +367,41 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
         options: Some(options),
         unknown,
     })
+}
+
+/// One account of a saved plan with its changes in target order; an account the filters do
+/// not pick has its changes skipped, not tried.
+fn recorded_part(
+    a: &Account,
+    mut changes: Vec<PlannedChange>,
+    blocked: &[String],
+    picked: bool,
+) -> Part {
+    let mut part = Part::account(a.clone());
+    changes.sort_by(|x, y| x.target.cmp(&y.target));
+    let needle = format!("({}: ", a.id);
+    part.blocked = blocked
+        .iter()
+        .filter(|b| b.contains(&needle))
+        .cloned()
+        .collect();
+    if picked {
+        part.changes = changes;
+    } else {
+        let reason = "the account is not picked by --account/--exclude-account/--tag";
+        part.results = changes
+            .iter()
+            .map(|c| {
+                ChangeResult::new(
+                    c,
+                    Outcome::Skipped {
+                        reason: reason.into(),
+                    },
+                )
+            })
+            .collect();
+    }
+    part
 }
 
 /// The connection options for a saved plan's accounts: recorded ones, plus where the services

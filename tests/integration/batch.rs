@@ -991,14 +991,15 @@ async fn batch_assumed_role_credentials_refresh_during_a_long_run() {
     let (id, arn) = account_with("refresh", &fixture(LEGACY), &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("accounts.toml");
-    // The SDK refreshes 10 to 15 seconds before expiry: a 14-second session is stale within
-    // 4 seconds; every request takes 600 ms through the proxy.
+    // The SDK's identity cache renews credentials 10 seconds (less up to 5 seconds of jitter)
+    // before they expire: a 9-second session is renewed within 4 seconds. The run makes 8
+    // requests after assuming the role, each slowed to 700 ms by the proxy: 5.6 seconds.
     std::fs::write(
         &file,
-        format!("[defaults]\nduration_seconds = 14\n\n[[account]]\nid = \"{id}\"\n"),
+        format!("[defaults]\nduration_seconds = 9\n\n[[account]]\nid = \"{id}\"\n"),
     )
     .unwrap();
-    let proxy = Proxy::start(serde_json::json!([]), 600);
+    let proxy = Proxy::start(serde_json::json!([]), 700);
     let journal = dir.path().join("j.jsonl");
     let (code, stdout, stderr) = forcemfa(
         &proxy.url,
