@@ -518,3 +518,34 @@ pub fn any_failed(results: &[Result]) -> bool {
 pub fn result_lines(results: &[Result]) -> String {
     output::result_lines(results)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::engine::target::Target;
+
+    #[test]
+    fn a_saved_change_whose_before_was_edited_is_refused() {
+        let before = "{\"Version\":\"2012-10-17\",\"Statement\":[]}";
+        let c = PlannedChange {
+            id: "c1".into(),
+            target: Target::file("p.json"),
+            version_id: None,
+            before_sha256: sha256(before),
+            before: before.into(),
+            after: "{}".into(),
+            migrations: vec![],
+            effect_summary: vec![],
+            iac_managed: None,
+        };
+        let plan = PlanFile::new(&[], &[], &Default::default(), String::new());
+        assert!(check_saved(&c, &plan).is_ok());
+        let edited = PlannedChange {
+            before: before.replace("[]", "[{}]"),
+            ..c
+        };
+        let e = check_saved(&edited, &plan).unwrap_err();
+        assert!(e.contains("edited") && e.contains("c1"), "{e}");
+    }
+}
