@@ -404,54 +404,13 @@ async fn publish_all(
     w: &Writers<'_>,
     interrupted: &Arc<AtomicBool>,
 ) -> std::result::Result<Option<PathBuf>, Error> {
-    let gate = Arc::new(Semaphore::new(w.concurrency.max(1)));
-    let run_id = journal::new_run_id();
     let accounts = job
         .parts
         .iter()
         .filter(|p| p.account.is_some() && !p.changes.is_empty())
         .count();
     let phase = Phase::new(*ui, "apply", accounts);
-    let mut set = JoinSet::new();
-    let mut senders = Vec::new();
-    let mut journal_used = None;
-    for (i, p) in job.parts.iter().enumerate() {
-        if p.changes.is_empty() {
-            senders.push(None);
-            continue;
-        }
-        // Every account appends to the same journal through its own handle: each record is
-        // one O_APPEND write of a whole line, so lines never interleave. Handles are opened
-        // before any write starts (opening repairs a torn last line, which must not race
-        // with appends).
-        let writer = match &p.store {
-            Some(store) => {
-                journal_used = Some(w.journal.to_path_buf());
-                Writer::Account(Box::new(IamWriter {
-                    store: store.clone(),
-                    journal: Journal::open(w.journal)?,
-                    run_id: run_id.clone(),
-                    no_prune: w.no_prune,
-                }))
-            }
-            None => Writer::Files,
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        senders.push(Some(tx));
-        let (gate, interrupted, phase) = (gate.clone(), interrupted.clone(), phase.clone());
-        let key = p.key().to_string();
-        set.spawn(async move {
-            let results = publisher(writer, rx, gate, &interrupted).await;
-            if key != "files" {
-                let applied = results
-                    .iter()
-                    .filter(|r| matches!(r.outcome, Outcome::Applied { .. }))
-                    .count();
-                phase.done(&key, &format!("{applied} applied"));
-            }
-            (i, results)
-        });
-    }
+    let mut running = start_writers(&job.parts, w, &phase, interrupted)?;
     let mut asking = Asking {
         all: settings.yes,
         quit: false,
@@ -463,17 +422,10 @@ async fn publish_all(
                 .get(&c.id)
                 .map(String::as_str)
                 .unwrap_or_default();
-            let decided = decide(
-                ui,
-                c,
-                prompt,
-                &mut asking,
-                settings,
-                job.saved.as_ref(),
-                interrupted,
-            )
-            .await;
-            match (decided, senders.get(i).and_then(Option::as_ref)) {
+            let saved = job.saved.as_ref();
+            let decided = decide(ui, c, prompt, &mut asking, settings, saved, interrupted).await;
+            let writer = running.senders.get(i).and_then(Option::as_ref);
+            match (decided, writer) {
                 (None, Some(tx)) if tx.send(c.clone()).is_ok() => {}
                 (None, _) => p.results.push(Result::new(
                     c,
@@ -485,8 +437,9 @@ async fn publish_all(
             }
         }
     }
-    drop(senders);
-    while let Some(joined) = set.join_next().await {
+    // No more approvals: the writers finish what they were given.
+    running.senders.clear();
+    while let Some(joined) = running.tasks.join_next().await {
         match joined {
             Ok((i, results)) => job.parts[i].results.extend(results),
             Err(e) => ui.warn(&format!("error: a writer's task failed: {e}")),
@@ -498,7 +451,69 @@ async fn publish_all(
         let pos = |id: &str| order.iter().position(|c| c == id).unwrap_or(usize::MAX);
         p.results.sort_by_key(|r| pos(&r.change));
     }
-    Ok(journal_used)
+    Ok(running.journal)
+}
+
+/// The writers of a run, each waiting for approved changes.
+struct Running {
+    /// Per part (same index): where its approved changes go; `None` when it has none.
+    senders: Vec<Option<mpsc::UnboundedSender<PlannedChange>>>,
+    tasks: JoinSet<(usize, Vec<Result>)>,
+    journal: Option<PathBuf>,
+}
+
+/// One writer task per part with changes: the files, or one account's IAM and journal.
+fn start_writers(
+    parts: &[Part],
+    w: &Writers<'_>,
+    phase: &Phase,
+    interrupted: &Arc<AtomicBool>,
+) -> std::result::Result<Running, Error> {
+    let gate = Arc::new(Semaphore::new(w.concurrency.max(1)));
+    let run_id = journal::new_run_id();
+    let mut running = Running {
+        senders: Vec::new(),
+        tasks: JoinSet::new(),
+        journal: None,
+    };
+    for (i, p) in parts.iter().enumerate() {
+        if p.changes.is_empty() {
+            running.senders.push(None);
+            continue;
+        }
+        // Every account appends to the same journal through its own handle: each record is
+        // one O_APPEND write of a whole line, so lines never interleave. Handles are opened
+        // before any write starts (opening repairs a torn last line, which must not race
+        // with appends).
+        let writer = match &p.store {
+            Some(store) => {
+                running.journal = Some(w.journal.to_path_buf());
+                Writer::Account(Box::new(IamWriter {
+                    store: store.clone(),
+                    journal: Journal::open(w.journal)?,
+                    run_id: run_id.clone(),
+                    no_prune: w.no_prune,
+                }))
+            }
+            None => Writer::Files,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        running.senders.push(Some(tx));
+        let (gate, interrupted, phase) = (gate.clone(), interrupted.clone(), phase.clone());
+        let account = p.account.as_ref().map(|a| a.id.clone());
+        running.tasks.spawn(async move {
+            let results = publisher(writer, rx, gate, &interrupted).await;
+            if let Some(id) = account {
+                let applied = results
+                    .iter()
+                    .filter(|r| matches!(r.outcome, Outcome::Applied { .. }))
+                    .count();
+                phase.done(&id, &format!("{applied} applied"));
+            }
+            (i, results)
+        });
+    }
+    Ok(running)
 }
 
 /// One part's writer: publishes approved changes in the order they come, until the
@@ -540,4 +555,35 @@ pub fn any_failed(results: &[Result]) -> bool {
 /// One line per result, for the text report.
 pub fn result_lines(results: &[Result]) -> String {
     output::result_lines(results)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::engine::target::Target;
+
+    #[test]
+    fn a_saved_change_whose_before_was_edited_is_refused() {
+        let before = "{\"Version\":\"2012-10-17\",\"Statement\":[]}";
+        let c = PlannedChange {
+            id: "c1".into(),
+            target: Target::file("p.json"),
+            version_id: None,
+            before_sha256: sha256(before),
+            before: before.into(),
+            after: "{}".into(),
+            migrations: vec![],
+            effect_summary: vec![],
+            iac_managed: None,
+        };
+        let plan = PlanFile::new(&[], &[], &Default::default(), String::new());
+        assert!(check_saved(&c, &plan).is_ok());
+        let edited = PlannedChange {
+            before: before.replace("[]", "[{}]"),
+            ..c
+        };
+        let e = check_saved(&edited, &plan).unwrap_err();
+        assert!(e.contains("edited") && e.contains("c1"), "{e}");
+    }
 }

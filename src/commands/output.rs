@@ -334,6 +334,8 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 }
                 if table {
                     s.push_str(&table_markdown(&rows, r.mode));
+                } else {
+                    s.push_str(&unreachable_text(parts));
                 }
                 s
             }
@@ -349,6 +351,8 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 }
                 if table {
                     s.push_str(&table_text(&rows, r.mode));
+                } else {
+                    s.push_str(&unreachable_text(parts));
                 }
                 s
             }
@@ -363,6 +367,19 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
         ui.info(&format!("report written to {}", path.display()));
     }
     Ok(())
+}
+
+/// Without the account table, an account that could not be worked on at all still gets its
+/// reason in the summary.
+fn unreachable_text(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .filter_map(|p| {
+            let e = p.error.as_ref()?;
+            let label = p.account.as_ref().map_or("files".into(), |a| a.label());
+            Some(format!("error: account {label}: {e}\n"))
+        })
+        .collect()
 }
 
 /// The planning report in text; with `--quiet` only the errors and the summary line.

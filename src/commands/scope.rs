@@ -338,34 +338,9 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
     let recorded: Vec<Account> = reach.accounts.iter().map(Account::from_planned).collect();
     let (kept, unknown) = filter.apply(recorded.clone());
     for a in &recorded {
-        let mut part = Part::account(a.clone());
-        part.changes = by_account.remove(&a.id).unwrap_or_default();
-        part.changes.sort_by(|x, y| x.target.cmp(&y.target));
-        let needle = format!("({}: ", a.id);
-        part.blocked = file
-            .blocked
-            .iter()
-            .filter(|b| b.contains(&needle))
-            .cloned()
-            .collect();
-        if !kept.iter().any(|k| k.id == a.id) {
-            part.results = part
-                .changes
-                .iter()
-                .map(|c| {
-                    ChangeResult::new(
-                        c,
-                        Outcome::Skipped {
-                            reason:
-                                "the account is not picked by --account/--exclude-account/--tag"
-                                    .into(),
-                        },
-                    )
-                })
-                .collect();
-            part.changes.clear();
-        }
-        parts.push(part);
+        let changes = by_account.remove(&a.id).unwrap_or_default();
+        let picked = kept.iter().any(|k| k.id == a.id);
+        parts.push(recorded_part(a, changes, &file.blocked, picked));
     }
     // Changes for accounts the plan does not say how to reach (an edited plan).
     for (id, changes) in by_account {
@@ -394,6 +369,41 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
     })
 }
 
+/// One account of a saved plan with its changes in target order; an account the filters do
+/// not pick has its changes skipped, not tried.
+fn recorded_part(
+    a: &Account,
+    mut changes: Vec<PlannedChange>,
+    blocked: &[String],
+    picked: bool,
+) -> Part {
+    let mut part = Part::account(a.clone());
+    changes.sort_by(|x, y| x.target.cmp(&y.target));
+    let needle = format!("({}: ", a.id);
+    part.blocked = blocked
+        .iter()
+        .filter(|b| b.contains(&needle))
+        .cloned()
+        .collect();
+    if picked {
+        part.changes = changes;
+    } else {
+        let reason = "the account is not picked by --account/--exclude-account/--tag";
+        part.results = changes
+            .iter()
+            .map(|c| {
+                ChangeResult::new(
+                    c,
+                    Outcome::Skipped {
+                        reason: reason.into(),
+                    },
+                )
+            })
+            .collect();
+    }
+    part
+}
+
 /// The connection options for a saved plan's accounts: recorded ones, plus where the services
 /// are (region, endpoint) from the command line, plus an MFA code when the plan's device needs
 /// one.
@@ -411,4 +421,91 @@ pub fn saved_options(recorded: AwsOptions, c: &ConnectArgs) -> Result<AwsOptions
 pub fn journal_path(p: &Option<PathBuf>) -> PathBuf {
     p.clone()
         .unwrap_or_else(crate::sources::journal::Journal::default_path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::engine::reach::PlannedAccount;
+
+    fn apply_args(extra: &[&str]) -> PlanArgs {
+        let mut argv = vec!["forcemfa", "apply", "--plan", "p.json"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Apply { args, .. } => args,
+            _ => panic!("not apply"),
+        }
+    }
+
+    fn org_reach() -> Reach {
+        Reach {
+            profile: Some("ops".into()),
+            mfa_serial: None,
+            session_name: "chg-1".into(),
+            selected_by: "org".into(),
+            accounts: vec![PlannedAccount {
+                id: "111111111111".into(),
+                name: None,
+                access: Access::Current,
+                tags: BTreeMap::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn options_that_agree_with_the_plan_are_accepted() {
+        let reach = org_reach();
+        for extra in [
+            &[][..],
+            &["--org"][..],
+            &["--profile", "ops"][..],
+            &["--session-name", "chg-1"][..],
+            &[
+                "--region",
+                "eu-west-1",
+                "--endpoint-url",
+                "http://127.0.0.1:1",
+            ][..],
+            &["--account", "111111111111", "--tag", "env=prod"][..],
+        ] {
+            assert!(
+                contradictions(&apply_args(extra), &reach).is_empty(),
+                "{extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_that_contradict_the_plan_are_named() {
+        let reach = org_reach();
+        for (extra, named) in [
+            (&["--profile", "other"][..], "--profile other"),
+            (&["--accounts", "a.toml"][..], "--accounts a.toml"),
+            (&["--role-name", "R"][..], "--role-name R"),
+            (&["--external-id", "x"][..], "--external-id"),
+            (&["--duration-seconds", "900"][..], "--duration-seconds"),
+            (&["--session-name", "other"][..], "--session-name other"),
+            (
+                &["--mfa-serial", "arn:aws:iam::1:mfa/x"][..],
+                "--mfa-serial",
+            ),
+        ] {
+            let found = contradictions(&apply_args(extra), &reach);
+            assert_eq!(found.len(), 1, "{extra:?}: {found:?}");
+            assert!(found[0].starts_with(named), "{found:?}");
+        }
+        let file_reach = Reach {
+            selected_by: "accounts-file a.toml".into(),
+            ..org_reach()
+        };
+        assert!(contradictions(&apply_args(&["--accounts", "a.toml"]), &file_reach).is_empty());
+        assert_eq!(
+            contradictions(&apply_args(&["--org"]), &file_reach).len(),
+            1
+        );
+    }
 }

@@ -357,12 +357,25 @@ impl AwsStore {
     /// attachments, trust policies) is in them, for the impact of each change
     /// ([`crate::sources::principals`]) at no extra request.
     pub async fn fetch_with_details(&self) -> Result<(Vec<Fetched>, Vec<AuthDetails>), StoreError> {
-        let mut pages: Vec<AuthDetails> = Vec::new();
+        let mut details = self.authorization_details().await?;
+        let pages = std::mem::take(&mut details.pages);
+        let mut out: Vec<Fetched> = details
+            .managed
+            .iter()
+            .filter_map(|p| self.managed_fetched(p, &details.attachments))
+            .collect();
+        for owner in &details.owners {
+            out.extend(self.inline_fetched(owner));
+        }
+        Ok((out, pages))
+    }
+
+    /// All pages of `GetAccountAuthorizationDetails`: managed policies, the users, groups and
+    /// roles with their inline policies, and who each managed policy is attached to.
+    async fn authorization_details(&self) -> Result<Details, StoreError> {
         let op = "iam:GetAccountAuthorizationDetails";
         let mut marker: Option<String> = None;
-        let mut managed = Vec::new();
-        let mut owners: Vec<Owner> = Vec::new();
-        let mut attachments: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut d = Details::default();
         loop {
             let page = self
                 .iam
@@ -377,10 +390,8 @@ impl AwsStore {
                 .map_err(|e| classify(e, self.at_account(op)))?;
             for u in page.user_detail_list() {
                 let name = u.user_name().unwrap_or_default().to_string();
-                for a in u.attached_managed_policies() {
-                    attach(&mut attachments, a.policy_arn(), format!("user/{name}"));
-                }
-                owners.push(Owner {
+                d.owner(EntityKind::User, &name, u.attached_managed_policies());
+                d.owners.push(Owner {
                     entity: EntityKind::User,
                     name,
                     tags: u.tags().iter().map(tag_pair).collect(),
@@ -389,10 +400,8 @@ impl AwsStore {
             }
             for g in page.group_detail_list() {
                 let name = g.group_name().unwrap_or_default().to_string();
-                for a in g.attached_managed_policies() {
-                    attach(&mut attachments, a.policy_arn(), format!("group/{name}"));
-                }
-                owners.push(Owner {
+                d.owner(EntityKind::Group, &name, g.attached_managed_policies());
+                d.owners.push(Owner {
                     entity: EntityKind::Group,
                     name,
                     tags: Vec::new(),
@@ -401,89 +410,86 @@ impl AwsStore {
             }
             for r in page.role_detail_list() {
                 let name = r.role_name().unwrap_or_default().to_string();
-                for a in r.attached_managed_policies() {
-                    attach(&mut attachments, a.policy_arn(), format!("role/{name}"));
-                }
-                owners.push(Owner {
+                d.owner(EntityKind::Role, &name, r.attached_managed_policies());
+                d.owners.push(Owner {
                     entity: EntityKind::Role,
                     name,
                     tags: r.tags().iter().map(tag_pair).collect(),
                     policies: inline_list(r.role_policy_list()),
                 });
             }
-            managed.extend(page.policies().iter().cloned());
-            pages.push(page.clone());
+            d.managed.extend(page.policies().iter().cloned());
+            d.pages.push(page.clone());
             match page.marker() {
                 Some(m) if page.is_truncated() && Some(m) != marker.as_deref() => {
                     marker = Some(m.to_string());
                 }
-                _ => break,
+                _ => return Ok(d),
             }
         }
+    }
 
-        let mut out = Vec::new();
-        for p in managed {
-            let Some(arn) = p.arn() else {
-                continue;
-            };
-            // Moto leaves PolicyName out of this response; the ARN's last segment is the name.
-            let name = p
-                .policy_name()
-                .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(arn));
-            let default_id = p.default_version_id().map(str::to_string);
-            let versions: Vec<VersionInfo> =
-                p.policy_version_list().iter().map(version_info).collect();
-            // The policy's DefaultVersionId wins over the versions' flags, which can disagree
-            // with it for a while (eventual consistency).
-            let default = p
-                .policy_version_list()
-                .iter()
-                .find(|v| default_id.is_some() && v.version_id() == default_id.as_deref())
-                .or_else(|| {
-                    p.policy_version_list()
-                        .iter()
-                        .find(|v| v.is_default_version())
-                });
-            let Some(document) = default.and_then(|v| v.document()) else {
-                continue;
-            };
-            out.push(Fetched {
-                target: self.target_of(TargetKind::Managed {
-                    arn: arn.to_string(),
-                    name: name.to_string(),
+    /// A managed policy's default version, or `None` when IAM sent no document for it.
+    fn managed_fetched(
+        &self,
+        p: &aws_sdk_iam::types::ManagedPolicyDetail,
+        attachments: &BTreeMap<String, Vec<String>>,
+    ) -> Option<Fetched> {
+        let arn = p.arn()?;
+        // Moto leaves PolicyName out of this response; the ARN's last segment is the name.
+        let name = p
+            .policy_name()
+            .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(arn));
+        let default_id = p.default_version_id().map(str::to_string);
+        let versions: Vec<VersionInfo> = p.policy_version_list().iter().map(version_info).collect();
+        // The policy's DefaultVersionId wins over the versions' flags, which can disagree
+        // with it for a while (eventual consistency).
+        let list = p.policy_version_list();
+        let default = list
+            .iter()
+            .find(|v| default_id.is_some() && v.version_id() == default_id.as_deref())
+            .or_else(|| list.iter().find(|v| v.is_default_version()));
+        let document = default.and_then(|v| v.document())?;
+        Some(Fetched {
+            target: self.target_of(TargetKind::Managed {
+                arn: arn.to_string(),
+                name: name.to_string(),
+            }),
+            text: policy::decode_document(document).0,
+            version_id: default_id,
+            versions,
+            attachments: attachments.get(arn).cloned().unwrap_or_default(),
+            iac_managed: None,
+            entity_inline_sizes: 0,
+        })
+    }
+
+    /// The inline policies of one user, group or role, each with the size of the others (IAM's
+    /// limit is on their sum).
+    fn inline_fetched(&self, owner: &Owner) -> Vec<Fetched> {
+        let total: usize = owner
+            .policies
+            .iter()
+            .map(|(_, d)| policy::iam_size(d))
+            .sum();
+        let iac = iac_reason(&owner.tags);
+        owner
+            .policies
+            .iter()
+            .map(|(policy_name, text)| Fetched {
+                target: self.target_of(TargetKind::Inline {
+                    entity: owner.entity,
+                    entity_name: owner.name.clone(),
+                    policy_name: policy_name.clone(),
                 }),
-                text: policy::decode_document(document).0,
-                version_id: default_id,
-                versions,
-                attachments: attachments.get(arn).cloned().unwrap_or_default(),
-                iac_managed: None,
-                entity_inline_sizes: 0,
-            });
-        }
-        for owner in owners {
-            let total: usize = owner
-                .policies
-                .iter()
-                .map(|(_, d)| policy::iam_size(d))
-                .sum();
-            let iac = iac_reason(&owner.tags);
-            for (policy_name, text) in &owner.policies {
-                out.push(Fetched {
-                    target: self.target_of(TargetKind::Inline {
-                        entity: owner.entity,
-                        entity_name: owner.name.clone(),
-                        policy_name: policy_name.clone(),
-                    }),
-                    text: text.clone(),
-                    version_id: None,
-                    versions: Vec::new(),
-                    attachments: vec![format!("{}/{}", owner.entity.as_str(), owner.name)],
-                    iac_managed: iac.clone(),
-                    entity_inline_sizes: total - policy::iam_size(text),
-                });
-            }
-        }
-        Ok((out, pages))
+                text: text.clone(),
+                version_id: None,
+                versions: Vec::new(),
+                attachments: vec![format!("{}/{}", owner.entity.as_str(), owner.name)],
+                iac_managed: iac.clone(),
+                entity_inline_sizes: total - policy::iam_size(text),
+            })
+            .collect()
     }
 
     /// The tags of a managed policy (`GetAccountAuthorizationDetails` does not return them).
@@ -921,7 +927,9 @@ impl AwsStore {
 
     /// Undo a journalled publish. Refuses (as stale) when the live document is neither the
     /// published one nor the original: someone changed it since, and rolling back would lose
-    /// their change.
+    /// their change. Steps: check the record; re-read the live document; already the
+    /// original → nothing to do; make the previous default version default again when it
+    /// still holds the original; else write the original as a new version (or inline).
     pub async fn rollback(
         &self,
         entry: &JournalEntry,
@@ -929,29 +937,12 @@ impl AwsStore {
         run_id: &str,
     ) -> Result<RolledBack, StoreError> {
         let target = &entry.target;
-        let (Some(original), Some(published)) = (&entry.before, &entry.after) else {
-            return Err(StoreError::Invalid {
-                at: self.at(target, "rollback"),
-                detail: format!(
-                    "journal record of change {} has no before/after documents; pick a publish record (rollback_plan lists them)",
-                    entry.change_id
-                ),
-            });
-        };
-        if entry.action != Action::Publish {
-            return Err(StoreError::Invalid {
-                at: self.at(target, "rollback"),
-                detail: format!(
-                    "change {} is not a publish; only publishes are rolled back",
-                    entry.change_id
-                ),
-            });
-        }
+        let (original, published) = self.rollback_documents(entry)?;
         let live = self.current(target).await?;
         let change_id = journal::new_change_id(run_id);
         let base = JournalEntry {
             before: Some(live.text.clone()),
-            after: Some(original.clone()),
+            after: Some(original.to_string()),
             before_version_id: live.version_id.clone(),
             previous_default_version_id: live.version_id.clone(),
             rolls_back: Some(entry.change_id.clone()),
@@ -977,46 +968,11 @@ impl AwsStore {
             });
         }
         if let TargetKind::Managed { arn, .. } = &target.kind {
-            // Prefer making the previous default version default again: no new version, and
-            // the policy's history stays as it was.
-            if let Some(prev) = entry
-                .previous_default_version_id
-                .as_deref()
-                .filter(|p| live.versions.iter().any(|v| v.id == *p))
+            if let Some(done) = self
+                .restore_previous_default(entry, arn, &live, &base, journal)
+                .await?
             {
-                let doc = self.version_document(target, arn, prev).await?;
-                if same_document(&doc, original) {
-                    let pending = JournalEntry {
-                        after_version_id: Some(prev.to_string()),
-                        ..base.clone()
-                    };
-                    self.append(journal, target, &pending)?;
-                    let result = self
-                        .iam
-                        .set_default_policy_version()
-                        .policy_arn(arn)
-                        .version_id(prev)
-                        .send()
-                        .await
-                        .map_err(|e| classify(e, self.at(target, "iam:SetDefaultPolicyVersion")));
-                    return match result {
-                        Ok(_) => {
-                            self.append(journal, target, &pending.with_outcome(Outcome::Applied))?;
-                            self.read_back(target, original).await?;
-                            Ok(RolledBack::DefaultVersionRestored {
-                                version_id: prev.to_string(),
-                            })
-                        }
-                        Err(e) => {
-                            let failed = JournalEntry {
-                                error: Some(e.to_string()),
-                                ..pending.with_outcome(Outcome::Failed)
-                            };
-                            self.append(journal, target, &failed)?;
-                            Err(e)
-                        }
-                    };
-                }
+                return Ok(done);
             }
             if live.versions.len() >= MAX_POLICY_VERSIONS {
                 let room = Room {
@@ -1027,7 +983,102 @@ impl AwsStore {
                     .await?;
             }
         }
-        self.append(journal, target, &base)?;
+        self.write_original(target, original, &base, journal).await
+    }
+
+    /// The original and the published documents of a publish record.
+    fn rollback_documents<'e>(
+        &self,
+        entry: &'e JournalEntry,
+    ) -> Result<(&'e str, &'e str), StoreError> {
+        let at = || self.at(&entry.target, "rollback");
+        if entry.action != Action::Publish {
+            return Err(StoreError::Invalid {
+                at: at(),
+                detail: format!(
+                    "change {} is not a publish; only publishes are rolled back",
+                    entry.change_id
+                ),
+            });
+        }
+        match (&entry.before, &entry.after) {
+            (Some(original), Some(published)) => Ok((original, published)),
+            _ => Err(StoreError::Invalid {
+                at: at(),
+                detail: format!(
+                    "journal record of change {} has no before/after documents; pick a publish record (rollback_plan lists them)",
+                    entry.change_id
+                ),
+            }),
+        }
+    }
+
+    /// Make the previous default version default again, when it still exists and holds the
+    /// original: no new version, and the policy's history stays as it was. `None` when that
+    /// is not possible.
+    async fn restore_previous_default(
+        &self,
+        entry: &JournalEntry,
+        arn: &str,
+        live: &Current,
+        base: &JournalEntry,
+        journal: &mut Journal,
+    ) -> Result<Option<RolledBack>, StoreError> {
+        let target = &entry.target;
+        let Some(prev) = entry
+            .previous_default_version_id
+            .as_deref()
+            .filter(|p| live.versions.iter().any(|v| v.id == *p))
+        else {
+            return Ok(None);
+        };
+        let original = base.after.as_deref().unwrap_or_default();
+        let doc = self.version_document(target, arn, prev).await?;
+        if !same_document(&doc, original) {
+            return Ok(None);
+        }
+        let pending = JournalEntry {
+            after_version_id: Some(prev.to_string()),
+            ..base.clone()
+        };
+        self.append(journal, target, &pending)?;
+        let result = self
+            .iam
+            .set_default_policy_version()
+            .policy_arn(arn)
+            .version_id(prev)
+            .send()
+            .await
+            .map_err(|e| classify(e, self.at(target, "iam:SetDefaultPolicyVersion")));
+        match result {
+            Ok(_) => {
+                self.append(journal, target, &pending.with_outcome(Outcome::Applied))?;
+                self.read_back(target, original).await?;
+                Ok(Some(RolledBack::DefaultVersionRestored {
+                    version_id: prev.to_string(),
+                }))
+            }
+            Err(e) => {
+                let failed = JournalEntry {
+                    error: Some(e.to_string()),
+                    ..pending.with_outcome(Outcome::Failed)
+                };
+                self.append(journal, target, &failed)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Write the original document back (a new default version, or the inline document),
+    /// journalled before and after, then read back.
+    async fn write_original(
+        &self,
+        target: &Target,
+        original: &str,
+        base: &JournalEntry,
+        journal: &mut Journal,
+    ) -> Result<RolledBack, StoreError> {
+        self.append(journal, target, base)?;
         let version_id = match self.write_once_confirmed(target, original).await {
             Ok((v, _)) => v,
             Err(e) => {
@@ -1382,6 +1433,34 @@ fn oldest_non_default(versions: &[VersionInfo]) -> Option<String> {
             (date, number)
         })
         .map(|v| v.id.clone())
+}
+
+/// What `GetAccountAuthorizationDetails` says about an account.
+#[derive(Default)]
+struct Details {
+    managed: Vec<aws_sdk_iam::types::ManagedPolicyDetail>,
+    owners: Vec<Owner>,
+    /// Managed policy ARN -> `user/NAME`, `group/NAME`, `role/NAME`.
+    attachments: BTreeMap<String, Vec<String>>,
+    /// The pages as IAM answered them (who is affected reads principals from them).
+    pages: Vec<AuthDetails>,
+}
+
+impl Details {
+    fn owner(
+        &mut self,
+        entity: EntityKind,
+        name: &str,
+        attached: &[aws_sdk_iam::types::AttachedPolicy],
+    ) {
+        for a in attached {
+            attach(
+                &mut self.attachments,
+                a.policy_arn(),
+                format!("{}/{name}", entity.as_str()),
+            );
+        }
+    }
 }
 
 struct Owner {

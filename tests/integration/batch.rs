@@ -991,14 +991,15 @@ async fn batch_assumed_role_credentials_refresh_during_a_long_run() {
     let (id, arn) = account_with("refresh", &fixture(LEGACY), &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("accounts.toml");
-    // The SDK refreshes 10 to 15 seconds before expiry: a 14-second session is stale within
-    // 4 seconds; every request takes 600 ms through the proxy.
+    // The SDK's identity cache renews credentials 10 seconds (less up to 5 seconds of jitter)
+    // before they expire: a 9-second session is renewed within 4 seconds. The run makes 8
+    // requests after assuming the role, each slowed to 700 ms by the proxy: 5.6 seconds.
     std::fs::write(
         &file,
-        format!("[defaults]\nduration_seconds = 14\n\n[[account]]\nid = \"{id}\"\n"),
+        format!("[defaults]\nduration_seconds = 9\n\n[[account]]\nid = \"{id}\"\n"),
     )
     .unwrap();
-    let proxy = Proxy::start(serde_json::json!([]), 600);
+    let proxy = Proxy::start(serde_json::json!([]), 700);
     let journal = dir.path().join("j.jsonl");
     let (code, stdout, stderr) = forcemfa(
         &proxy.url,
@@ -1020,5 +1021,63 @@ async fn batch_assumed_role_credentials_refresh_during_a_long_run() {
     assert!(
         assumed >= 2,
         "the role was assumed {assumed} times: {stats}"
+    );
+}
+
+/// A single-account plan (the current credentials' account, a batch of one) applied with
+/// credentials for another account: nothing is written, each change fails naming both
+/// accounts, and the run exits 1 (it used to skip them and exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plan_applied_with_credentials_for_another_account_exits_1() {
+    let (id, arn) = account_with("other-creds", &fixture(LEGACY), &[]).await;
+    let sts = aws_sdk_sts::Client::new(&base_config());
+    let out = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{id}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("operator")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("p.json");
+    let journal = dir.path().join("j.jsonl");
+    let planned = crate::util::bin()
+        .env("AWS_ACCESS_KEY_ID", c.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
+        .env("AWS_SESSION_TOKEN", c.session_token())
+        .env_remove("AWS_ENDPOINT_URL")
+        .args(["plan", "--out", plan.to_str().unwrap(), "-q"])
+        .args(["--endpoint-url", &moto::endpoint(), "--region", "us-east-1"])
+        .output()
+        .unwrap();
+    assert_eq!(planned.status.code(), Some(0), "{planned:?}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    assert_eq!(saved["reach"]["selected_by"], "current");
+    assert_eq!(saved["reach"]["accounts"][0]["id"], id.as_str());
+
+    // The operator's default credentials belong to moto's default account, not `id`.
+    let (code, stdout, stderr) = forcemfa(
+        &moto::endpoint(),
+        &[
+            "apply",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--yes",
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("are for account {}, not {id}", moto::ACCOUNT)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Applied 0,"), "{stdout}");
+    assert_eq!(
+        default_document(&id, &arn).await,
+        moto::json(&fixture(LEGACY))
     );
 }
