@@ -78,9 +78,9 @@ pub fn block(impact: Option<&Impact>, color: bool) -> String {
 
 /// The one line a text plan ends with when offline sources had changes: files have no principals.
 pub fn offline_note(items: &[Item]) -> String {
-    let offline = items.iter().any(|i| {
-        matches!(i, Item::Change(c) if matches!(c.target.kind, TargetKind::File { .. }))
-    });
+    let offline = items
+        .iter()
+        .any(|i| matches!(i, Item::Change(c) if matches!(c.target.kind, TargetKind::File { .. })));
     if offline {
         "Who is affected: no principals: offline source (plan against the account to see them).\n"
             .into()
@@ -119,7 +119,11 @@ pub fn markdown(c: &Change) -> String {
         return String::new();
     };
     let mut out = format!("\nWho is affected: {}.\n\n", i.summary);
-    for p in i.principals.iter().filter(|p| p.verdict != Verdict::Unaffected) {
+    for p in i
+        .principals
+        .iter()
+        .filter(|p| p.verdict != Verdict::Unaffected)
+    {
         let _ = writeln!(
             out,
             "- **{}** ({}): {}",
@@ -183,7 +187,9 @@ pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<
 pub fn account_line(items: &[Item]) -> Option<String> {
     let (loses, unknown) = counts(items);
     (loses + unknown > 0).then(|| {
-        format!("who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)")
+        format!(
+            "who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)"
+        )
     })
 }
 
@@ -312,10 +318,17 @@ mod tests {
             migrations: vec![],
             effect_summary: vec![],
             iac_managed: None,
-            impact: Some(impact(vec![principal("carol", Verdict::LosesAccess, Some(2))])),
+            impact: Some(impact(vec![principal(
+                "carol",
+                Verdict::LosesAccess,
+                Some(2),
+            )])),
         };
         let why = hold_reason(&c, 90, false).unwrap();
-        assert!(why.contains("carol") && why.contains("--accept-impact"), "{why}");
+        assert!(
+            why.contains("carol") && why.contains("--accept-impact"),
+            "{why}"
+        );
         assert!(hold_reason(&c, 90, true).is_none());
         assert!(hold_reason(&c, 1, false).is_none(), "used 2 days ago");
         c.impact = Some(impact(vec![principal("old", Verdict::LosesAccess, None)]));

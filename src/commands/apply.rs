@@ -13,7 +13,8 @@ use crate::sources::files;
 use crate::sources::journal::Journal;
 use crate::ui::{self, Answer, Ui};
 
-/// What happened to one change.
+/// What happened to one change. `HeldBack`: not published because it cuts off access in use, or
+/// more than was reviewed (who is affected, issue 9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
@@ -23,7 +24,6 @@ pub enum Outcome {
     Failed { error: String },
     Declined,
     Skipped { reason: String },
-    /// Not published: it cuts off access in use, or more than was reviewed (issue 9).
     HeldBack { reason: String },
 }
 
@@ -246,7 +246,9 @@ pub fn result_lines(results: &[Result]) -> String {
     ));
     let held = count(|o| matches!(o, Outcome::HeldBack { .. }));
     if held > 0 {
-        s.push_str(&format!("Held back {held}: they cut off access in use (see who is affected).\n"));
+        s.push_str(&format!(
+            "Held back {held}: they cut off access in use (see who is affected).\n"
+        ));
     }
     s
 }
