@@ -221,9 +221,6 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
             }
         }
     }
-    if mode != Mode::Scan {
-        out.push_str(&crate::report_impact::offline_note(items));
-    }
     let s = summarize(items);
     let _ = writeln!(out, "{}", summary_line(&s, mode));
     out

@@ -76,7 +76,8 @@ pub fn block(impact: Option<&Impact>, color: bool) -> String {
     out
 }
 
-/// The one line a text plan ends with when offline sources had changes: files have no principals.
+/// The one message a plan of offline sources shows (on stderr) when they had changes: files have
+/// no principals. Empty otherwise.
 pub fn offline_note(items: &[Item]) -> String {
     let offline = items
         .iter()

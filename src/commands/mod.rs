@@ -71,6 +71,11 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
         } => {
             let items = plan_sources(&ui, &args)?;
             emit(&ui, format, &items, Mode::Plan);
+            // Who is affected (issue 9): files have no principals; said once, beside the report.
+            let note = crate::report_impact::offline_note(&items);
+            if !note.is_empty() {
+                ui.info(note.trim_end());
+            }
             if let Some(path) = out {
                 let (chain, options) = chain_and_options(&args)?;
                 let file = plan::PlanFile::new(

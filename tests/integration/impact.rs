@@ -431,10 +431,11 @@ fn impact_offline_sources_say_once_that_they_have_no_principals() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        stdout.matches("no principals: offline source").count(),
+        stderr.matches("no principals: offline source").count(),
         1,
-        "{stdout}"
+        "{stderr}"
     );
     assert!(!stdout.contains("who is affected ("), "{stdout}");
     let out = crate::util::bin()
