@@ -337,6 +337,50 @@ mod tests {
     }
 
     #[test]
+    fn accounts_and_markdown_count_each_principal_once() {
+        use crate::engine::migration::{default_chain, Options};
+        use crate::engine::plan::{plan_one, Input, SizeLimit};
+        let legacy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"iam:*","Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+        let chain = default_chain().unwrap();
+        let mk = |name: &str, ps: Vec<PrincipalImpact>| {
+            let input = Input::file(
+                crate::engine::target::Target::file(name),
+                legacy.to_string(),
+                SizeLimit::Managed,
+            );
+            let mut item = plan_one(&input, &chain, &Options::default());
+            if let Item::Change(c) = &mut item {
+                c.impact = Some(impact(ps));
+            }
+            item
+        };
+        let items = vec![
+            mk(
+                "a.json",
+                vec![principal("carol", Verdict::LosesAccess, Some(2))],
+            ),
+            mk(
+                "b.json",
+                vec![
+                    principal("carol", Verdict::LosesAccess, Some(2)),
+                    principal("dan", Verdict::Unknown, None),
+                ],
+            ),
+        ];
+        assert!(matches!(items[0], Item::Change(_)), "{:?}", items[0]);
+        assert_eq!(counts(&items), (1, 1));
+        assert_eq!(
+            account_line(&items).unwrap(),
+            "who is affected: 1 principal(s) lose access, 1 unknown (see the plan)"
+        );
+        assert_eq!(
+            markdown_summary(&items),
+            "Principals losing access: 1 (unknown: 1).\n\n"
+        );
+        assert!(account_line(&[]).is_none());
+    }
+
+    #[test]
     fn growth_is_refused() {
         let reviewed = impact(vec![principal("carol", Verdict::Unaffected, None)]);
         let now = impact(vec![principal("carol", Verdict::LosesAccess, Some(1))]);
