@@ -268,9 +268,6 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
         }
     }
     out.push_str(&crate::overview::overview(items)); // issue 13
-    if mode != Mode::Scan {
-        out.push_str(&crate::report_impact::offline_note(items));
-    }
     let s = summarize(items);
     let _ = writeln!(out, "{}", summary_line(&s, mode));
     out

@@ -76,11 +76,12 @@ pub fn block(impact: Option<&Impact>, color: bool) -> String {
     out
 }
 
-/// The one line a text plan ends with when offline sources had changes: files have no principals.
+/// The one message a plan of offline sources shows (on stderr) when they had changes: files have
+/// no principals. Empty otherwise.
 pub fn offline_note(items: &[Item]) -> String {
-    let offline = items.iter().any(|i| {
-        matches!(i, Item::Change(c) if matches!(c.target.kind, TargetKind::File { .. }))
-    });
+    let offline = items
+        .iter()
+        .any(|i| matches!(i, Item::Change(c) if matches!(c.target.kind, TargetKind::File { .. })));
     if offline {
         "Who is affected: no principals: offline source (plan against the account to see them).\n"
             .into()
@@ -119,7 +120,11 @@ pub fn markdown(c: &Change) -> String {
         return String::new();
     };
     let mut out = format!("\nWho is affected: {}.\n\n", i.summary);
-    for p in i.principals.iter().filter(|p| p.verdict != Verdict::Unaffected) {
+    for p in i
+        .principals
+        .iter()
+        .filter(|p| p.verdict != Verdict::Unaffected)
+    {
         let _ = writeln!(
             out,
             "- **{}** ({}): {}",
@@ -183,7 +188,9 @@ pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<
 pub fn account_line(items: &[Item]) -> Option<String> {
     let (loses, unknown) = counts(items);
     (loses + unknown > 0).then(|| {
-        format!("who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)")
+        format!(
+            "who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)"
+        )
     })
 }
 
@@ -312,15 +319,66 @@ mod tests {
             migrations: vec![],
             effect_summary: vec![],
             iac_managed: None,
-            impact: Some(impact(vec![principal("carol", Verdict::LosesAccess, Some(2))])),
+            impact: Some(impact(vec![principal(
+                "carol",
+                Verdict::LosesAccess,
+                Some(2),
+            )])),
             limit: None,
         };
         let why = hold_reason(&c, 90, false).unwrap();
-        assert!(why.contains("carol") && why.contains("--accept-impact"), "{why}");
+        assert!(
+            why.contains("carol") && why.contains("--accept-impact"),
+            "{why}"
+        );
         assert!(hold_reason(&c, 90, true).is_none());
         assert!(hold_reason(&c, 1, false).is_none(), "used 2 days ago");
         c.impact = Some(impact(vec![principal("old", Verdict::LosesAccess, None)]));
         assert!(hold_reason(&c, 90, false).is_none(), "never used");
+    }
+
+    #[test]
+    fn accounts_and_markdown_count_each_principal_once() {
+        use crate::engine::migration::{default_chain, Options};
+        use crate::engine::plan::{plan_one, Input, SizeLimit};
+        let legacy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"iam:*","Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+        let chain = default_chain().unwrap();
+        let mk = |name: &str, ps: Vec<PrincipalImpact>| {
+            let input = Input::file(
+                crate::engine::target::Target::file(name),
+                legacy.to_string(),
+                SizeLimit::Managed,
+            );
+            let mut item = plan_one(&input, &chain, &Options::default());
+            if let Item::Change(c) = &mut item {
+                c.impact = Some(impact(ps));
+            }
+            item
+        };
+        let items = vec![
+            mk(
+                "a.json",
+                vec![principal("carol", Verdict::LosesAccess, Some(2))],
+            ),
+            mk(
+                "b.json",
+                vec![
+                    principal("carol", Verdict::LosesAccess, Some(2)),
+                    principal("dan", Verdict::Unknown, None),
+                ],
+            ),
+        ];
+        assert!(matches!(items[0], Item::Change(_)), "{:?}", items[0]);
+        assert_eq!(counts(&items), (1, 1));
+        assert_eq!(
+            account_line(&items).unwrap(),
+            "who is affected: 1 principal(s) lose access, 1 unknown (see the plan)"
+        );
+        assert_eq!(
+            markdown_summary(&items),
+            "Principals losing access: 1 (unknown: 1).\n\n"
+        );
+        assert!(account_line(&[]).is_none());
     }
 
     #[test]

@@ -216,7 +216,11 @@ impl Directory {
                 via.push(if how == "attached" { "direct" } else { how }.to_string());
             }
             for g in &u.groups {
-                if let Some(how) = self.groups.get(g).and_then(|e| reaches(e, EntityKind::Group)) {
+                if let Some(how) = self
+                    .groups
+                    .get(g)
+                    .and_then(|e| reaches(e, EntityKind::Group))
+                {
                     via.push(if how == "attached" {
                         format!("group {g}")
                     } else {
@@ -231,8 +235,12 @@ impl Directory {
             self.documents(&u.entity, target, EntityKind::User, &mut docs, &mut missing);
             for g in &u.groups {
                 match self.groups.get(g) {
-                    Some(e) => self.documents(e, target, EntityKind::Group, &mut docs, &mut missing),
-                    None => missing.push(format!("policies of group {g} (not in the account read)")),
+                    Some(e) => {
+                        self.documents(e, target, EntityKind::Group, &mut docs, &mut missing)
+                    }
+                    None => {
+                        missing.push(format!("policies of group {g} (not in the account read)"))
+                    }
                 }
             }
             out.push(PrincipalInput {
@@ -343,7 +351,9 @@ fn requires_mfa(statement: &Value) -> bool {
             (op == "bool"
                 && k == "aws:multifactorauthpresent"
                 && values.iter().all(|x| x.trim_matches('"') == "true"))
-                || (op.starts_with("numericless") && !op.ends_with("ifexists") && k == "aws:multifactorauthage")
+                || (op.starts_with("numericless")
+                    && !op.ends_with("ifexists")
+                    && k == "aws:multifactorauthage")
         })
     })
 }
@@ -354,7 +364,8 @@ pub fn parse_trust(text: &str) -> RoleTrust {
     let doc = match policy::parse(text) {
         Ok(p) => p.value,
         Err(e) => {
-            t.unreadable.push(format!("trust policy is not valid JSON: {e}"));
+            t.unreadable
+                .push(format!("trust policy is not valid JSON: {e}"));
             return t;
         }
     };
@@ -389,7 +400,9 @@ pub fn parse_trust(text: &str) -> RoleTrust {
                     }
                 }
             }
-            _ => t.unreadable.push("a statement without a readable Principal".into()),
+            _ => t
+                .unreadable
+                .push("a statement without a readable Principal".into()),
         }
     }
     t.requires_mfa = !t.aws.is_empty() && aws_all_mfa;
@@ -477,7 +490,11 @@ impl CredentialFacts {
         let need = |name: &str| {
             col(name).ok_or_else(|| format!("the credential report has no column {name:?}"))
         };
-        let (user_i, pw_i, mfa_i) = (need("user")?, need("password_enabled")?, need("mfa_active")?);
+        let (user_i, pw_i, mfa_i) = (
+            need("user")?,
+            need("password_enabled")?,
+            need("mfa_active")?,
+        );
         let pw_used_i = col("password_last_used");
         let keys: Vec<(Option<usize>, Option<usize>)> = (1..=2)
             .map(|n| {
@@ -588,7 +605,10 @@ pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialF
             return CredentialFacts::unavailable(
                 now,
                 report_error(
-                    &format!("iam:GenerateCredentialReport in account {}", store.account_id()),
+                    &format!(
+                        "iam:GenerateCredentialReport in account {}",
+                        store.account_id()
+                    ),
                     &e,
                     code.as_deref(),
                 ),
@@ -660,7 +680,10 @@ pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialF
                 return CredentialFacts::unavailable(
                     now,
                     report_error(
-                        &format!("iam:ListVirtualMFADevices in account {}", store.account_id()),
+                        &format!(
+                            "iam:ListVirtualMFADevices in account {}",
+                            store.account_id()
+                        ),
                         &e,
                         code.as_deref(),
                     ),
@@ -689,7 +712,10 @@ pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialF
         }
         Err(e) => CredentialFacts::unavailable(
             now,
-            format!("the credential report of account {} could not be read: {e}", store.account_id()),
+            format!(
+                "the credential report of account {} could not be read: {e}",
+                store.account_id()
+            ),
         ),
     }
 }
@@ -701,9 +727,9 @@ pub async fn attach_impacts(
     pages: &[AuthDetails],
     items: &mut [Item],
 ) -> Vec<String> {
-    let has_change = items.iter().any(|i| {
-        matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. }))
-    });
+    let has_change = items
+        .iter()
+        .any(|i| matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. })));
     if !has_change {
         return Vec::new();
     }
@@ -771,45 +797,75 @@ frank,arn:aws:iam::111122223333:user/frank,2020-01-01T00:00:00+00:00,false,not_s
             "alice".to_string(),
             vec!["arn:aws:iam::111122223333:mfa/alice-phone".to_string()],
         );
-        let f = CredentialFacts::from_report(REPORT, &devices, Some("2026-11-30T08:00:00Z".into()), now()).unwrap();
-        let Credentials::User(alice) = f.user("alice", "") else { panic!() };
+        let f = CredentialFacts::from_report(
+            REPORT,
+            &devices,
+            Some("2026-11-30T08:00:00Z".into()),
+            now(),
+        )
+        .unwrap();
+        let Credentials::User(alice) = f.user("alice", "") else {
+            panic!()
+        };
         assert!(alice.password_enabled);
         assert_eq!(alice.password_last_used.days_ago, Some(1));
         assert_eq!(alice.mfa_devices, vec![MfaKind::Virtual]);
-        let Credentials::User(carol) = f.user("carol", "") else { panic!() };
+        let Credentials::User(carol) = f.user("carol", "") else {
+            panic!()
+        };
         assert_eq!(carol.access_keys.len(), 2);
         assert_eq!(carol.access_keys[0].last_used.days_ago, Some(2));
         assert_eq!(carol.access_keys[1].last_used.days_ago, None);
         assert!(carol.mfa_devices.is_empty());
-        let Credentials::User(frank) = f.user("frank", "") else { panic!() };
+        let Credentials::User(frank) = f.user("frank", "") else {
+            panic!()
+        };
         assert_eq!(frank.mfa_devices, vec![MfaKind::HardwareOrFido]);
-        assert!(matches!(f.user("<root_account>", ""), Credentials::Unknown { .. }));
-        assert_eq!(f.as_of_phrase().unwrap(), "credential report of 2026-11-30T08:00:00Z (2 hours old)");
+        assert!(matches!(
+            f.user("<root_account>", ""),
+            Credentials::Unknown { .. }
+        ));
+        assert_eq!(
+            f.as_of_phrase().unwrap(),
+            "credential report of 2026-11-30T08:00:00Z (2 hours old)"
+        );
     }
 
     #[test]
     fn a_report_without_its_columns_is_an_error_naming_the_column() {
-        let e = CredentialFacts::from_report("user,arn\nbob,x\n", &BTreeMap::new(), None, now()).unwrap_err();
+        let e = CredentialFacts::from_report("user,arn\nbob,x\n", &BTreeMap::new(), None, now())
+            .unwrap_err();
         assert!(e.contains("password_enabled"), "{e}");
     }
 
     #[test]
     fn serials_name_the_kind_where_they_can() {
-        assert_eq!(mfa_kind("arn:aws:iam::1:u2f/user/frank/key-ABC"), MfaKind::Fido);
+        assert_eq!(
+            mfa_kind("arn:aws:iam::1:u2f/user/frank/key-ABC"),
+            MfaKind::Fido
+        );
         assert_eq!(mfa_kind("arn:aws:iam::1:mfa/phone"), MfaKind::Virtual);
         assert_eq!(mfa_kind("GAHT12345678"), MfaKind::HardwareOrFido);
     }
 
     #[test]
     fn trust_policies_say_who_assumes_and_whether_mfa_is_required() {
-        let t = parse_trust(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#);
+        let t = parse_trust(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#,
+        );
         assert_eq!(t.services, vec!["ec2.amazonaws.com"]);
         assert!(t.aws.is_empty() && !t.requires_mfa);
-        let t = parse_trust(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#);
+        let t = parse_trust(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#,
+        );
         assert!(t.requires_mfa);
-        let t = parse_trust(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"sts:AssumeRole","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"}}}]}"#);
+        let t = parse_trust(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"sts:AssumeRole","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"}}}]}"#,
+        );
         assert!(!t.requires_mfa, "IfExists lets long-term keys through");
-        let t = parse_trust(r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#);
+        let t = parse_trust(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#,
+        );
         assert_eq!(t.federated.len(), 1);
     }
 }

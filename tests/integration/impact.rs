@@ -75,7 +75,12 @@ async fn key_user(iam: &aws_sdk_iam::Client, name: &str, group: Option<&str>, us
             .await
             .unwrap();
     }
-    let out = iam.create_access_key().user_name(name).send().await.unwrap();
+    let out = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap();
     let k = out.access_key().unwrap();
     if used {
         let creds = Credentials::new(k.access_key_id(), k.secret_access_key(), None, None, "u");
@@ -212,7 +217,11 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     let first = by_action(&proxy.stats());
     let (change, p) = principals(&stdout, &legacy);
     let names: Vec<&String> = p.keys().collect();
-    assert_eq!(names, ["alice", "build", "carol", "erin", "frank"], "{change}");
+    assert_eq!(
+        names,
+        ["alice", "build", "carol", "erin", "frank"],
+        "{change}"
+    );
 
     let verdict = |n: &str| p[n]["verdict"].as_str().unwrap().to_string();
     let because = |n: &str| p[n]["because"].as_str().unwrap().to_string();
@@ -237,7 +246,11 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     );
     assert!(lost > 0 && lost <= had && had < 60, "{loss}");
     assert_eq!(loss["last_used"]["days_ago"], 0);
-    assert!(because("erin").contains("virtual MFA"), "{}", because("erin"));
+    assert!(
+        because("erin").contains("virtual MFA"),
+        "{}",
+        because("erin")
+    );
     assert!(because("erin").contains("get-session-token"));
     assert!(
         because("frank").contains("hardware or FIDO MFA"),
@@ -270,7 +283,12 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     .map(|a| first.get(*a).copied().unwrap_or(0))
     .sum();
     assert!((3..=4).contains(&impact_requests), "{first:?}");
-    for per_user in ["ListMFADevices", "ListAccessKeys", "GetAccessKeyLastUsed", "GetUser"] {
+    for per_user in [
+        "ListMFADevices",
+        "ListAccessKeys",
+        "GetAccessKeyLastUsed",
+        "GetUser",
+    ] {
         assert!(!first.contains_key(per_user), "{first:?}");
     }
 
@@ -292,7 +310,11 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     assert_eq!(second, first, "requests per action, 6 then 46 users");
     let (_, p) = principals(&stdout, &legacy);
     assert_eq!(p.len(), 45);
-    assert_eq!(p["user07"]["verdict"], "unaffected", "no way in: {}", p["user07"]);
+    assert_eq!(
+        p["user07"]["verdict"], "unaffected",
+        "no way in: {}",
+        p["user07"]
+    );
 
     // The text plan: one line per affected principal, the unaffected counted beyond a few.
     let (code, stdout, stderr) = forcemfa(&account, &proxy.url, &["plan"]).await;
@@ -306,8 +328,7 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     assert!(!stdout.contains("outsider"), "{stdout}");
 
     // Markdown: the count of principals losing access.
-    let (code, stdout, _) =
-        forcemfa(&account, &proxy.url, &["plan", "--format", "markdown"]).await;
+    let (code, stdout, _) = forcemfa(&account, &proxy.url, &["plan", "--format", "markdown"]).await;
     assert_eq!(code, 0);
     assert!(
         stdout.contains("Principals losing access: 4 (unknown: 0)."),
@@ -349,7 +370,12 @@ async fn impact_apply_yes_holds_back_recent_losses_until_accepted_and_saved_plan
     );
 
     // Now her key is in use: `apply --plan --yes` reads the credentials again and holds back.
-    let out = iam.create_access_key().user_name("carol").send().await.unwrap();
+    let out = iam
+        .create_access_key()
+        .user_name("carol")
+        .send()
+        .await
+        .unwrap();
     let k = out.access_key().unwrap();
     let creds = Credentials::new(k.access_key_id(), k.secret_access_key(), None, None, "u");
     aws_sdk_iam::Client::new(&sdk_config(&moto::endpoint(), creds))
@@ -405,10 +431,11 @@ fn impact_offline_sources_say_once_that_they_have_no_principals() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        stdout.matches("no principals: offline source").count(),
+        stderr.matches("no principals: offline source").count(),
         1,
-        "{stdout}"
+        "{stderr}"
     );
     assert!(!stdout.contains("who is affected ("), "{stdout}");
     let out = crate::util::bin()
@@ -499,7 +526,10 @@ mod mocked {
         let store = AwsStore::from_client(client, "123456789012");
         let facts = read_credentials(&store, polling()).await;
         assert_eq!(facts.error, None);
-        assert_eq!((generate.num_calls(), get.num_calls(), list.num_calls()), (1, 2, 1));
+        assert_eq!(
+            (generate.num_calls(), get.num_calls(), list.num_calls()),
+            (1, 2, 1)
+        );
         assert_eq!(facts.requests, 4);
         assert!(facts
             .as_of_phrase()

@@ -23,7 +23,7 @@
 //!
 //! Pure: times come in as "days ago" computed by the caller from its clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -155,7 +155,9 @@ pub enum Credentials {
     User(UserCredentials),
     Role(RoleTrust),
     /// The facts could not be read (the reason).
-    Unknown { why: String },
+    Unknown {
+        why: String,
+    },
 }
 
 /// One principal the changed policy reaches, with every policy that reaches it.
@@ -387,7 +389,8 @@ fn user_channels(u: &UserCredentials) -> Vec<Channel> {
                 short: "console access",
                 contexts: vec![Context::MfaAbsent],
                 last_used: u.password_last_used.clone(),
-                fix: "enrol an MFA device (virtual, hardware or security key) before the change".into(),
+                fix: "enrol an MFA device (virtual, hardware or security key) before the change"
+                    .into(),
             });
         }
     }
@@ -492,7 +495,7 @@ fn bits(possible: &[Decision]) -> u8 {
 /// certainly denies; implicit when every policy may be implicit.
 fn combine(sets: &[u8]) -> u8 {
     let explicit = sets.iter().any(|s| s & EXPLICIT != 0);
-    let certain_deny = sets.iter().any(|s| *s == EXPLICIT);
+    let certain_deny = sets.contains(&EXPLICIT);
     let allowed = !certain_deny && sets.iter().any(|s| s & ALLOWED != 0);
     let implicit = !certain_deny && sets.iter().all(|s| s & IMPLICIT != 0);
     let mut out = 0;
@@ -537,6 +540,7 @@ impl Cells<'_> {
 }
 
 /// What evaluation finds for one channel.
+#[derive(Clone)]
 struct ChannelEval {
     actions_before: BTreeSet<String>,
     lost: BTreeSet<String>,
@@ -647,7 +651,10 @@ pub fn credentials_phrase(c: &Credentials) -> String {
         Credentials::User(u) => {
             let mut parts = Vec::new();
             if u.password_enabled {
-                parts.push(format!("console password {}", u.password_last_used.phrase()));
+                parts.push(format!(
+                    "console password {}",
+                    u.password_last_used.phrase()
+                ));
             }
             let active: Vec<&AccessKey> = u.access_keys.iter().filter(|k| k.active).collect();
             match active.len() {
@@ -696,8 +703,37 @@ pub fn credentials_phrase(c: &Credentials) -> String {
 
 const EXAMPLES: usize = 4;
 
+/// Evaluations shared between principals of one change: principals with the same policy set,
+/// account and channel contexts get the same answer unless a document names one of them (then
+/// `${aws:username}` and literal ARNs could tell them apart, and they are evaluated on their own).
+#[derive(Default)]
+pub struct Cache {
+    evals: HashMap<(String, Vec<Context>, bool), ChannelEval>,
+}
+
 /// The verdict for one principal of a change from `before` to `after` (the changed policy).
 pub fn assess(p: &PrincipalInput, before: &Value, after: &Value) -> PrincipalImpact {
+    assess_cached(p, before, after, &mut Cache::default())
+}
+
+/// The cache key of a principal's policy set, or `None` when a document names the principal.
+fn cache_key(p: &PrincipalInput, before: &Value, after: &Value) -> Option<String> {
+    let mut key = format!("{:?}\u{0}", arn_parts(&p.arn));
+    for d in [before, after].into_iter().chain(p.others.iter()) {
+        key.push_str(&d.to_string());
+        key.push('\u{0}');
+    }
+    let name = p.name.to_lowercase();
+    (!name.is_empty() && !key.to_lowercase().contains(&name)).then_some(key)
+}
+
+/// [`assess`], sharing evaluations through `cache`.
+pub fn assess_cached(
+    p: &PrincipalInput,
+    before: &Value,
+    after: &Value,
+    cache: &mut Cache,
+) -> PrincipalImpact {
     let phrase = credentials_phrase(&p.credentials);
     let mut result = PrincipalImpact {
         arn: p.arn.clone(),
@@ -725,8 +761,22 @@ pub fn assess(p: &PrincipalInput, before: &Value, after: &Value) -> PrincipalImp
             p.missing.join(", ")
         ));
     }
+    let key = cache_key(p, before, after);
     for ch in &chans {
-        let ev = evaluate_channel(p, before, after, &ch.contexts, fallback);
+        let ev = match &key {
+            Some(k) => {
+                let slot = (k.clone(), ch.contexts.clone(), fallback);
+                match cache.evals.get(&slot) {
+                    Some(ev) => ev.clone(),
+                    None => {
+                        let ev = evaluate_channel(p, before, after, &ch.contexts, fallback);
+                        cache.evals.insert(slot, ev.clone());
+                        ev
+                    }
+                }
+            }
+            None => evaluate_channel(p, before, after, &ch.contexts, fallback),
+        };
         let (set, uncertain) = if !ev.lost.is_empty() {
             (&ev.lost, false)
         } else if !ev.maybe_lost.is_empty() {
@@ -805,7 +855,9 @@ pub fn assess(p: &PrincipalInput, before: &Value, after: &Value) -> PrincipalImp
         result.because = format!("{phrase}: keeps every access it has");
     }
     if fallback && result.verdict != Verdict::Unaffected {
-        result.because.push_str(" [changed policy alone: other policies not readable]");
+        result
+            .because
+            .push_str(" [changed policy alone: other policies not readable]");
     }
     result
 }
@@ -818,8 +870,12 @@ pub fn impact(
     credentials_as_of: Option<String>,
     notes: Vec<String>,
 ) -> Impact {
+    let mut cache = Cache::default();
     let mut out = Impact {
-        principals: principals.iter().map(|p| assess(p, before, after)).collect(),
+        principals: principals
+            .iter()
+            .map(|p| assess_cached(p, before, after, &mut cache))
+            .collect(),
         summary: String::new(),
         credentials_as_of,
         notes,

@@ -72,7 +72,9 @@ fn user(name: &str, creds: UserCredentials, others: Vec<Value>) -> PrincipalInpu
 fn key(days: Option<i64>) -> AccessKey {
     AccessKey {
         active: true,
-        last_used: days.map_or_else(LastUsed::never, |d| LastUsed::days("2026-11-28T10:00:00Z", d)),
+        last_used: days.map_or_else(LastUsed::never, |d| {
+            LastUsed::days("2026-11-28T10:00:00Z", d)
+        }),
     }
 }
 
@@ -99,7 +101,11 @@ fn read_only_key_user_loses_read_only_access_not_everything() {
     assert_eq!(loss.actions_before, 2, "{loss:#?}");
     assert_eq!(loss.actions_lost, 2);
     assert_eq!(loss.examples, vec!["ec2:DescribeInstances", "s3:GetObject"]);
-    assert!(r.because.contains("access key used 2 days ago"), "{}", r.because);
+    assert!(
+        r.because.contains("access key used 2 days ago"),
+        "{}",
+        r.because
+    );
     assert!(r.because.contains("all 2 actions it had"), "{}", r.because);
     assert!(r.because.contains("no MFA device"), "{}", r.because);
     assert!(r.because.contains("loses CLI access"), "{}", r.because);
@@ -168,7 +174,11 @@ fn console_user_without_mfa_was_already_denied_by_a_bool_guard() {
         Verdict::Unaffected
     );
     // Introducing a guard where there was none does cut her off.
-    let r = assess(&p, &json!({"Version": "2012-10-17", "Statement": []}), &current());
+    let r = assess(
+        &p,
+        &json!({"Version": "2012-10-17", "Statement": []}),
+        &current(),
+    );
     assert_eq!(r.verdict, Verdict::LosesAccess);
     assert!(r.because.contains("loses console access"), "{}", r.because);
 }
@@ -273,7 +283,10 @@ fn impact_orders_worst_first_and_summarises() {
     ];
     let i = impact(&ps, &legacy(), &current(), None, vec![]);
     assert_eq!(i.principals[0].name, "zed");
-    assert_eq!(i.summary, "2 principals: 1 loses access, 0 unknown, 1 unaffected");
+    assert_eq!(
+        i.summary,
+        "2 principals: 1 loses access, 0 unknown, 1 unaffected"
+    );
     assert_eq!(i.recent_losses(90).len(), 1);
     // Growth: compared with a review that saw nobody affected.
     let reviewed = impact(&ps[1..], &legacy(), &current(), None, vec![]);
@@ -310,16 +323,18 @@ fn arb_user() -> impl Strategy<Value = UserCredentials> {
         arb_devices(),
         prop::collection::vec((any::<bool>(), arb_last_used()), 0..3),
     )
-        .prop_map(|(password_enabled, password_last_used, devices, keys)| UserCredentials {
-            password_enabled,
-            password_last_used,
-            mfa_active: !devices.is_empty(),
-            mfa_devices: devices,
-            access_keys: keys
-                .into_iter()
-                .map(|(active, last_used)| AccessKey { active, last_used })
-                .collect(),
-        })
+        .prop_map(
+            |(password_enabled, password_last_used, devices, keys)| UserCredentials {
+                password_enabled,
+                password_last_used,
+                mfa_active: !devices.is_empty(),
+                mfa_devices: devices,
+                access_keys: keys
+                    .into_iter()
+                    .map(|(active, last_used)| AccessKey { active, last_used })
+                    .collect(),
+            },
+        )
 }
 
 proptest! {
@@ -373,4 +388,49 @@ proptest! {
         prop_assert_eq!(r.verdict == Verdict::LosesAccess, console_cut || keys_cut, "{:#?}", r);
         prop_assert!(r.losses.iter().all(|l| !l.contexts.contains(&Context::MfaPresent)));
     }
+}
+
+#[test]
+fn shared_evaluations_give_the_same_verdicts_as_separate_ones() {
+    // 30 users with the same policies share one evaluation; one whose name a policy mentions is
+    // evaluated on its own, and all agree with assessing each alone.
+    let named = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bucket-of-user7/*"}]});
+    let mut ps: Vec<PrincipalInput> = (0..30)
+        .map(|i| {
+            user(
+                &format!("user{i}"),
+                key_user(vec![]),
+                vec![read_only(), named.clone()],
+            )
+        })
+        .collect();
+    ps.push(user(
+        "erin",
+        key_user(vec![MfaKind::Virtual]),
+        vec![read_only()],
+    ));
+    let t = std::time::Instant::now();
+    let together = impact(&ps, &legacy(), &current(), None, vec![]);
+    let shared_time = t.elapsed();
+    let t = std::time::Instant::now();
+    for p in &ps {
+        let alone = assess(p, &legacy(), &current());
+        let shared = together
+            .principals
+            .iter()
+            .find(|x| x.name == p.name)
+            .unwrap();
+        assert_eq!(&alone, shared, "{}", p.name);
+    }
+    eprintln!(
+        "31 principals: shared {shared_time:?}, one by one {:?}",
+        t.elapsed()
+    );
+    let user7 = together
+        .principals
+        .iter()
+        .find(|x| x.name == "user7")
+        .unwrap();
+    assert_eq!(user7.verdict, Verdict::LosesAccess);
 }
