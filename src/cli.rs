@@ -117,9 +117,6 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Kind::Managed)]
     pub kind: Kind,
     // issue 13 (config file) begin
-    /// How recent a use of access counts as "in use" for impact (days; default 90)
-    #[arg(long = "recent-days", value_name = "N")]
-    pub recent_days: Option<u32>,
     /// The config in force (filled by `config::apply`): effective options and `[[paths]]` overrides
     #[arg(skip)]
     pub config: crate::config::Resolved,

@@ -497,11 +497,11 @@ pub fn apply(cli: &mut Cli) -> Result<(), Error> {
     fold!(
         "recent-days",
         "recent_days",
-        args.recent_days,
+        args.aws.impact.recent_days,
         spec.recent_days
             .as_ref()
-            .map(|v| (Some(*v.get_ref()), at(v.span()))),
-        |v: &Option<u32>| json!(v.unwrap_or(DEFAULT_RECENT_DAYS))
+            .map(|v| (i64::from(*v.get_ref()), at(v.span()))),
+        |v: &i64| json!(v)
     );
     fold!(
         "include-iac-managed",

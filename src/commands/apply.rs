@@ -576,6 +576,8 @@ mod tests {
             migrations: vec![],
             effect_summary: vec![],
             iac_managed: None,
+            limit: None,
+            impact: None,
         };
         let plan = PlanFile::new(&[], &[], &Default::default(), String::new());
         assert!(check_saved(&c, &plan).is_ok());
