@@ -18,7 +18,7 @@ pub mod config;
 pub mod error;
 pub mod overview;
 pub mod report;
-pub mod sarif_location;
 pub mod report_impact;
+pub mod sarif_location;
 pub mod sources;
 pub mod ui;

@@ -454,7 +454,6 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
-
 fn line_of_sid(text: &str, sid: Option<&str>) -> usize {
     let Some(sid) = sid else { return 1 };
     let needle = format!("\"{sid}\"");

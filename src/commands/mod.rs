@@ -116,7 +116,7 @@ pub(crate) fn load_checked_plan(
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-    for line in file.rederive(&chain) {
+    for line in file.rederive_with(&chain, crate::sources::iac::rederive) {
         ui.warn(&format!("error: {line}"));
     }
     Ok((file, chain))

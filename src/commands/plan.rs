@@ -62,7 +62,11 @@ pub fn scan_or_plan(
     output::emit(ui, format, &planned.parts, &report)?;
     if mode == Mode::Plan {
         // Who is affected: files and templates have no principals; said once, beside the report.
-        let items: Vec<Item> = planned.parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
+        let items: Vec<Item> = planned
+            .parts
+            .iter()
+            .flat_map(|p| p.items.iter().cloned())
+            .collect();
         let note = crate::report_impact::offline_note(&items);
         if !note.is_empty() {
             ui.info(note.trim_end());
@@ -71,7 +75,11 @@ pub fn scan_or_plan(
     let exit = exit_for_parts(&planned.parts, detailed_exitcode);
     if mode == Mode::Scan && exit == Exit::Ok {
         // A high or critical finding is pending work for scan, even on an up-to-date policy.
-        let items: Vec<Item> = planned.parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
+        let items: Vec<Item> = planned
+            .parts
+            .iter()
+            .flat_map(|p| p.items.iter().cloned())
+            .collect();
         return Ok(crate::commands::scan_exit_for(&items, detailed_exitcode));
     }
     Ok(exit)

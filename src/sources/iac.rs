@@ -157,6 +157,29 @@ pub fn plan_file(path: &Path, chain: &[Migration], options: &Options) -> Vec<Ite
         .collect()
 }
 
+/// Re-derive a saved change (see `PlanFile::rederive`): for a template, extract its policies
+/// from the planned `before` (the whole file), plan the one the change names, and rewrite the
+/// file; the result must be the planned `after` byte for byte. Other targets: the engine's own.
+pub fn rederive(
+    c: &crate::engine::plan::PlannedChange,
+    chain: &[Migration],
+    options: &Options,
+) -> Result<(), String> {
+    let TargetKind::Embedded { path, resource, .. } = &c.target.kind else {
+        return c.rederive(chain, options);
+    };
+    if plan::sha256(&c.before) != c.before_sha256 {
+        return Err("its `before` does not match its `before_sha256` (the plan was edited)".into());
+    }
+    let found = iac::extract(&name(path), &c.before)
+        .map_err(|e| format!("its `before` is not a template forcemfa reads ({e})"))?;
+    let e = found
+        .iter()
+        .find(|e| &e.resource == resource)
+        .ok_or_else(|| format!("its `before` has no policy {resource} (the plan was edited)"))?;
+    c.matches(plan_embedded(path, &c.before, e, chain, options))
+}
+
 fn plan_embedded(
     path: &Path,
     text: &str,

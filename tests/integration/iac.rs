@@ -703,3 +703,49 @@ fn a_dynamic_statement_is_reported_not_guessed() {
     assert!(text.contains("line 2: a `dynamic` block"), "{text}");
     assert!(text.contains("1 need review"), "{text}");
 }
+
+/// A saved plan's template change is re-derived from its `before` (the whole file): an edited
+/// `after` (a guard removed from the template) is refused and nothing is written (exit 4).
+#[test]
+fn an_edited_saved_plan_for_a_template_is_refused() {
+    let dir = copy_of("iac/mixed");
+    let plan_file = dir.path().join("plan.json");
+    bin()
+        .args(["plan", "--out"])
+        .arg(&plan_file)
+        .arg(dir.path())
+        .assert()
+        .success();
+    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan_file)).unwrap();
+    let changes = saved["changes"].as_array().unwrap().clone();
+    let i = changes
+        .iter()
+        .position(|c| c["target"]["kind"] == "embedded" || c["target"]["path"].is_string())
+        .unwrap_or(0);
+    let after = changes[i]["after"].as_str().unwrap().to_string();
+    let tampered = after.replacen("Deny", "Allow", 1);
+    assert_ne!(tampered, after);
+    saved["changes"][i]["after"] = serde_json::json!(tampered);
+    std::fs::write(&plan_file, saved.to_string()).unwrap();
+    let before: Vec<String> = ["mfa-stack.yaml", "main.tf", "mfa-group.json"]
+        .iter()
+        .map(|f| read(&dir.path().join(f)))
+        .collect();
+    let out = bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match what forcemfa derives"));
+    let _ = std::fs::remove_file(&plan_file);
+    // The tampered change was not written; the honest ones may have been.
+    let now: Vec<String> = ["mfa-stack.yaml", "main.tf", "mfa-group.json"]
+        .iter()
+        .map(|f| read(&dir.path().join(f)))
+        .collect();
+    for (b, n) in before.iter().zip(&now) {
+        assert!(!n.contains(&tampered) || b == n);
+    }
+    assert!(!now.iter().any(|n| *n == tampered));
+}

@@ -488,6 +488,26 @@ pub struct PlannedChange {
 }
 
 impl PlannedChange {
+    /// Whether `derived` (what the engine makes of this change's `before` today) is exactly
+    /// this change: a change, not blocked, with the same `after` byte for byte and the same id.
+    pub fn matches(&self, derived: Item) -> Result<(), String> {
+        match derived {
+            Item::Change(c) if c.is_blocked() => Err(format!(
+                "forcemfa blocks this change: {}",
+                c.blocked.join("; ")
+            )),
+            Item::Change(c) if c.after != self.after => Err(
+                "its `after` is not what forcemfa derives from its `before` (the plan was edited, or made by another version)"
+                    .into(),
+            ),
+            Item::Change(c) if c.id != self.id => {
+                Err("its change id is not the one forcemfa derives (the plan was edited)".into())
+            }
+            Item::Change(_) => Ok(()),
+            _ => Err("forcemfa would not change its `before` at all (the plan was edited)".into()),
+        }
+    }
+
     /// Re-run the engine on the planned `before` with the plan's migrations and options, and
     /// accept the change only if that yields the planned `after` byte for byte and passes every
     /// check, the never-less-safe invariant included. The engine is deterministic, so an edited
@@ -515,21 +535,7 @@ impl PlannedChange {
             iac_managed: self.iac_managed.clone(),
             style: None,
         };
-        match plan_one(&input, chain, options) {
-            Item::Change(c) if c.is_blocked() => Err(format!(
-                "forcemfa blocks this change: {}",
-                c.blocked.join("; ")
-            )),
-            Item::Change(c) if c.after != self.after => Err(
-                "its `after` is not what forcemfa derives from its `before` (the plan was edited, or made by another version)"
-                    .into(),
-            ),
-            Item::Change(c) if c.id != self.id => {
-                Err("its change id is not the one forcemfa derives (the plan was edited)".into())
-            }
-            Item::Change(_) => Ok(()),
-            _ => Err("forcemfa would not change its `before` at all (the plan was edited)".into()),
-        }
+        self.matches(plan_one(&input, chain, options))
     }
 }
 
@@ -598,11 +604,21 @@ impl PlanFile {
     /// that does not re-derive is taken out of `changes` and listed in `blocked`, never applied;
     /// the returned lines say which and why.
     pub fn rederive(&mut self, chain: &[Migration]) -> Vec<String> {
+        self.rederive_with(chain, |c, chain, options| c.rederive(chain, options))
+    }
+
+    /// [`PlanFile::rederive`] with the source's own derivation (a template re-derives the whole
+    /// file from its `before`, see the IaC source).
+    pub fn rederive_with(
+        &mut self,
+        chain: &[Migration],
+        derive: impl Fn(&PlannedChange, &[Migration], &Options) -> Result<(), String>,
+    ) -> Vec<String> {
         let mut refused = Vec::new();
         let options = self.options.clone();
         let changes = std::mem::take(&mut self.changes);
         for c in changes {
-            match c.rederive(chain, &options) {
+            match derive(&c, chain, &options) {
                 Ok(()) => self.changes.push(c),
                 Err(why) => {
                     refused.push(format!(
