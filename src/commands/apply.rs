@@ -4,8 +4,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
-
 use crate::engine::plan::{sha256, PlannedChange};
 use crate::engine::target::TargetKind;
 use crate::sources::aws::{AwsStore, Published};
@@ -13,25 +11,8 @@ use crate::sources::files;
 use crate::sources::journal::Journal;
 use crate::ui::{self, Answer, Ui};
 
-/// What happened to one change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    Applied { detail: String },
-    AlreadyApplied,
-    Stale { detail: String },
-    Failed { error: String },
-    Declined,
-    Skipped { reason: String },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Result {
-    pub change: String,
-    pub target: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
+/// The outcome types live with the renderers (`report`), which show them in every format.
+pub use crate::report::{ChangeResult as Result, Outcome};
 
 /// Where AWS targets are written.
 pub struct AwsWriter<'a> {

@@ -438,7 +438,10 @@ pub fn plan_command(
             &options,
             crate::sources::journal::now_rfc3339(),
         );
-        let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&file).map_err(|e| Error::Serialize {
+            what: format!("the plan for {}", path.display()),
+            source: e,
+        })?;
         std::fs::write(path, text + "\n").map_err(|source| Error::Write {
             path: path.display().to_string(),
             source,
@@ -776,6 +779,10 @@ async fn apply_all(
     let gate = Arc::new(Semaphore::new(job.concurrency.max(1)));
     let mut set = JoinSet::new();
     let run_id = journal::new_run_id();
+    // A crash may have torn records: say so once, before the first write.
+    if let Some(w) = Journal::open(&job.journal)?.torn_warning() {
+        ui.warn(&w);
+    }
     for (id, changes) in approved {
         let Some(store) = stores.get(&id).cloned() else {
             continue;

@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             detailed_exitcode,
         } => {
             let items = plan_sources(&ui, &args)?;
-            emit(&ui, format, &items, Mode::Scan);
+            emit(&ui, format, &items, Mode::Scan)?;
             Ok(exit_for(&items, detailed_exitcode))
         }
         Command::Plan {
@@ -70,7 +70,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             out,
         } => {
             let items = plan_sources(&ui, &args)?;
-            emit(&ui, format, &items, Mode::Plan);
+            emit(&ui, format, &items, Mode::Plan)?;
             if let Some(path) = out {
                 let (chain, options) = chain_and_options(&args)?;
                 let file = plan::PlanFile::new(
@@ -79,7 +79,11 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
                     &options,
                     crate::sources::journal::now_rfc3339(),
                 );
-                let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+                // Never write a plan that could not be serialised whole.
+                let text = serde_json::to_string_pretty(&file).map_err(|e| Error::Serialize {
+                    what: format!("the plan for {}", path.display()),
+                    source: e,
+                })?;
                 std::fs::write(&path, text + "\n").map_err(|source| Error::Write {
                     path: path.display().to_string(),
                     source,
@@ -94,7 +98,14 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             change,
             yes,
             connect,
-        } => crate::commands::aws::rollback(&ui, &journal, change.as_deref(), yes, &connect),
+        } => crate::commands::aws::rollback(
+            &ui,
+            format,
+            &journal,
+            change.as_deref(),
+            yes,
+            &connect,
+        ),
         Command::Migrations { action } => migrations(&ui, format, action),
         Command::Explain { file, against } => explain(&ui, format, &file, against.as_deref()),
     }
@@ -140,13 +151,14 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
     let limit = limit_for(args.kind);
     let found = files::discover(&args.sources);
     let plan_one = |found: &Result<std::path::PathBuf, files::FileError>| match found {
+        Err(files::FileError::Skipped { path, reason }) => Item::Skipped {
+            target: Target::file(path),
+            reason: reason.clone(),
+            findings: Vec::new(),
+            needs_review: false,
+        },
         Err(e) => Item::Error {
-            target: Target::file(match e {
-                files::FileError::Io { path, .. }
-                | files::FileError::NotUtf8 { path }
-                | files::FileError::Stale { path }
-                | files::FileError::Missing { path } => path.clone(),
-            }),
+            target: Target::file(e.path()),
             error: strip_path(&e.to_string()),
         },
         Ok(path) => match files::read(path) {
@@ -204,7 +216,7 @@ pub(crate) fn strip_path(message: &str) -> String {
         .unwrap_or_else(|| message.to_string())
 }
 
-pub(crate) fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
+pub(crate) fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) -> Result<(), Error> {
     let text = match format {
         Format::Text => {
             if ui.quiet {
@@ -219,11 +231,15 @@ pub(crate) fn emit(ui: &Ui, format: Format, items: &[Item], mode: Mode) {
                 report::text(items, mode, ui.text_options())
             }
         }
-        Format::Json => report::json_text(items, mode),
+        Format::Json => report::json_text(items, mode).map_err(|e| Error::Serialize {
+            what: "the JSON report".into(),
+            source: e,
+        })?,
         Format::Markdown => report::markdown(items, mode),
         Format::Sarif => pretty(&report::sarif(items)),
     };
     ui.out(&text);
+    Ok(())
 }
 
 pub(crate) fn pretty(v: &serde_json::Value) -> String {
@@ -312,13 +328,28 @@ fn apply(
             } else {
                 report::json(&items, Mode::Apply)
             };
-            v["results"] = serde_json::to_value(&results.results).unwrap_or_default();
+            v["results"] =
+                serde_json::to_value(&results.results).map_err(|e| Error::Serialize {
+                    what: "the apply results".into(),
+                    source: e,
+                })?;
+            v["outcomes"] = serde_json::json!(report::outcome_counts(&results.results));
             if let Some(j) = &results.journal {
                 v["journal"] = serde_json::json!(j.display().to_string());
             }
             ui.out(&pretty(&v));
         }
-        Format::Markdown => ui.out(&report::markdown(&items, Mode::Apply)),
+        // What happened, not what was planned.
+        Format::Markdown => ui.out(&report::outcomes_markdown(
+            "forcemfa apply",
+            "Applied",
+            &results.results,
+            &file.blocked,
+            &items
+                .iter()
+                .filter(|i| matches!(i, Item::Error { .. }))
+                .collect::<Vec<_>>(),
+        )),
         _ => {
             let mut text = crate::commands::apply::result_lines(&results.results);
             if ui.quiet {

@@ -910,6 +910,8 @@ impl AwsStore {
                 ),
             });
         }
+        // The journal is a file: what it asks to publish is checked like a new document.
+        self.check_limits(target, original).await?;
         if let TargetKind::Managed { arn, .. } = &target.kind {
             // Prefer making the previous default version default again: no new version, and
             // the policy's history stays as it was.
@@ -1388,18 +1390,9 @@ pub struct AssumeRole {
     pub duration_seconds: Option<i32>,
 }
 
-/// The account id in an IAM ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
-pub fn account_of_arn(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, _, _, account, _]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some((*account).to_string())
-        }
-        _ => None,
-    }
-}
+/// The account field of an ARN, when it is a 12-digit account id (pure; lives with the
+/// accounts file format).
+pub use forcemfa_formats::accounts::account_of_arn;
 
 fn app_name(session_name: &str) -> String {
     let cleaned: String = session_name

@@ -12,6 +12,7 @@ mod batch;
 mod cli;
 mod effect;
 mod fixtures;
+mod hardening;
 mod moto;
 mod props;
 mod util;

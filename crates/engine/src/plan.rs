@@ -86,6 +86,26 @@ pub struct EffectReport {
     pub unknown: Vec<String>,
     pub universe_actions: usize,
     pub source: &'static str,
+    /// Why the effect diff was not computed (the document is blocked for a cheaper reason
+    /// first, e.g. its size); `None` when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_computed: Option<String>,
+}
+
+impl EffectReport {
+    /// No effect diff: the change is blocked before it (its cost grows with the square of the
+    /// document, and a document IAM will refuse anyway is not worth minutes).
+    fn not_computed(why: String) -> EffectReport {
+        EffectReport {
+            summary: Vec::new(),
+            rows: Vec::new(),
+            unexplained: Vec::new(),
+            unknown: Vec::new(),
+            universe_actions: 0,
+            source: effect::ACTIONS_SOURCE,
+            not_computed: Some(why),
+        }
+    }
 }
 
 /// A proposed rewrite of one document.
@@ -277,19 +297,29 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         idempotent: !again.changed(),
     };
 
-    let ediff = effect::effect_diff(&parsed.value, &outcome.document);
-    let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
-        .into_iter()
-        .cloned()
-        .collect();
-    let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
-    let effect_report = EffectReport {
-        summary: effect::summarize(&all_rows),
-        unexplained,
-        unknown: ediff.unknown.clone(),
-        universe_actions: ediff.universe_actions,
-        source: ediff.source,
-        rows: ediff.rows.clone(),
+    // --- size before effect: the effect diff is the expensive step; a document over IAM's
+    // limit is blocked without it. ---
+    let effect_report = if checks.size > checks.limit {
+        EffectReport::not_computed(format!(
+            "not computed: the new document is over the size limit ({} of {} non-whitespace characters)",
+            checks.size, checks.limit
+        ))
+    } else {
+        let ediff = effect::effect_diff(&parsed.value, &outcome.document);
+        let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
+            .into_iter()
+            .cloned()
+            .collect();
+        let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
+        EffectReport {
+            summary: effect::summarize(&all_rows),
+            unexplained,
+            unknown: ediff.unknown.clone(),
+            universe_actions: ediff.universe_actions,
+            source: ediff.source,
+            rows: ediff.rows.clone(),
+            not_computed: None,
+        }
     };
 
     let mut blocked = Vec::new();
