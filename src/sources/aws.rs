@@ -96,7 +96,7 @@ impl fmt::Display for At {
 pub enum StoreError {
     #[error("no usable AWS credentials: {detail}")]
     Credentials { detail: String },
-    #[error("{at}: access denied ({message}); grant {} to the credentials in use (docs/permissions.md has least-privilege policies)", at.operation)]
+    #[error("{at}: access denied ({message}); grant {} to the credentials in use: attach the least-privilege policy docs/permissions/plan-policy.json (plan, scan) or docs/permissions/apply-policy.json (apply, rollback), explained in docs/permissions.md", at.operation)]
     AccessDenied { at: At, message: String },
     #[error("{at}: IAM limit exceeded ({message}); delete an unused non-default policy version or check the account's IAM quotas, then rerun")]
     LimitExceeded { at: At, message: String },
@@ -1455,13 +1455,43 @@ where
     }
 }
 
+// --- errors the SDK could not parse: keep the HTTP status and the raw code and message. ---
+
+/// The text of an XML element (`<Code>…</Code>`) in a raw error body.
+fn xml_element<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let len = body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..start + len].trim())
+}
+
+/// For an error without a parsed code: (`code`, `message`) from the raw response, with the
+/// HTTP status in the message, so that nothing the service said is lost.
+fn raw_error<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<(String, String)> {
+    let raw = err.raw_response()?;
+    let status = raw.status().as_u16();
+    let body = raw
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let code = xml_element(&body, "Code")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP{status}"));
+    let detail = xml_element(&body, "Message")
+        .map(str::to_string)
+        .unwrap_or_else(|| body.chars().take(300).collect::<String>());
+    Some((code, format!("HTTP {status}: {}", detail.trim())))
+}
+
 /// Map an SDK error to a [`StoreError`] by its IAM error code.
-fn classify<E, R>(err: SdkError<E, R>, at: At) -> StoreError
+fn classify<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>, at: At) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
 {
-    let message = err.message().unwrap_or_default().to_string();
+    let mut message = err.message().unwrap_or_default().to_string();
     let chain = display_chain(&err);
     match &err {
         SdkError::ServiceError(_) => {}
@@ -1473,7 +1503,21 @@ where
         }
         _ => return StoreError::Transport { at, message: chain },
     }
-    let code = err.code().unwrap_or("Unknown").to_string();
+    let code = match err.code() {
+        Some(code) => code.to_string(),
+        None => match raw_error(&err) {
+            Some((code, detail)) => {
+                message = detail;
+                code
+            }
+            None => "Unknown".to_string(),
+        },
+    };
+    // A 403 whose body the SDK could not read is still a denial.
+    let code = match err.raw_response().map(|r| r.status().as_u16()) {
+        Some(403) if code.starts_with("HTTP") => "AccessDenied".to_string(),
+        _ => code,
+    };
     match code.as_str() {
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             StoreError::AccessDenied { at, message }

@@ -13,6 +13,7 @@ mod cli;
 mod effect;
 mod fixtures;
 mod hardening;
+mod least_privilege;
 mod moto;
 mod props;
 mod util;
