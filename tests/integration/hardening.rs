@@ -287,3 +287,108 @@ mod iac {
         assert!(file.changes[0].iac_managed.is_some());
     }
 }
+
+// ---- apply and rollback report what happened --------------------------------------------------
+
+#[test]
+fn apply_markdown_reports_outcomes_for_fresh_and_saved_plans() {
+    let dir = legacy_folder();
+    let out = bin()
+        .args(["apply", "--yes", "--format", "markdown"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let md = String::from_utf8(out).unwrap();
+    assert!(md.contains("Applied 1, already applied 0"), "{md}");
+    assert!(md.lines().any(|l| l.contains("| applied |")), "{md}");
+    // A saved plan: the outcome, not an empty rendering of the (absent) fresh plan.
+    let dir = legacy_folder();
+    let plan = dir.path().join("plan.json");
+    bin().args(["plan", "--out"]).arg(&plan).arg(dir.path().join(LEGACY)).assert().success();
+    let out = bin()
+        .args(["apply", "--yes", "--format", "json", "--plan"])
+        .arg(&plan)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["outcomes"]["applied"], 1, "{v}");
+    assert_eq!(v["results"][0]["outcome"], "applied", "{v}");
+}
+
+mod rollback {
+    use super::*;
+    use forcemfa::engine::target::{Target, TargetKind};
+    use forcemfa::sources::journal::{Action, Journal, JournalEntry, Outcome};
+
+    fn journal_with_one_publish(dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("journal.jsonl");
+        let target = Target {
+            account: Some("123456789012".into()),
+            kind: TargetKind::Managed {
+                arn: "arn:aws:iam::123456789012:policy/ForceMFA".into(),
+                name: "ForceMFA".into(),
+            },
+        };
+        let mut j = Journal::open(&path).unwrap();
+        let e = JournalEntry {
+            before: Some(legacy_text()),
+            after: Some("{\"Version\":\"2012-10-17\",\"Statement\":[]}".into()),
+            ..JournalEntry::new("run", "c1", &target, Action::Publish, Outcome::Pending)
+        };
+        j.append(&e).unwrap();
+        j.append(&e.with_outcome(Outcome::Applied)).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_unknown_change_id_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = journal_with_one_publish(dir.path());
+        bin()
+            .args(["rollback", "--yes", "--change", "nope", "--journal"])
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no change \"nope\" to roll back"));
+    }
+
+    #[test]
+    fn an_edited_before_document_is_refused_before_anything_is_contacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = journal_with_one_publish(dir.path());
+        let text = read(&path);
+        // An attacker (or a slip) turns the document to restore into Allow *:*.
+        let edited = text.replacen("\"before\":\"{", "\"before\":\"{\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\",\\\"Action\\\":\\\"*\\\",\\\"Resource\\\":\\\"*\\\"}],\\\"x\\\":{", 1);
+        assert_ne!(edited, text);
+        std::fs::write(&path, edited).unwrap();
+        bin()
+            .args(["rollback", "--yes", "--endpoint-url", "http://127.0.0.1:9", "--journal"])
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("journal.jsonl:1 is refused: its content does not match its digest"));
+    }
+
+    #[test]
+    fn a_torn_line_in_the_middle_is_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = journal_with_one_publish(dir.path());
+        let text = read(&path);
+        let first = text.lines().next().unwrap();
+        // A crash tore a record; a later run appended after it.
+        std::fs::write(&path, format!("{}\n{text}", &first[..first.len() / 2])).unwrap();
+        bin()
+            .args(["rollback", "--yes", "--change", "other", "--journal"])
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("line 1 is incomplete"))
+            .stderr(predicate::str::contains("no change \"other\""));
+    }
+}
