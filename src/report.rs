@@ -302,7 +302,10 @@ pub fn json(items: &[Item], mode: Mode) -> Value {
 pub fn md_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in crate::ui::escape(s).chars() {
-        if matches!(c, '\\' | '|' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' | '~' | '&') {
+        if matches!(
+            c,
+            '\\' | '|' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' | '~' | '&'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -547,13 +550,21 @@ fn colorize_diff(unified: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
-    Applied { detail: String },
+    Applied {
+        detail: String,
+    },
     AlreadyApplied,
-    Stale { detail: String },
-    Failed { error: String },
+    Stale {
+        detail: String,
+    },
+    Failed {
+        error: String,
+    },
     /// The operator said no (or quit): deliberately not done.
     Declined,
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -662,7 +673,12 @@ pub fn outcomes_markdown(
         let _ = writeln!(out, "\nCould not be planned:\n");
         for e in errors {
             if let Item::Error { target, error } = e {
-                let _ = writeln!(out, "- {}: {}", md_code(&target.to_string()), md_text(error));
+                let _ = writeln!(
+                    out,
+                    "- {}: {}",
+                    md_code(&target.to_string()),
+                    md_text(error)
+                );
             }
         }
     }

@@ -114,7 +114,8 @@ pub async fn plan_account_items(
                         "warning: could not read the tags of {arn} ({e}); treating it as managed by infrastructure as code: it is planned but not published without --include-iac-managed. Grant iam:ListPolicyTags (docs/permissions/plan-policy.json) to tell"
                     ));
                     input.iac_managed = Some(
-                        "unknown: its tags could not be read; grant iam:ListPolicyTags to tell".into(),
+                        "unknown: its tags could not be read; grant iam:ListPolicyTags to tell"
+                            .into(),
                     );
                     item = plan::plan_one(&input, &chain, options);
                 }
@@ -368,7 +369,11 @@ fn rollback_preview(entry: &journal::JournalEntry, live: &str, color: bool) -> R
     }
     let mut refused = None;
     match policy::parse(original) {
-        Err(e) => refused = Some(format!("the journalled document is not a policy ({e}); nothing was written")),
+        Err(e) => {
+            refused = Some(format!(
+                "the journalled document is not a policy ({e}); nothing was written"
+            ))
+        }
         Ok(parsed) => {
             let compact = policy::render_compact(&parsed.value);
             let size = policy::iam_size(&compact);
@@ -379,7 +384,11 @@ fn rollback_preview(entry: &journal::JournalEntry, live: &str, color: bool) -> R
             let chars = policy::disallowed_characters(original);
             text.push_str(&format!(
                 "  checks: size {size}/{limit} non-whitespace characters, {}\n",
-                if chars.is_empty() { "characters ok".to_string() } else { format!("characters IAM refuses: {chars:?}") }
+                if chars.is_empty() {
+                    "characters ok".to_string()
+                } else {
+                    format!("characters IAM refuses: {chars:?}")
+                }
             ));
             if size > limit {
                 refused = Some(format!("the journalled document has {size} non-whitespace characters, over the limit of {limit}; nothing was written"));
@@ -391,7 +400,11 @@ fn rollback_preview(entry: &journal::JournalEntry, live: &str, color: bool) -> R
     RollbackPreview { text, refused }
 }
 
-fn emit_rollback(ui: &Ui, format: Format, results: &[crate::report::ChangeResult]) -> Result<(), Error> {
+fn emit_rollback(
+    ui: &Ui,
+    format: Format,
+    results: &[crate::report::ChangeResult],
+) -> Result<(), Error> {
     let counts = crate::report::outcome_counts(results);
     match format {
         Format::Json => {
@@ -428,7 +441,9 @@ fn emit_rollback(ui: &Ui, format: Format, results: &[crate::report::ChangeResult
                     Outcome::Failed { error } => {
                         format!("error: {} (change {}): {error}", r.target, r.change)
                     }
-                    Outcome::Declined => format!("not rolled back {} (change {})", r.target, r.change),
+                    Outcome::Declined => {
+                        format!("not rolled back {} (change {})", r.target, r.change)
+                    }
                     Outcome::Skipped { reason } => {
                         format!("skipped change {} ({}): {reason}", r.change, r.target)
                     }

@@ -98,14 +98,9 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             change,
             yes,
             connect,
-        } => crate::commands::aws::rollback(
-            &ui,
-            format,
-            &journal,
-            change.as_deref(),
-            yes,
-            &connect,
-        ),
+        } => {
+            crate::commands::aws::rollback(&ui, format, &journal, change.as_deref(), yes, &connect)
+        }
         Command::Migrations { action } => migrations(&ui, format, action),
         Command::Explain { file, against } => explain(&ui, format, &file, against.as_deref()),
     }

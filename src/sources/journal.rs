@@ -38,13 +38,13 @@ pub enum JournalError {
     Corrupt {
         path: PathBuf,
         line: usize,
-        message: String,
+        message: Box<str>,
     },
     #[error("journal {path}:{line} is refused: {message}; restore the journal from a copy you trust, or remove that record by hand to use the rest")]
     Tampered {
         path: PathBuf,
         line: usize,
-        message: String,
+        message: Box<str>,
     },
 }
 
@@ -220,14 +220,14 @@ pub fn read_entries(path: impl AsRef<Path>) -> Result<JournalContents, JournalEr
                 return Err(JournalError::Corrupt {
                     path: path.to_path_buf(),
                     line: *line,
-                    message: message.clone(),
+                    message: message.as_str().into(),
                 })
             }
             BadLine::Tampered { line, message } => {
                 return Err(JournalError::Tampered {
                     path: path.to_path_buf(),
                     line: *line,
-                    message: message.clone(),
+                    message: message.as_str().into(),
                 })
             }
         }

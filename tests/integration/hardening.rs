@@ -37,7 +37,10 @@ fn duplicate_keys_at_any_depth_are_found_and_distinct_keys_are_not() {
     use forcemfa::engine::policy;
     let err = policy::parse("{\"a\": {\"b\": [1, {\"c\": 1,\n \"c\": 2}]}}").unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("duplicate key \"c\"") && msg.contains("line 2"), "{msg}");
+    assert!(
+        msg.contains("duplicate key \"c\"") && msg.contains("line 2"),
+        "{msg}"
+    );
     // Keys differing in case are different JSON keys.
     assert!(policy::parse("{\"Action\": 1, \"action\": 2}").is_ok());
     assert!(policy::parse("{\"a\": {\"x\": 1}, \"b\": {\"x\": 1}}").is_ok());
@@ -100,7 +103,9 @@ fn legacy_folder() -> tempfile::TempDir {
 fn a_non_utf8_file_name_is_an_error_item_and_the_json_report_keeps_everything() {
     use std::os::unix::ffi::OsStrExt;
     let dir = legacy_folder();
-    let bad = dir.path().join(std::ffi::OsStr::from_bytes(b"bad-\xff.json"));
+    let bad = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"bad-\xff.json"));
     std::fs::write(&bad, legacy_text()).unwrap();
     let out = bin()
         .args(["plan", "--format", "json"])
@@ -114,8 +119,17 @@ fn a_non_utf8_file_name_is_an_error_item_and_the_json_report_keeps_everything() 
     assert_eq!(v["summary"]["changes"], 1, "{v}");
     assert_eq!(v["summary"]["errors"], 1, "{v}");
     let err = &v["errors"][0];
-    assert!(err["target"]["path"].as_str().unwrap().contains("bad-\u{fffd}.json"), "{err}");
-    assert!(err["error"].as_str().unwrap().contains("not valid UTF-8"), "{err}");
+    assert!(
+        err["target"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("bad-\u{fffd}.json"),
+        "{err}"
+    );
+    assert!(
+        err["error"].as_str().unwrap().contains("not valid UTF-8"),
+        "{err}"
+    );
     // --out writes the plan of what could be read, whole.
     let plan = dir.path().join("plan.json");
     bin()
@@ -160,10 +174,15 @@ fn symlinks_are_followed_to_the_real_file_and_written_there() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Plan: 1 to change"))
-        .stdout(predicate::str::contains("linked-folder: skipped: a symbolic link to a folder"));
+        .stdout(predicate::str::contains(
+            "linked-folder: skipped: a symbolic link to a folder",
+        ));
     // Named directly: apply writes the real file; the link stays a link.
     bin().args(["apply", "--yes"]).arg(&link).assert().success();
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_ne!(read(&real), legacy_text(), "the real file is upgraded");
     bin()
         .args(["plan"])
@@ -193,18 +212,37 @@ fn control_characters_in_paths_are_escaped_in_text_json_and_markdown() {
         String::from_utf8(out).unwrap()
     };
     let text = run("text");
-    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
-    assert!(text.contains("evil\\u{1b}[2J\\u{9b}31m\\n`|.json"), "{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("evil\\u{1b}[2J\\u{9b}31m\\n`|.json"),
+        "{text}"
+    );
     let json = run("json");
-    assert!(!json.chars().any(|c| c.is_control() && c != '\n'), "{json:?}");
+    assert!(
+        !json.chars().any(|c| c.is_control() && c != '\n'),
+        "{json:?}"
+    );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(v["changes"][0]["target"]["path"].as_str().unwrap().ends_with(name));
+    assert!(v["changes"][0]["target"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(name));
     let md = run("markdown");
     assert!(!md.chars().any(|c| c.is_control() && c != '\n'), "{md:?}");
     // The row stays one table row; the heading one line; the diff fence is closed.
     let row = md.lines().find(|l| l.contains("evil")).unwrap();
-    assert!(row.starts_with("| ") && row.ends_with(" |") && row.contains("| change |"), "{row}");
-    assert!(md.lines().any(|l| l.starts_with("## ") && l.contains("evil")), "{md}");
+    assert!(
+        row.starts_with("| ") && row.ends_with(" |") && row.contains("| change |"),
+        "{row}"
+    );
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("## ") && l.contains("evil")),
+        "{md}"
+    );
     assert_eq!(md.matches("```").count() % 2, 0, "{md}");
 }
 
@@ -215,7 +253,10 @@ fn markdown_code_spans_and_fences_outlast_backticks_inside() {
     assert_eq!(md_code("`x"), "`` `x ``");
     assert_eq!(md_text("a|b*c_d\ne"), "a\\|b\\*c\\_d\\\\ne");
     let fenced = md_fence("diff", "+ \"```\"\n");
-    assert!(fenced.starts_with("````diff\n") && fenced.ends_with("\n````"), "{fenced}");
+    assert!(
+        fenced.starts_with("````diff\n") && fenced.ends_with("\n````"),
+        "{fenced}"
+    );
 }
 
 // ---- fail closed on IaC status ----------------------------------------------------------------
@@ -307,7 +348,12 @@ fn apply_markdown_reports_outcomes_for_fresh_and_saved_plans() {
     // A saved plan: the outcome, not an empty rendering of the (absent) fresh plan.
     let dir = legacy_folder();
     let plan = dir.path().join("plan.json");
-    bin().args(["plan", "--out"]).arg(&plan).arg(dir.path().join(LEGACY)).assert().success();
+    bin()
+        .args(["plan", "--out"])
+        .arg(&plan)
+        .arg(dir.path().join(LEGACY))
+        .assert()
+        .success();
     let out = bin()
         .args(["apply", "--yes", "--format", "json", "--plan"])
         .arg(&plan)
@@ -368,11 +414,19 @@ mod rollback {
         assert_ne!(edited, text);
         std::fs::write(&path, edited).unwrap();
         bin()
-            .args(["rollback", "--yes", "--endpoint-url", "http://127.0.0.1:9", "--journal"])
+            .args([
+                "rollback",
+                "--yes",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "--journal",
+            ])
             .arg(&path)
             .assert()
             .code(1)
-            .stderr(predicate::str::contains("journal.jsonl:1 is refused: its content does not match its digest"));
+            .stderr(predicate::str::contains(
+                "journal.jsonl:1 is refused: its content does not match its digest",
+            ));
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn start_moto() -> Moto {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap();
-    let child = Command::new(server)
+    let mut child = Command::new(server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -50,6 +50,8 @@ fn start_moto() -> Moto {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("moto_server did not start on port {port}");
 }
 
@@ -90,7 +92,15 @@ async fn user_with_keys(iam: &Client, name: &str) -> (String, String) {
 
 fn plan_as(endpoint: &str, keys: &(String, String)) -> std::process::Output {
     bin()
-        .args(["plan", "--color", "never", "--format", "json", "--endpoint-url", endpoint])
+        .args([
+            "plan",
+            "--color",
+            "never",
+            "--format",
+            "json",
+            "--endpoint-url",
+            endpoint,
+        ])
         .env("AWS_ACCESS_KEY_ID", &keys.0)
         .env("AWS_SECRET_ACCESS_KEY", &keys.1)
         .env("AWS_REGION", "us-east-1")
@@ -144,7 +154,10 @@ async fn plan_needs_exactly_the_documented_read_permissions() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
-    assert!(!stderr.contains("warning"), "no warnings expected: {stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "no warnings expected: {stderr}"
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let changes = v["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 2, "{stdout}");
@@ -165,7 +178,9 @@ async fn plan_needs_exactly_the_documented_read_permissions() {
     );
     // moto's denial is not in a shape the SDK parses: the HTTP status and raw message show.
     assert!(
-        stderr.contains("access denied") && stderr.contains("HTTP 403") && !stderr.contains("Unknown"),
+        stderr.contains("access denied")
+            && stderr.contains("HTTP 403")
+            && !stderr.contains("Unknown"),
         "{stderr}"
     );
 }
@@ -173,7 +188,16 @@ async fn plan_needs_exactly_the_documented_read_permissions() {
 /// A POST with a text body, without adding an HTTP client to the dependencies.
 fn reqwest_post(url: &str, body: &str) -> String {
     let out = Command::new("curl")
-        .args(["-sS", "-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", body, url])
+        .args([
+            "-sS",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: text/plain",
+            "--data-binary",
+            body,
+            url,
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -51,10 +51,7 @@ pub fn escape(s: &str) -> String {
 /// character is escaped. With `keep_sgr`, colour sequences (`ESC [ digits ; m`) pass, so that
 /// the report's own colours survive; a sequence that does anything else is escaped.
 pub fn escape_lines(s: &str, keep_sgr: bool) -> String {
-    if !s
-        .chars()
-        .any(|c| is_unsafe(c) && c != '\n' && c != '\t')
-    {
+    if !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t') {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 8);
