@@ -26,4 +26,4 @@ start=$(date +%s.%N)
 "$bin" plan --color never "$dir/huge.json" > "$dir/out" 2>&1 || true
 end=$(date +%s.%N)
 printf 'plan: %.2f s; ' "$(echo "$end - $start" | bc)"
-grep -o 'over the limit of [0-9]*' "$dir/out" | head -1 || echo "NOT reported over the size limit"
+grep -oE 'over the (size )?limit of [0-9]+' "$dir/out" | head -1 || echo "NOT reported over the size limit"

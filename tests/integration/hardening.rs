@@ -64,8 +64,35 @@ pub fn huge_policy(n: usize) -> String {
 }
 
 #[test]
-fn an_oversized_document_is_blocked_for_size_without_an_effect_diff() {
-    let c = expect_change(plan_text("huge.json", &huge_policy(2_000), &[]));
+fn a_document_over_the_limit_whatever_the_migrations_do_is_reported_before_planning() {
+    match plan_text("huge.json", &huge_policy(2_000), &[]) {
+        Item::Error { error, .. } => {
+            assert!(error.contains("over the size limit of 6144"), "{error}")
+        }
+        other => panic!("expected a size error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_document_over_the_limit_is_blocked_without_an_effect_diff() {
+    use forcemfa::engine::migration::{self, Options};
+    use forcemfa::engine::plan::{self, Input, SizeLimit};
+    use forcemfa::engine::target::{EntityKind, Target};
+    let chain = migration::default_chain().unwrap();
+    let opts = Options::default();
+    let first = expect_change(plan_text(LEGACY, &legacy_text(), &[]));
+    // An inline limit one character short of the new document: the input may still fit
+    // (migrations could shorten it), the output does not.
+    let others = EntityKind::User.inline_limit() - (first.checks.size - 1);
+    let input = Input::file(
+        Target::file(LEGACY),
+        legacy_text(),
+        SizeLimit::Inline {
+            entity: EntityKind::User,
+            others,
+        },
+    );
+    let c = expect_change(plan::plan_one(&input, &chain, &opts));
     assert!(c.checks.size > c.checks.limit);
     assert!(
         c.blocked.iter().any(|b| b.contains("over the limit")),

@@ -223,6 +223,32 @@ fn migration_findings(applied: &[Applied]) -> Vec<Finding> {
         .collect()
 }
 
+/// Why a document cannot fit its size limit after any migration, if it cannot. Migrations only
+/// shorten a document by editing its `Deny` statements (guards) and by widening
+/// `mfa/${aws:username}` to `mfa/*`; if the document is over the limit even with all of that
+/// removed, no plan for it can be published.
+fn hopelessly_oversized(doc: &serde_json::Value, limit: SizeLimit) -> Option<String> {
+    let size = policy::iam_size(&policy::render_compact(doc));
+    let limit_chars = limit.limit();
+    if size <= limit_chars {
+        return None;
+    }
+    let deny: usize = policy::statements(doc)
+        .into_iter()
+        .filter(|s| policy::effect(s).as_deref() == Some("deny"))
+        .map(|s| policy::iam_size(&policy::render_compact(s)))
+        .sum();
+    let widen = policy::render_compact(doc)
+        .matches("${aws:username}")
+        .count()
+        * 14;
+    (size.saturating_sub(deny + widen) > limit_chars).then(|| {
+        format!(
+            "the document has {size} non-whitespace characters, over the size limit of {limit_chars} whatever the migrations change: not planned; split it into smaller policies"
+        )
+    })
+}
+
 /// Plan one document: the whole pure pipeline.
 pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     let parsed = match policy::parse(&input.text) {
@@ -240,6 +266,14 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             reason: format!("not an IAM policy document: {reason}"),
             findings: Vec::new(),
             needs_review: false,
+        };
+    }
+    // --- size before anything costly: a document that stays over IAM's limit whatever the
+    // migrations remove is reported at once (detection and migration grow with its size). ---
+    if let Some(error) = hopelessly_oversized(&parsed.value, input.limit) {
+        return Item::Error {
+            target: input.target.clone(),
+            error,
         };
     }
     let detection = detect::detect(&parsed.value);
