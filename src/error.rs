@@ -47,6 +47,12 @@ pub enum Error {
     },
     #[error("--mfa-serial needs a code: pass --mfa-code, or run in a terminal to be asked for it")]
     MfaCodeNeeded,
+    #[error("cannot serialise {what}: {source} (a bug in forcemfa: please report it); nothing was written")]
+    Serialize {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,

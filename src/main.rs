@@ -36,6 +36,9 @@ fn main() {
                 msg.push_str(&format!("\n  caused by: {s}"));
                 source = s.source();
             }
+            // Error messages quote paths and AWS answers: no control character reaches the
+            // terminal.
+            let msg = forcemfa::ui::escape_lines(&msg, false);
             let _ = writeln!(std::io::stderr().lock(), "{msg}");
             Exit::Error
         }

@@ -345,9 +345,10 @@ pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
     }
 }
 
-/// Pretty JSON text of the report, with a final newline.
-pub fn json_text(items: &[Item], mode: Mode) -> String {
-    serde_json::to_string_pretty(&json_report(items, mode)).unwrap_or_default() + "\n"
+/// Pretty JSON text of the report, with a final newline. A report that cannot be serialised
+/// is an error, never an empty text.
+pub fn json_text(items: &[Item], mode: Mode) -> Result<String, serde_json::Error> {
+    Ok(serde_json::to_string_pretty(&json_report(items, mode))? + "\n")
 }
 
 /// The report as a `Value`, for callers that add fields (apply results).
@@ -355,8 +356,52 @@ pub fn json(items: &[Item], mode: Mode) -> Value {
     serde_json::to_value(json_report(items, mode)).unwrap_or(Value::Null)
 }
 
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+// --- Markdown escaping: values come from files and accounts; none may break a table row,
+// heading, list or fence. Control characters are made visible first (one helper: `ui::escape`).
+
+/// Plain text in a table cell, heading or list item: Markdown punctuation escaped.
+pub fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in crate::ui::escape(s).chars() {
+        if matches!(
+            c,
+            '\\' | '|' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' | '~' | '&'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A value as inline code: delimited by more backticks than it contains, `|` escaped (GFM
+/// tables split cells on it even inside code).
+pub fn md_code(s: &str) -> String {
+    let text = crate::ui::escape(s).replace('|', "\\|");
+    let fence = "`".repeat(longest_run(&text, '`') + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// A fenced block: a fence longer than any backtick run inside, control characters escaped.
+pub fn md_fence(info: &str, body: &str) -> String {
+    let body = crate::ui::escape_lines(body, false);
+    let fence = "`".repeat((longest_run(&body, '`') + 1).max(3));
+    let nl = if body.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}{info}\n{body}{nl}{fence}")
+}
+
+fn longest_run(s: &str, ch: char) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for c in s.chars() {
+        run = if c == ch { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
 }
 
 /// Markdown, for change tickets.
@@ -405,42 +450,48 @@ pub fn markdown(items: &[Item], mode: Mode) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {status} | {} | {} |",
-            md_escape(&item.target().to_string()),
-            md_escape(&generation),
-            md_escape(&detail)
+            "| {} | {status} | {} | {} |",
+            md_code(&item.target().to_string()),
+            md_text(&generation),
+            md_text(&detail)
         );
     }
     for item in items {
         let Item::Change(c) = item else { continue };
-        let _ = writeln!(out, "\n## `{}`\n", md_escape(&c.target.to_string()));
+        let _ = writeln!(out, "\n## {}\n", md_code(&c.target.to_string()));
         let _ = writeln!(
             out,
-            "Change `{}`; generation: {}.\n",
-            c.id,
-            generation_line(&c.generation)
+            "Change {}; generation: {}.\n",
+            md_code(&c.id),
+            md_text(&generation_line(&c.generation))
         );
         for m in &c.migrations {
-            let _ = writeln!(out, "- **{} {}**: {}", m.id, m.name, m.title);
+            let _ = writeln!(
+                out,
+                "- **{} {}**: {}",
+                md_text(&m.id),
+                md_text(&m.name),
+                md_text(&m.title)
+            );
             for line in &m.changes {
-                let _ = writeln!(out, "  - {line}");
+                let _ = writeln!(out, "  - {}", md_text(line));
             }
         }
         if mode != Mode::Scan {
-            let _ = writeln!(out, "\n```diff\n{}```", c.diff.unified);
+            let _ = writeln!(out, "\n{}", md_fence("diff", &c.diff.unified));
         }
         if !c.effect.summary.is_empty() {
             let _ = writeln!(out, "\nEffect on access:\n");
             for line in &c.effect.summary {
-                let _ = writeln!(out, "- {line}");
+                let _ = writeln!(out, "- {}", md_text(line));
             }
         }
         out.push_str(&crate::report_impact::markdown(c));
         for b in &c.blocked {
-            let _ = writeln!(out, "\n> **Blocked:** {b}");
+            let _ = writeln!(out, "\n> **Blocked:** {}", md_text(b));
         }
         for n in &c.notes {
-            let _ = writeln!(out, "\n> Note: {n}");
+            let _ = writeln!(out, "\n> Note: {}", md_text(n));
         }
     }
     out
@@ -540,6 +591,10 @@ pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
 }
 
 /// Colour a unified diff for a terminal: additions green, removals red, hunks cyan.
+pub fn colorize(unified: &str) -> String {
+    colorize_diff(unified)
+}
+
 fn colorize_diff(unified: &str) -> String {
     let mut out = String::with_capacity(unified.len() + 64);
     for line in unified.split_inclusive('\n') {
@@ -555,6 +610,122 @@ fn colorize_diff(unified: &str) -> String {
             line.to_string()
         };
         out.push_str(&styled);
+    }
+    out
+}
+
+// --- outcomes of apply and rollback: what happened, per change (not what was planned) ---------
+
+pub use crate::sources::writer::{ChangeResult, Outcome};
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied { .. } => "applied",
+            Outcome::AlreadyApplied => "already applied",
+            Outcome::Stale { .. } => "stale",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Declined => "not applied",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::HeldBack { .. } => "held back",
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            Outcome::Applied { detail } | Outcome::Stale { detail } => detail,
+            Outcome::Failed { error } => error,
+            Outcome::Skipped { reason } | Outcome::HeldBack { reason } => reason,
+            Outcome::AlreadyApplied | Outcome::Declined => "",
+        }
+    }
+}
+
+/// How many changes ended each way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutcomeCounts {
+    pub applied: usize,
+    pub already_applied: usize,
+    pub stale: usize,
+    pub failed: usize,
+    pub declined: usize,
+    pub skipped: usize,
+    pub held_back: usize,
+}
+
+pub fn outcome_counts(results: &[ChangeResult]) -> OutcomeCounts {
+    let mut c = OutcomeCounts::default();
+    for r in results {
+        match r.outcome {
+            Outcome::Applied { .. } => c.applied += 1,
+            Outcome::AlreadyApplied => c.already_applied += 1,
+            Outcome::Stale { .. } => c.stale += 1,
+            Outcome::Failed { .. } => c.failed += 1,
+            Outcome::Declined => c.declined += 1,
+            Outcome::Skipped { .. } => c.skipped += 1,
+            Outcome::HeldBack { .. } => c.held_back += 1,
+        }
+    }
+    c
+}
+
+/// `Applied 1, already applied 0, …` (verb: "Applied" or "Rolled back").
+pub fn outcome_line(verb: &str, c: &OutcomeCounts) -> String {
+    format!(
+        "{verb} {}, already applied {}, stale {}, failed {}, not applied {}, skipped {}.",
+        c.applied, c.already_applied, c.stale, c.failed, c.declined, c.skipped
+    )
+}
+
+/// Markdown of what an apply or rollback did: the totals, one row per change, then the changes
+/// blocked before the run and the policies that could not be planned.
+pub fn outcomes_markdown(
+    title: &str,
+    verb: &str,
+    results: &[ChangeResult],
+    blocked: &[String],
+    errors: &[&Item],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# {title}\n\n{}\n",
+        md_text(&outcome_line(verb, &outcome_counts(results)))
+    );
+    if !results.is_empty() {
+        let _ = writeln!(
+            out,
+            "| change | target | outcome | detail |\n|---|---|---|---|"
+        );
+        for r in results {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                md_code(&r.change),
+                md_code(&r.target),
+                r.outcome.label(),
+                md_text(r.outcome.detail())
+            );
+        }
+    }
+    if !blocked.is_empty() {
+        let _ = writeln!(out, "\nBlocked by verification, never applied:\n");
+        for b in blocked {
+            let _ = writeln!(out, "- {}", md_text(b));
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(out, "\nCould not be planned:\n");
+        for e in errors {
+            if let Item::Error { target, error } = e {
+                let _ = writeln!(
+                    out,
+                    "- {}: {}",
+                    md_code(&target.to_string()),
+                    md_text(error)
+                );
+            }
+        }
     }
     out
 }

@@ -5,6 +5,12 @@ use std::io::{IsTerminal, Write};
 
 use crate::cli::ColorChoice;
 
+/// The one escaping helper (see [`crate::engine::escape`]): single-line values from files and
+/// accounts (paths, names, tags, messages) go through `escape`; everything printed goes through
+/// `escape_lines` in the sink below, so no control character reaches the terminal even when a
+/// renderer forgot to escape a value.
+pub use crate::engine::escape::{escape, escape_json, escape_lines};
+
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
     pub color: bool,
@@ -41,6 +47,12 @@ impl Ui {
 
     /// Results (stdout). Broken pipes (`| head`) are not errors worth a panic.
     pub fn out(&self, text: &str) {
+        // JSON and SARIF reports: JSON escapes, so the output stays valid JSON.
+        let text = if text.starts_with(['{', '[']) {
+            escape_json(text)
+        } else {
+            escape_lines(text, self.color)
+        };
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(text.as_bytes());
         let _ = o.flush();
@@ -49,12 +61,14 @@ impl Ui {
     /// Messages (stderr), suppressed by `--quiet`.
     pub fn info(&self, text: &str) {
         if !self.quiet {
+            let text = escape_lines(text, self.color);
             let _ = writeln!(std::io::stderr().lock(), "{text}");
         }
     }
 
     /// Warnings and errors (stderr), always shown.
     pub fn warn(&self, text: &str) {
+        let text = escape_lines(text, self.color);
         let _ = writeln!(std::io::stderr().lock(), "{text}");
     }
 }
@@ -79,7 +93,7 @@ pub enum Answer {
 /// more is written.
 pub fn confirm(question: &str) -> Answer {
     let input = dialoguer::Input::<String>::new()
-        .with_prompt(format!("{question} [y]es/[n]o/[a]ll/[q]uit"))
+        .with_prompt(format!("{} [y]es/[n]o/[a]ll/[q]uit", escape(question)))
         .validate_with(|s: &String| -> Result<(), &str> {
             match s.trim().to_ascii_lowercase().as_str() {
                 "y" | "yes" | "n" | "no" | "a" | "all" | "q" | "quit" => Ok(()),

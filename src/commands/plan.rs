@@ -139,9 +139,16 @@ fn save_plan(ui: &Ui, path: &Path, args: &PlanArgs, planned: &Planned) -> Result
     );
     file.reach = planned.reach.clone();
     // The saved plan records the effective options and where each came from.
-    let mut value = serde_json::to_value(&file).unwrap_or_default();
+    let mut value = serde_json::to_value(&file).map_err(|e| Error::Serialize {
+        what: format!("the plan for {}", path.display()),
+        source: e,
+    })?;
     value["effective_options"] = args.config.to_json();
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    // Never write a plan that could not be serialised whole.
+    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Serialize {
+        what: format!("the plan for {}", path.display()),
+        source: e,
+    })?;
     std::fs::write(path, text + "\n").map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
@@ -269,9 +276,19 @@ pub async fn plan_account_items(
                         item = plan::plan_one(&input, &chain, options);
                     }
                 }
-                Err(e) => warnings.push(format!(
-                    "warning: could not read tags of {arn} ({e}); treating it as not managed by infrastructure as code"
-                )),
+                // Fail closed: without its tags, forcemfa cannot tell whether a deployment owns
+                // this policy, so it is treated as IaC-managed (shown, not published unless
+                // --include-iac-managed).
+                Err(e) => {
+                    warnings.push(format!(
+                        "warning: could not read the tags of {arn} ({e}); treating it as managed by infrastructure as code: it is planned but not published without --include-iac-managed. Grant iam:ListPolicyTags (docs/permissions/plan-policy.json) to tell"
+                    ));
+                    input.iac_managed = Some(
+                        "unknown: its tags could not be read; grant iam:ListPolicyTags to tell"
+                            .into(),
+                    );
+                    item = plan::plan_one(&input, &chain, options);
+                }
             }
         }
         items.push(item);
@@ -299,13 +316,15 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
     // IaC templates (CloudFormation, Terraform) are planned by their own source.
     let (found, iac_files) = crate::sources::iac::split(found, &args.sources);
     let plan_one = |found: &Result<PathBuf, files::FileError>| match found {
+        // Reported, never dropped without a word (a symlinked folder, say).
+        Err(files::FileError::Skipped { path, reason }) => Item::Skipped {
+            target: Target::file(path),
+            reason: reason.clone(),
+            findings: Vec::new(),
+            needs_review: false,
+        },
         Err(e) => Item::Error {
-            target: Target::file(match e {
-                files::FileError::Io { path, .. }
-                | files::FileError::NotUtf8 { path }
-                | files::FileError::Stale { path }
-                | files::FileError::Missing { path } => path.clone(),
-            }),
+            target: Target::file(e.path()),
             error: strip_path(&e.to_string()),
         },
         Ok(path) => match files::read(path) {

@@ -40,6 +40,15 @@ pub fn rollback(
     }
     let (todo, routes) = todo(ui, journal_file, change, accounts)?;
     if todo.is_empty() {
+        if let Some(id) = change {
+            // Asked for one change that is not there: not done, so not a success.
+            return Err(Error::Input {
+                path: journal_file.display().to_string(),
+                message: format!(
+                    "no change {id:?} to roll back (unknown, not applied, or already rolled back); `forcemfa rollback --journal FILE` without --change lists what can be"
+                ),
+            });
+        }
         ui.out("Nothing to roll back.\n");
         return Ok(Exit::Ok);
     }
@@ -91,11 +100,8 @@ fn todo(
     accounts: &[String],
 ) -> Result<(Vec<AccountTodo>, Vec<Route>), Error> {
     let contents = journal::read_entries(journal_file)?;
-    if let Some(line) = contents.torn_last_line {
-        ui.warn(&format!(
-            "warning: {}: line {line} is incomplete (an interrupted write) and was ignored",
-            journal_file.display()
-        ));
+    if let Some(w) = journal::torn_warning(journal_file, &contents.torn_lines) {
+        ui.warn(&w);
     }
     // The latest route recorded for each account.
     let mut routes: BTreeMap<String, Route> = BTreeMap::new();
@@ -200,7 +206,28 @@ async fn restore(
 ) -> bool {
     let run_id = journal::new_run_id();
     for entry in &t.entries {
+        // Verified rollback: the journal is a file, so what it asks to publish is shown as a diff
+        // from the live document and checked like any new document before anything is written.
+        let preview = match store.current(&entry.target).await {
+            Ok(live) => rollback_preview(entry, &live.text, false),
+            Err(e) => {
+                tally.failed(format!("error: change {}: {e}", entry.change_id));
+                continue;
+            }
+        };
+        if let Some(problem) = preview.refused {
+            tally.failed(format!(
+                "error: change {} ({}): {problem}",
+                entry.change_id, entry.target
+            ));
+            continue;
+        }
         if !*all {
+            let text = preview.text.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::ui::Ui::new(crate::cli::ColorChoice::Never, false, false).warn(&text)
+            })
+            .await;
             let question = format!(
                 "Roll back change {} ({}, applied {})?",
                 entry.change_id, entry.target, entry.time
@@ -243,4 +270,67 @@ fn how(r: RolledBack) -> String {
         RolledBack::InlineRestored => "inline document restored".into(),
         RolledBack::AlreadyRolledBack => "already the original, nothing written".into(),
     }
+}
+
+/// What the operator sees before a rollback, and why it must not go ahead, if it must not.
+struct RollbackPreview {
+    text: String,
+    refused: Option<String>,
+}
+
+/// The diff from the live document to the journalled original, and the checks IAM would
+/// apply (the journal is a file: what it asks to publish is checked like any new document).
+fn rollback_preview(entry: &JournalEntry, live: &str, color: bool) -> RollbackPreview {
+    use crate::engine::{diff, policy};
+    let original = entry.before.as_deref().unwrap_or_default();
+    let style = policy::Style::default();
+    let norm = |t: &str| {
+        policy::parse(t)
+            .map(|p| policy::render(&p.value, &style))
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let d = diff::diff(&norm(live), &norm(original), "policy");
+    let mut text = format!(
+        "{}  [rollback of change {}]\n",
+        entry.target, entry.change_id
+    );
+    let unified = if color {
+        crate::report::colorize(&d.unified)
+    } else {
+        d.unified.clone()
+    };
+    for line in unified.lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    let mut refused = None;
+    match policy::parse(original) {
+        Err(e) => {
+            refused = Some(format!(
+                "the journalled document is not a policy ({e}); nothing was written"
+            ))
+        }
+        Ok(parsed) => {
+            let compact = policy::render_compact(&parsed.value);
+            let size = policy::iam_size(&compact);
+            let limit = match &entry.target.kind {
+                crate::engine::target::TargetKind::Inline { entity, .. } => entity.inline_limit(),
+                _ => crate::engine::target::MANAGED_LIMIT,
+            };
+            let chars = policy::disallowed_characters(original);
+            text.push_str(&format!(
+                "  checks: size {size}/{limit} non-whitespace characters, {}\n",
+                if chars.is_empty() {
+                    "characters ok".to_string()
+                } else {
+                    format!("characters IAM refuses: {chars:?}")
+                }
+            ));
+            if size > limit {
+                refused = Some(format!("the journalled document has {size} non-whitespace characters, over the limit of {limit}; nothing was written"));
+            } else if !chars.is_empty() {
+                refused = Some(format!("the journalled document has characters IAM refuses ({chars:?}); nothing was written"));
+            }
+        }
+    }
+    RollbackPreview { text, refused }
 }

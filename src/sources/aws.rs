@@ -106,7 +106,7 @@ impl fmt::Display for At {
 pub enum StoreError {
     #[error("no usable AWS credentials: {detail}")]
     Credentials { detail: String },
-    #[error("{at}: access denied ({message}); grant {} to the credentials in use (docs/permissions.md has least-privilege policies)", at.operation)]
+    #[error("{at}: access denied ({message}); grant {} to the credentials in use: attach the least-privilege policy docs/permissions/plan-policy.json (plan, scan) or docs/permissions/apply-policy.json (apply, rollback), explained in docs/permissions.md", at.operation)]
     AccessDenied { at: At, message: String },
     #[error("{at}: IAM limit exceeded ({message}); delete an unused non-default policy version or check the account's IAM quotas, then rerun")]
     LimitExceeded { at: At, message: String },
@@ -967,6 +967,8 @@ impl AwsStore {
                 ),
             });
         }
+        // The journal is a file: what it asks to publish is checked like a new document.
+        self.check_limits(target, original).await?;
         if let TargetKind::Managed { arn, .. } = &target.kind {
             if let Some(done) = self
                 .restore_previous_default(entry, arn, &live, &base, journal)
@@ -1599,18 +1601,9 @@ pub async fn base_config(opts: &AwsOptions) -> Result<(aws_types::SdkConfig, Str
 
 pub use crate::sources::refresh::AssumeRole;
 
-/// The account id in an IAM ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
-pub fn account_of_arn(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, _, _, account, _]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some((*account).to_string())
-        }
-        _ => None,
-    }
-}
+/// The account field of an ARN, when it is a 12-digit account id (pure; lives with the
+/// accounts file format).
+pub use forcemfa_formats::accounts::account_of_arn;
 
 fn app_name(session_name: &str) -> String {
     let cleaned: String = session_name
@@ -1673,13 +1666,43 @@ where
     }
 }
 
+// --- errors the SDK could not parse: keep the HTTP status and the raw code and message. ---
+
+/// The text of an XML element (`<Code>…</Code>`) in a raw error body.
+fn xml_element<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let len = body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..start + len].trim())
+}
+
+/// For an error without a parsed code: (`code`, `message`) from the raw response, with the
+/// HTTP status in the message, so that nothing the service said is lost.
+fn raw_error<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<(String, String)> {
+    let raw = err.raw_response()?;
+    let status = raw.status().as_u16();
+    let body = raw
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let code = xml_element(&body, "Code")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP{status}"));
+    let detail = xml_element(&body, "Message")
+        .map(str::to_string)
+        .unwrap_or_else(|| body.chars().take(300).collect::<String>());
+    Some((code, format!("HTTP {status}: {}", detail.trim())))
+}
+
 /// Map an SDK error to a [`StoreError`] by its IAM error code.
-fn classify<E, R>(err: SdkError<E, R>, at: At) -> StoreError
+fn classify<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>, at: At) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
 {
-    let message = err.message().unwrap_or_default().to_string();
+    let mut message = err.message().unwrap_or_default().to_string();
     let chain = display_chain(&err);
     match &err {
         SdkError::ServiceError(_) => {}
@@ -1691,7 +1714,21 @@ where
         }
         _ => return StoreError::Transport { at, message: chain },
     }
-    let code = err.code().unwrap_or("Unknown").to_string();
+    let code = match err.code() {
+        Some(code) => code.to_string(),
+        None => match raw_error(&err) {
+            Some((code, detail)) => {
+                message = detail;
+                code
+            }
+            None => "Unknown".to_string(),
+        },
+    };
+    // A 403 whose body the SDK could not read is still a denial.
+    let code = match err.raw_response().map(|r| r.status().as_u16()) {
+        Some(403) if code.starts_with("HTTP") => "AccessDenied".to_string(),
+        _ => code,
+    };
     match code.as_str() {
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             StoreError::AccessDenied { at, message }

@@ -20,16 +20,88 @@ pub enum FileError {
     Stale { path: PathBuf },
     #[error("{path}: no such file or folder")]
     Missing { path: PathBuf },
+    /// A file name that is not UTF-8: `path` shows the bad bytes as U+FFFD, since reports,
+    /// JSON and plans carry paths as text.
+    #[error("{path}: the file name is not valid UTF-8 (shown with U+FFFD for the bad bytes); rename it to have it planned")]
+    NotUtf8Name { path: PathBuf },
+    /// Found but deliberately not read (reported as skipped, not as an error).
+    #[error("{path}: {reason}")]
+    Skipped { path: PathBuf, reason: String },
+}
+
+impl FileError {
+    /// The path the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            FileError::Io { path, .. }
+            | FileError::NotUtf8 { path }
+            | FileError::Stale { path }
+            | FileError::Missing { path }
+            | FileError::NotUtf8Name { path }
+            | FileError::Skipped { path, .. } => path,
+        }
+    }
+}
+
+// --- paths as the tool sees them: text, de-duplicated by the file they name, links followed.
+
+/// A path as text. Non-UTF-8 names are refused (an error naming the lossy path), never dropped.
+fn utf8_path(path: PathBuf) -> Result<PathBuf, FileError> {
+    match path.to_str() {
+        Some(_) => Ok(path),
+        None => Err(FileError::NotUtf8Name {
+            path: PathBuf::from(path.to_string_lossy().into_owned()),
+        }),
+    }
+}
+
+/// A symbolic link met while walking a folder: a link to a file is followed (the real file is
+/// read and, on apply, written); a link to a folder is not entered; a broken link is an error.
+fn walked_link(path: PathBuf) -> Result<Option<PathBuf>, FileError> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(is_json(&path).then_some(path)),
+        Ok(m) if m.is_dir() => Err(FileError::Skipped {
+            path,
+            reason: "a symbolic link to a folder is not entered (it may loop or leave the tree); name its target to plan it".into(),
+        }),
+        Ok(_) => Ok(None),
+        Err(source) if is_json(&path) => Err(FileError::Io { path, source }),
+        Err(_) => Ok(None),
+    }
+}
+
+fn is_json(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+}
+
+/// Keep the first of several paths naming the same file (`a.json ./a.json`, a link and its
+/// target), by canonical path; paths that cannot be resolved are kept as they are.
+fn dedup_by_file(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .filter(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())))
+        .collect()
 }
 
 /// The policy files named by the sources: files as given, folders walked for `*.json`
-/// (hidden folders, `node_modules` and `target` are not entered). Sorted, deduplicated.
+/// (hidden folders, `node_modules` and `target` are not entered). Sorted, and de-duplicated by
+/// the file they name. Links to files are followed; every path found is either returned or
+/// reported (non-UTF-8 names, links to folders, broken links), never dropped.
 pub fn discover(sources: &[PathBuf]) -> Vec<Result<PathBuf, FileError>> {
     let mut out: Vec<Result<PathBuf, FileError>> = Vec::new();
     let mut files = Vec::new();
+    let mut keep = |found: Result<Option<PathBuf>, FileError>, out: &mut Vec<_>| match found
+        .and_then(|p| p.map(utf8_path).transpose())
+    {
+        Ok(Some(p)) => files.push(p),
+        Ok(None) => {}
+        Err(e) => out.push(Err(e)),
+    };
     for src in sources {
         if src.is_file() {
-            files.push(src.clone());
+            keep(Ok(Some(src.clone())), &mut out);
         } else if src.is_dir() {
             let walker = walkdir::WalkDir::new(src)
                 .sort_by_file_name()
@@ -43,13 +115,12 @@ pub fn discover(sources: &[PathBuf]) -> Vec<Result<PathBuf, FileError>> {
                 });
             for entry in walker {
                 match entry {
+                    Ok(e) if e.path_is_symlink() && e.depth() > 0 => {
+                        keep(walked_link(e.into_path()), &mut out)
+                    }
                     Ok(e) => {
-                        if e.file_type().is_file()
-                            && e.path()
-                                .extension()
-                                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
-                        {
-                            files.push(e.into_path());
+                        if e.file_type().is_file() && is_json(e.path()) {
+                            keep(Ok(Some(e.into_path())), &mut out);
                         }
                     }
                     Err(err) => out.push(Err(FileError::Io {
@@ -69,6 +140,16 @@ pub fn discover(sources: &[PathBuf]) -> Vec<Result<PathBuf, FileError>> {
     }
     files.sort();
     files.dedup();
+    let files = dedup_by_file(files);
+    for e in &mut out {
+        if let Err(err) = e {
+            if err.path().to_str().is_none() {
+                *e = Err(FileError::NotUtf8Name {
+                    path: PathBuf::from(err.path().to_string_lossy().into_owned()),
+                });
+            }
+        }
+    }
     out.extend(files.into_iter().map(Ok));
     out
 }
@@ -87,11 +168,15 @@ pub fn read(path: &Path) -> Result<String, FileError> {
 /// Replace a file's contents atomically, only if it still holds `expected`: write a temp file
 /// beside it, fsync, keep the permissions, rename over. A crash leaves the old or the new file,
 /// never half of one.
+///
+/// A symbolic link is followed: the file it points to is replaced and the link stays a link.
 pub fn write_atomic(path: &Path, expected: &str, contents: &str) -> Result<(), FileError> {
     let io = |source| FileError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let real = std::fs::canonicalize(path).map_err(io)?;
+    let path = real.as_path();
     let current = read(path)?;
     if current != expected {
         return Err(FileError::Stale {

@@ -5,9 +5,13 @@
 //! record: the live state then tells which side of the write we are on, and `rollback` re-reads
 //! it before acting. Each record is flushed to disk (`sync_all`) before the write it describes,
 //! so the journal never lags behind IAM.
+//!
+//! The record format (sealed with a digest, torn lines skipped wherever they are) is pure and
+//! lives in `forcemfa_formats::journal`; this module re-exports it and does the file I/O.
 
-use crate::engine::target::Target;
-use serde::{Deserialize, Serialize};
+pub use forcemfa_formats::journal::{rollback_plan, Action, JournalEntry, Outcome};
+
+use forcemfa_formats::journal::{self as format, BadLine};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -30,115 +34,18 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("journal {path}:{line} is not a journal record ({message}); only a torn last line is tolerated, repair or remove that line by hand")]
+    #[error("journal {path}:{line} is not a journal record ({message}); repair or remove that line by hand")]
     Corrupt {
         path: PathBuf,
         line: usize,
-        message: String,
+        message: Box<str>,
     },
-}
-
-/// What a journal record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// A new default version of a managed policy, or a new inline document.
-    Publish,
-    /// Deleting the oldest non-default version of a managed policy to make room for a new one.
-    Prune,
-    /// Restoring the `before` of an earlier publish.
-    Rollback,
-}
-
-/// Where a step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Written to the journal, about to be written to IAM.
-    Pending,
-    /// IAM has it.
-    Applied,
-    /// IAM refused it, or it could not be confirmed; `error` says why.
-    Failed,
-    /// The live document already was the intended one: nothing written.
-    AlreadyApplied,
-}
-
-/// One journal line. Self-describing: it holds everything needed to undo the step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    /// RFC 3339, UTC.
-    pub time: String,
-    pub run_id: String,
-    /// Ties the records of one change together (pending, then its outcome) and names it for
-    /// `rollback --change ID`.
-    pub change_id: String,
-    pub account: String,
-    pub target: Target,
-    pub action: Action,
-    pub outcome: Outcome,
-    /// The document before the step (for a prune: the deleted version's document).
-    #[serde(default)]
-    pub before: Option<String>,
-    /// The document the step writes.
-    #[serde(default)]
-    pub after: Option<String>,
-    /// Managed policies: the default version before the step (for a prune: the deleted version).
-    #[serde(default)]
-    pub before_version_id: Option<String>,
-    /// Managed policies: the version the step created or made default.
-    #[serde(default)]
-    pub after_version_id: Option<String>,
-    /// Managed policies: the default version before the step, which rollback makes default again.
-    #[serde(default)]
-    pub previous_default_version_id: Option<String>,
-    /// For a rollback: the change id it undoes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolls_back: Option<String>,
-    #[serde(default)]
-    pub error: Option<String>,
-    /// How the account was reached (never secrets), so that `rollback` reaches it again the
-    /// same way without being told.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reached: Option<crate::engine::reach::Route>,
-}
-
-impl JournalEntry {
-    /// A record stamped with the current time; fill in the rest with struct update syntax.
-    pub fn new(
-        run_id: &str,
-        change_id: &str,
-        target: &Target,
-        action: Action,
-        outcome: Outcome,
-    ) -> JournalEntry {
-        JournalEntry {
-            time: now_rfc3339(),
-            run_id: run_id.to_string(),
-            change_id: change_id.to_string(),
-            account: target.account.clone().unwrap_or_default(),
-            target: target.clone(),
-            action,
-            outcome,
-            before: None,
-            after: None,
-            before_version_id: None,
-            after_version_id: None,
-            previous_default_version_id: None,
-            rolls_back: None,
-            error: None,
-            reached: None,
-        }
-    }
-
-    /// The same step with another outcome, restamped.
-    pub fn with_outcome(&self, outcome: Outcome) -> JournalEntry {
-        JournalEntry {
-            time: now_rfc3339(),
-            outcome,
-            ..self.clone()
-        }
-    }
+    #[error("journal {path}:{line} is refused: {message}; restore the journal from a copy you trust, or remove that record by hand to use the rest")]
+    Tampered {
+        path: PathBuf,
+        line: usize,
+        message: Box<str>,
+    },
 }
 
 /// The current time in RFC 3339 (UTC).
@@ -173,6 +80,8 @@ pub fn new_run_id() -> String {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Lines found torn when the journal was opened (crashes mid-append), to warn about.
+    torn: Vec<usize>,
 }
 
 impl Journal {
@@ -203,9 +112,12 @@ impl Journal {
             options.mode(0o600);
         }
         let mut file = options.open(&path).map_err(open_err)?;
+        let mut existing = String::new();
+        file.read_to_string(&mut existing).map_err(open_err)?;
         let mut journal = Journal {
             path: path.clone(),
             file: file.try_clone().map_err(open_err)?,
+            torn: format::parse(&existing).torn(),
         };
         // A torn last line (crash mid-write) must not swallow the next record: start on a
         // fresh line.
@@ -225,13 +137,34 @@ impl Journal {
         &self.path
     }
 
-    /// Append one record and flush it to disk before returning.
+    /// Lines that were torn (cut short by a crash) when the journal was opened. They are
+    /// skipped when reading; callers warn about them.
+    pub fn torn_lines(&self) -> &[usize] {
+        &self.torn
+    }
+
+    /// The warning to show for torn lines, if any.
+    pub fn torn_warning(&self) -> Option<String> {
+        torn_warning(&self.path, &self.torn)
+    }
+
+    /// Append one record (stamped with the current time if it has none, sealed with its digest)
+    /// and flush it to disk before returning.
     pub fn append(&mut self, entry: &JournalEntry) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| JournalError::Write {
+        let stamped;
+        let entry = if entry.time.is_empty() {
+            stamped = JournalEntry {
+                time: now_rfc3339(),
+                ..entry.clone()
+            };
+            &stamped
+        } else {
+            entry
+        };
+        let line = format::encode(entry).map_err(|e| JournalError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
-        line.push(b'\n');
         self.write_raw(&line)
     }
 
@@ -245,84 +178,73 @@ impl Journal {
     }
 }
 
-/// The records of a journal file, and whether its last line was torn.
+/// The records of a journal file, and the torn lines that were skipped.
 #[derive(Debug, Clone, Default)]
 pub struct JournalContents {
     pub entries: Vec<JournalEntry>,
-    /// The line number of an unreadable last line (a crash mid-append); it was skipped.
+    /// The line number of the last torn line, if any (kept for callers that warn about one).
     pub torn_last_line: Option<usize>,
+    /// Every torn line (a crash mid-append), wherever it is; each was skipped.
+    pub torn_lines: Vec<usize>,
 }
 
-/// Read every record. An unreadable last line is skipped and reported in `torn_last_line`; an
-/// unreadable line elsewhere is an error, since silently skipping it could hide a change.
+/// The warning for torn lines of a journal, if there are any.
+pub fn torn_warning(path: &Path, torn: &[usize]) -> Option<String> {
+    if torn.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = torn.iter().map(usize::to_string).collect();
+    Some(format!(
+        "warning: {}: line{} {} {} incomplete (a write interrupted by a crash) and {} skipped; such a record was never acted on",
+        crate::ui::escape(&path.display().to_string()),
+        if torn.len() == 1 { "" } else { "s" },
+        lines.join(", "),
+        if torn.len() == 1 { "is" } else { "are" },
+        if torn.len() == 1 { "was" } else { "were" },
+    ))
+}
+
+/// Read every record. Torn lines (anywhere) are skipped and listed; a line that is complete but
+/// not a record, or a record whose digest does not match, is an error naming its line.
 pub fn read_entries(path: impl AsRef<Path>) -> Result<JournalContents, JournalError> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let mut out = JournalContents::default();
-    let count = lines.len();
-    for (index, (number, line)) in lines.into_iter().enumerate() {
-        match serde_json::from_str::<JournalEntry>(line) {
-            Ok(entry) => out.entries.push(entry),
-            Err(_) if index + 1 == count => out.torn_last_line = Some(number),
-            Err(e) => {
+    let parsed = format::parse(&text);
+    for bad in &parsed.bad {
+        match bad {
+            BadLine::Torn { .. } => {}
+            BadLine::Corrupt { line, message } => {
                 return Err(JournalError::Corrupt {
                     path: path.to_path_buf(),
-                    line: number,
-                    message: e.to_string(),
+                    line: *line,
+                    message: message.as_str().into(),
+                })
+            }
+            BadLine::Tampered { line, message } => {
+                return Err(JournalError::Tampered {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    message: message.as_str().into(),
                 })
             }
         }
     }
-    Ok(out)
-}
-
-/// The publishes to undo, latest first: every publish whose last record is `applied` (or still
-/// `pending`: a crash mid-write may have landed it; rollback re-reads the live document and
-/// does nothing if the write never happened), that no applied rollback undoes yet. With
-/// `change_id`, only that change.
-pub fn rollback_plan(entries: &[JournalEntry], change_id: Option<&str>) -> Vec<JournalEntry> {
-    let rolled_back: std::collections::HashSet<&str> = entries
-        .iter()
-        .filter(|e| {
-            e.action == Action::Rollback
-                && matches!(e.outcome, Outcome::Applied | Outcome::AlreadyApplied)
-        })
-        .filter_map(|e| e.rolls_back.as_deref())
-        .collect();
-    // The last record of each publish decides its state.
-    let mut last: Vec<&JournalEntry> = Vec::new();
-    for entry in entries.iter().filter(|e| e.action == Action::Publish) {
-        match last.iter_mut().find(|l| l.change_id == entry.change_id) {
-            Some(slot) => *slot = entry,
-            None => last.push(entry),
-        }
-    }
-    let mut plan: Vec<JournalEntry> = last
-        .into_iter()
-        .filter(|e| matches!(e.outcome, Outcome::Applied | Outcome::Pending))
-        .filter(|e| e.before.is_some())
-        .filter(|e| !rolled_back.contains(e.change_id.as_str()))
-        .filter(|e| change_id.is_none_or(|id| e.change_id == id))
-        .cloned()
-        .collect();
-    plan.reverse();
-    plan
+    let torn_lines = parsed.torn();
+    Ok(JournalContents {
+        entries: parsed.entries.into_iter().map(|(_, e)| e).collect(),
+        torn_last_line: torn_lines.last().copied(),
+        torn_lines,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::engine::target::TargetKind;
+    use crate::engine::target::{Target, TargetKind};
 
     fn target() -> Target {
         Target {
@@ -351,7 +273,14 @@ mod tests {
         j.append(&e.with_outcome(Outcome::Applied)).unwrap();
         let read = read_entries(&path).unwrap();
         assert_eq!(read.entries.len(), 2);
-        assert_eq!(read.entries[0], e);
+        assert!(!read.entries[0].time.is_empty(), "append stamps the time");
+        assert_eq!(
+            JournalEntry {
+                time: String::new(),
+                ..read.entries[0].clone()
+            },
+            e
+        );
         assert_eq!(read.torn_last_line, None);
         #[cfg(unix)]
         {
@@ -378,10 +307,34 @@ mod tests {
         let mut j = Journal::open(&path).unwrap();
         j.append(&entry("c2", Action::Publish, Outcome::Applied))
             .unwrap();
-        // The torn line is now in the middle: that is corruption, reported with its line.
+        // The torn line is now in the middle: still skipped (records are self-delimiting),
+        // still reported, and the records after it are read.
+        let read = read_entries(&path).unwrap();
+        let ids: Vec<&str> = read.entries.iter().map(|e| e.change_id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        assert_eq!(read.torn_lines, [2]);
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(reopened.torn_lines(), [2]);
+        assert!(reopened
+            .torn_warning()
+            .is_some_and(|w| w.contains("line 2 is incomplete")));
+    }
+
+    #[test]
+    fn an_edited_record_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&entry("c1", Action::Publish, Outcome::Applied))
+            .unwrap();
+        drop(j);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replace("\"before\":\"{}\"", "\"before\":\"{\\\"Allow\\\":1}\"");
+        assert_ne!(text, edited);
+        std::fs::write(&path, edited).unwrap();
         match read_entries(&path) {
-            Err(JournalError::Corrupt { line: 2, .. }) => {}
-            other => panic!("expected corrupt line 2, got {other:?}"),
+            Err(JournalError::Tampered { line: 1, .. }) => {}
+            other => panic!("expected line 1 refused, got {other:?}"),
         }
     }
 

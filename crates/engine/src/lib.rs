@@ -10,6 +10,7 @@
 pub mod detect;
 pub mod diff;
 pub mod effect;
+pub mod escape;
 pub mod impact;
 pub mod migration;
 pub mod pattern;

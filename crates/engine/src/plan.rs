@@ -88,6 +88,27 @@ pub struct EffectReport {
     pub source: &'static str,
     // issue 13: what the change means, in the operator's words (derived from the rows)
     pub plain: effect::summary::Plain,
+    /// Why the effect diff was not computed (the document is blocked for a cheaper reason
+    /// first, e.g. its size); `None` when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_computed: Option<String>,
+}
+
+impl EffectReport {
+    /// No effect diff: the change is blocked before it (its cost grows with the square of the
+    /// document, and a document IAM will refuse anyway is not worth minutes).
+    fn not_computed(why: String) -> EffectReport {
+        EffectReport {
+            summary: Vec::new(),
+            rows: Vec::new(),
+            unexplained: Vec::new(),
+            unknown: Vec::new(),
+            universe_actions: 0,
+            source: effect::ACTIONS_SOURCE,
+            plain: effect::summary::Plain::default(),
+            not_computed: Some(why),
+        }
+    }
 }
 
 /// A proposed rewrite of one document.
@@ -216,6 +237,32 @@ fn migration_findings(applied: &[Applied]) -> Vec<Finding> {
         .collect()
 }
 
+/// Why a document cannot fit its size limit after any migration, if it cannot. Migrations only
+/// shorten a document by editing its `Deny` statements (guards) and by widening
+/// `mfa/${aws:username}` to `mfa/*`; if the document is over the limit even with all of that
+/// removed, no plan for it can be published.
+fn hopelessly_oversized(doc: &serde_json::Value, limit: SizeLimit) -> Option<String> {
+    let size = policy::iam_size(&policy::render_compact(doc));
+    let limit_chars = limit.limit();
+    if size <= limit_chars {
+        return None;
+    }
+    let deny: usize = policy::statements(doc)
+        .into_iter()
+        .filter(|s| policy::effect(s).as_deref() == Some("deny"))
+        .map(|s| policy::iam_size(&policy::render_compact(s)))
+        .sum();
+    let widen = policy::render_compact(doc)
+        .matches("${aws:username}")
+        .count()
+        * 14;
+    (size.saturating_sub(deny + widen) > limit_chars).then(|| {
+        format!(
+            "the document has {size} non-whitespace characters, over the size limit of {limit_chars} whatever the migrations change: not planned; split it into smaller policies"
+        )
+    })
+}
+
 /// Plan one document: the whole pure pipeline.
 pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     let parsed = match policy::parse(&input.text) {
@@ -233,6 +280,14 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             reason: format!("not an IAM policy document: {reason}"),
             findings: Vec::new(),
             needs_review: false,
+        };
+    }
+    // --- size before anything costly: a document that stays over IAM's limit whatever the
+    // migrations remove is reported at once (detection and migration grow with its size). ---
+    if let Some(error) = hopelessly_oversized(&parsed.value, input.limit) {
+        return Item::Error {
+            target: input.target.clone(),
+            error,
         };
     }
     let chosen = options.actions();
@@ -294,37 +349,33 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
         idempotent: !again.changed(),
     };
 
-    // The size check comes first: a document over the limit is blocked whatever its effect, and
-    // the effect diff of a huge document is the expensive part.
+    // Size before effect: the effect diff is the expensive step, and a document over IAM's
+    // limit is blocked without it.
     let over_limit = checks.size > checks.limit;
-    let ediff = if over_limit {
-        effect::EffectDiff {
-            rows: Vec::new(),
-            unknown: vec!["not evaluated: the new document is over the size limit".into()],
-            universe_actions: 0,
-            source: effect::ACTIONS_SOURCE,
+    let mut violations = Vec::new();
+    let effect_report = if over_limit {
+        EffectReport::not_computed(format!(
+            "not computed: the new document is over the size limit ({} of {} non-whitespace characters)",
+            checks.size, checks.limit
+        ))
+    } else {
+        let ediff = effect::effect_diff(&parsed.value, &outcome.document);
+        let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
+            .into_iter()
+            .cloned()
+            .collect();
+        violations = effect::invariant::check(&parsed.value, &outcome.document, &ediff, &chosen);
+        let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
+        EffectReport {
+            summary: effect::summarize(&all_rows),
+            unexplained,
+            unknown: ediff.unknown.clone(),
+            universe_actions: ediff.universe_actions,
+            source: ediff.source,
+            rows: ediff.rows.clone(),
+            plain: effect::summary::plain(&parsed.value, &outcome.document, &ediff), // issue 13
+            not_computed: None,
         }
-    } else {
-        effect::effect_diff(&parsed.value, &outcome.document)
-    };
-    let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
-        .into_iter()
-        .cloned()
-        .collect();
-    let violations = if over_limit {
-        Vec::new()
-    } else {
-        effect::invariant::check(&parsed.value, &outcome.document, &ediff, &chosen)
-    };
-    let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
-    let effect_report = EffectReport {
-        summary: effect::summarize(&all_rows),
-        unexplained,
-        unknown: ediff.unknown.clone(),
-        universe_actions: ediff.universe_actions,
-        source: ediff.source,
-        rows: ediff.rows.clone(),
-        plain: effect::summary::plain(&parsed.value, &outcome.document, &ediff), // issue 13
     };
 
     let mut blocked = Vec::new();

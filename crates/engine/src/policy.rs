@@ -17,6 +17,14 @@ pub enum ParseError {
         column: usize,
         message: String,
     },
+    /// The same key twice in one object: JSON parsers keep one of them silently, so the
+    /// document would not say what its author sees (IAM Access Analyzer flags it too).
+    #[error("duplicate key {key:?} at line {line}, column {column}: only one of the two values would survive a rewrite; remove one of them")]
+    DuplicateKey {
+        key: String,
+        line: usize,
+        column: usize,
+    },
 }
 
 /// How a document was written, so that it can be printed back the same way.
@@ -71,6 +79,7 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
         column: e.column(),
         message: strip_position(&e.to_string()),
     })?;
+    reject_duplicate_keys(&decoded)?;
     let style = Style {
         indent: detect_indent(&decoded),
         final_newline: decoded.ends_with('\n'),
@@ -78,6 +87,85 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
         crlf: decoded.contains("\r\n"),
     };
     Ok(Parsed { value, style })
+}
+
+// --- duplicate keys: a second pass over the raw text, since `serde_json::Value` keeps only
+// the last value of a repeated key. ---
+
+/// Refuse a text with a key repeated in one object; the error names the key and where.
+fn reject_duplicate_keys(text: &str) -> Result<(), ParseError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    match serde::de::Deserializer::deserialize_any(&mut de, NoDuplicates) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let message = strip_position(&e.to_string());
+            match message.strip_prefix(DUPLICATE) {
+                Some(key) => Err(ParseError::DuplicateKey {
+                    key: key.to_string(),
+                    line: e.line(),
+                    column: e.column(),
+                }),
+                None => Err(ParseError::Json {
+                    line: e.line(),
+                    column: e.column(),
+                    message,
+                }),
+            }
+        }
+    }
+}
+
+const DUPLICATE: &str = "\u{0}duplicate:";
+
+/// Walks any JSON value, failing on the first object that repeats a key.
+struct NoDuplicates;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicates {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(NoDuplicates)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicates {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(NoDuplicates)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{key}")));
+            }
+            map.next_value_seed(NoDuplicates)?;
+            seen.insert(key);
+        }
+        Ok(())
+    }
 }
 
 fn strip_position(message: &str) -> String {

@@ -78,17 +78,25 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printed everywhere (reports, prompts, errors): control characters in a path or name
+        // are written visibly, never sent to the terminal.
+        use crate::escape::escape;
         if let Some(a) = &self.account {
-            write!(f, "{a}: ")?;
+            write!(f, "{}: ", escape(a))?;
         }
         match &self.kind {
-            TargetKind::File { path } => write!(f, "{}", path.display()),
-            TargetKind::Managed { arn, .. } => write!(f, "{arn}"),
+            TargetKind::File { path } => write!(f, "{}", escape(&path.to_string_lossy())),
+            TargetKind::Managed { arn, .. } => write!(f, "{}", escape(arn)),
             TargetKind::Embedded {
                 path,
                 resource,
                 line,
-            } => write!(f, "{}:{line} ({resource})", path.display()),
+            } => write!(
+                f,
+                "{}:{line} ({})",
+                escape(&path.to_string_lossy()),
+                escape(resource)
+            ),
             TargetKind::Inline {
                 entity,
                 entity_name,

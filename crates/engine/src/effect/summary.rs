@@ -21,14 +21,14 @@ use super::universe::{resource_arn, universe_for};
 use super::{Context, Decision, ResourceKind, View};
 
 /// What one kind of request could do, before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct SurfaceChange {
     pub before: Surface,
     pub after: Surface,
 }
 
 /// A set of allowed actions, counted and described.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Surface {
     /// Actions allowed on at least one resource.
     pub allowed: usize,
@@ -41,7 +41,7 @@ pub struct Surface {
 }
 
 /// The plain-language summary of a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Plain {
     /// The lines shown first in a text plan.
     pub lines: Vec<String>,

@@ -1,0 +1,140 @@
+//! Visible escaping of characters that would act on a terminal or break a line-oriented report:
+//! control characters (C0, DEL, C1) and the invisible Unicode formatting characters that reorder
+//! or hide text (bidirectional overrides and isolates, zero-width characters). Paths, policy
+//! names, tag values and error messages come from files and accounts nobody here controls.
+//!
+//! The one helper for every output: renderers call [`escape`] on single-line values, the
+//! terminal sink calls [`escape_lines`] on everything it prints.
+
+use std::fmt::Write as _;
+
+/// Characters that must not reach a terminal or report as they are.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FEFF}' // zero-width no-break space
+        )
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        _ => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+/// A single-line value (path, name, tag, message): every unsafe character, newlines and tabs
+/// included, written as a visible escape (`\n`, `\u{1b}`).
+pub fn escape(s: &str) -> String {
+    if !s.chars().any(is_unsafe) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Multi-line text (reports, diffs): line breaks and tabs are kept, every other unsafe
+/// character is escaped. With `keep_sgr`, colour sequences (`ESC [ digits ; m`) pass, so that
+/// the report's own colours survive; a sequence that does anything else is escaped.
+pub fn escape_lines(s: &str, keep_sgr: bool) -> String {
+    if !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if keep_sgr && c == '\u{1b}' {
+            if let Some(len) = sgr_len(rest) {
+                out.push_str(&rest[..len]);
+                rest = &rest[len..];
+                continue;
+            }
+        }
+        if is_unsafe(c) && c != '\n' && c != '\t' {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// JSON text: the unsafe characters serde_json leaves raw (DEL, C1, bidirectional and
+/// zero-width characters, which can only occur inside strings) written as JSON escapes
+/// (`\u009b`), so the output stays valid JSON and safe to print.
+pub fn escape_json(s: &str) -> String {
+    if !s
+        .chars()
+        .any(|c| is_unsafe(c) && c != '\n' && c != '\t' && c != '\r')
+    {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) && c != '\n' && c != '\t' && c != '\r' {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The length of a Select Graphic Rendition sequence at the start of `s`, if there is one.
+fn sgr_len(s: &str) -> Option<usize> {
+    let body = s.strip_prefix("\u{1b}[")?;
+    let params = body
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    (body.as_bytes().get(params) == Some(&b'm')).then_some(2 + params + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_invisible_characters_become_visible() {
+        assert_eq!(escape("a\u{1b}[2Jb\nc\td"), "a\\u{1b}[2Jb\\nc\\td");
+        assert_eq!(escape("x\u{202e}y\u{9b}"), "x\\u{202e}y\\u{9b}");
+        assert_eq!(escape("plain/ünïcode.json"), "plain/ünïcode.json");
+    }
+
+    #[test]
+    fn json_stays_json() {
+        let v = serde_json::json!({"p": "a\u{9b}b\u{202e}c\u{1b}"});
+        let text = escape_json(&serde_json::to_string(&v).unwrap_or_default());
+        assert!(!text.chars().any(is_unsafe), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn lines_keep_breaks_and_only_colour_sequences_when_asked() {
+        let s = "\u{1b}[31mred\u{1b}[0m\n\u{1b}]0;title\u{7}\r";
+        assert_eq!(
+            escape_lines(s, true),
+            "\u{1b}[31mred\u{1b}[0m\n\\u{1b}]0;title\\u{7}\\r"
+        );
+        assert_eq!(
+            escape_lines(s, false),
+            "\\u{1b}[31mred\\u{1b}[0m\n\\u{1b}]0;title\\u{7}\\r"
+        );
+    }
+}
