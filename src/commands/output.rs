@@ -311,6 +311,9 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 }
                 if r.mode == Mode::Apply {
                     v["results"] = serde_json::to_value(&results).unwrap_or_default();
+                    // What happened, counted: never the plan's numbers for an apply.
+                    v["outcomes"] =
+                        serde_json::to_value(report::outcome_counts(&results)).unwrap_or_default();
                     if let Some(j) = r.journal {
                         v["journal"] = serde_json::json!(j.display().to_string());
                     }
@@ -439,21 +442,25 @@ fn apply_text(
 }
 
 fn results_markdown(parts: &[Part]) -> String {
-    let mut s = String::from(
-        "\n## Results\n\n| Account | Target | Change | Outcome |\n|---|---|---|---|\n",
+    // What happened, not what was planned: the outcome counts first, then one row per change.
+    let all: Vec<ChangeResult> = parts.iter().flat_map(|p| p.results.clone()).collect();
+    let mut s = format!(
+        "\n## Results\n\n{}\n\n| Account | Target | Change | Outcome | Detail |\n|---|---|---|---|---|\n",
+        report::outcome_line("Applied", &report::outcome_counts(&all))
     );
     for p in parts {
         for x in &p.results {
             let id = p.key();
             s.push_str(&format!(
-                "| `{id}` | {} | `{}` | {} |\n",
+                "| `{id}` | {} | `{}` | {} | {} |\n",
                 cell(
                     x.target
                         .strip_prefix(&format!("{id}: "))
                         .unwrap_or(&x.target)
                 ),
                 x.change,
-                cell(&outcome_text(&x.outcome))
+                x.outcome.label(),
+                cell(x.outcome.detail())
             ));
         }
     }

@@ -83,12 +83,12 @@ fn a_new_document_over_the_limit_is_blocked_without_an_effect_diff() {
     let first = expect_change(plan_text(LEGACY, &legacy_text(), &[]));
     // An inline limit one character short of the new document: the input may still fit
     // (migrations could shorten it), the output does not.
-    let others = EntityKind::User.inline_limit() - (first.checks.size - 1);
+    let others = EntityKind::Role.inline_limit() - (first.checks.size - 1);
     let input = Input::file(
         Target::file(LEGACY),
         legacy_text(),
         SizeLimit::Inline {
-            entity: EntityKind::User,
+            entity: EntityKind::Role,
             others,
         },
     );
@@ -331,10 +331,29 @@ mod iac {
                     .build(),
             )
         });
-        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&gaad, &tags]);
+        // Who is affected reads the credential report and MFA devices too: denied here, which
+        // makes verdicts unknown and never fails the plan.
+        let report = mock!(Client::generate_credential_report).then_error(|| {
+            aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError::generic(
+                ErrorMetadata::builder().code("AccessDenied").message("denied").build(),
+            )
+        });
+        let devices = mock!(Client::list_virtual_mfa_devices).then_error(|| {
+            aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("denied")
+                    .build(),
+            )
+        });
+        let client = mock_client!(
+            aws_sdk_iam,
+            RuleMode::MatchAny,
+            [&gaad, &tags, &report, &devices]
+        );
         let store = AwsStore::from_client(client, "123456789012");
         let (items, warnings) =
-            forcemfa::commands::aws::plan_account_items(&store, &Options::default())
+            forcemfa::commands::plan::plan_account_items(&store, &Options::default())
                 .await
                 .unwrap();
         let c = expect_change(items.into_iter().next().unwrap());
