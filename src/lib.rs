@@ -14,11 +14,7 @@ pub use forcemfa_engine as engine;
 
 pub mod cli;
 pub mod commands;
-pub mod config;
 pub mod error;
-pub mod overview;
 pub mod report;
-pub mod report_impact;
-pub mod sarif_location;
 pub mod sources;
 pub mod ui;

@@ -12,7 +12,7 @@ fn main() {
         .try_get_matches()
         .and_then(|m| {
             let mut cli = forcemfa::cli::Cli::from_arg_matches(&m)?;
-            cli.explicit = forcemfa::config::explicit_args(&m);
+            cli.explicit = forcemfa::cli::config::explicit_args(&m);
             Ok(cli)
         });
     let cli = match parsed {

@@ -22,6 +22,9 @@ cargo --version
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "no import circles between the modules of src/"
+scripts/import_cycles.sh
+
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -39,7 +39,7 @@ pub struct Settings {
     pub yes: bool,
     pub include_iac_managed: bool,
     /// Who is affected: the gate of `apply --yes` and of saved plans.
-    pub impact: crate::report_impact::Gate,
+    pub impact: crate::report::impact::Gate,
 }
 
 /// A run being applied: its parts (with their changes) and what the operator sees before each
@@ -67,7 +67,11 @@ pub fn apply(
     let mut settings = Settings {
         yes,
         include_iac_managed: args.aws.include_iac_managed,
-        impact: crate::report_impact::Gate::new(&args.aws.impact, yes),
+        impact: crate::report::impact::Gate::new(
+            args.aws.impact.accept_impact,
+            args.aws.impact.recent_days,
+            yes,
+        ),
     };
     let journal_path = scope::journal_path(&args.aws.journal);
     let interrupted = Arc::new(AtomicBool::new(false));

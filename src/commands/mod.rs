@@ -35,7 +35,7 @@ pub use plan::plan_files;
 pub fn run(mut cli: Cli) -> Result<Exit, Error> {
     let ui = Ui::new(cli.global.color, cli.global.quiet, cli.global.verbose);
     // issue 13 (config file, completions, man page) begin
-    crate::config::apply(&mut cli)?;
+    crate::cli::config::apply(&mut cli)?;
     if let Some(exit) = crate::commands::tools::run(&ui, &cli)? {
         return Ok(exit);
     }
@@ -123,12 +123,7 @@ pub(crate) fn load_checked_plan(
 }
 
 /// File errors start with the path, which the report prints already.
-pub(crate) fn strip_path(message: &str) -> String {
-    message
-        .split_once(": ")
-        .map(|(_, rest)| rest.to_string())
-        .unwrap_or_else(|| message.to_string())
-}
+pub(crate) use crate::sources::files::strip_path;
 
 /// Blocked beats error beats pending: the safety signal must not be hidden.
 /// `scan`'s exit code: as [`exit_for`], and with `--detailed-exitcode` a high or critical
@@ -201,6 +196,6 @@ pub(crate) fn planned_text(c: &engine_plan::PlannedChange) -> String {
     for line in &c.effect_summary {
         out.push_str(&format!("  effect: {line}\n"));
     }
-    out.push_str(&crate::report_impact::planned_block(c));
+    out.push_str(&crate::report::impact::planned_block(c));
     out
 }

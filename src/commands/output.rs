@@ -62,7 +62,7 @@ pub fn summarize_account(r: &Part, mode: Mode) -> AccountSummary {
         ..AccountSummary::default()
     };
     // Who is affected: principals losing access, counted once per account.
-    if let Some(line) = crate::report_impact::account_line(&r.items) {
+    if let Some(line) = crate::report::impact::account_line(&r.items) {
         out.reasons.push(line);
     }
     if let Some(e) = &r.error {
@@ -265,18 +265,6 @@ pub fn result_lines(results: &[ChangeResult]) -> String {
         ));
     }
     s
-}
-
-fn outcome_text(o: &Outcome) -> String {
-    match o {
-        Outcome::Applied { detail } => format!("applied ({detail})"),
-        Outcome::AlreadyApplied => "already applied".into(),
-        Outcome::Stale { detail } => format!("stale: {detail}"),
-        Outcome::Failed { error } => format!("failed: {error}"),
-        Outcome::Declined => "not applied".into(),
-        Outcome::Skipped { reason } => format!("skipped: {reason}"),
-        Outcome::HeldBack { reason } => format!("held back: {reason}"),
-    }
 }
 
 pub fn pretty(v: &serde_json::Value) -> String {

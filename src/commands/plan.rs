@@ -67,7 +67,7 @@ pub fn scan_or_plan(
             .iter()
             .flat_map(|p| p.items.iter().cloned())
             .collect();
-        let note = crate::report_impact::offline_note(&items);
+        let note = crate::report::impact::offline_note(&items);
         if !note.is_empty() {
             ui.info(note.trim_end());
         }

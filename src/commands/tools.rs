@@ -6,8 +6,8 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
+use crate::cli::config::Profile;
 use crate::cli::{Cli, Command, Format, Kind, PlanArgs};
-use crate::config::Profile;
 use crate::engine::migration::{self, Migration, Options};
 use crate::error::{Error, Exit};
 use crate::ui::Ui;
@@ -94,7 +94,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                             "paths-table": table.and_then(|i| resolved.paths.get(i)).map(|o| &o.at),
                             "allow-before-mfa": p.allow_before_mfa,
                             "skip-migration": p.skip_migration,
-                            "kind": crate::config::kind_name(p.kind),
+                            "kind": crate::cli::config::kind_name(p.kind),
                         })
                     })
                     .collect(),
@@ -112,7 +112,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                     "{s}: {from}: allow-before-mfa [{}], skip-migration [{}], kind {}\n",
                     p.allow_before_mfa.join(", "),
                     p.skip_migration.join(", "),
-                    crate::config::kind_name(p.kind)
+                    crate::cli::config::kind_name(p.kind)
                 ));
             }
             ui.out(&out);
@@ -126,7 +126,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
 /// looked up per file.
 pub struct Profiles {
     list: Vec<(Vec<Migration>, Options, Kind)>,
-    resolved: crate::config::Resolved,
+    resolved: crate::cli::config::Resolved,
 }
 
 impl Profiles {

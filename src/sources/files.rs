@@ -200,6 +200,14 @@ pub fn write_atomic(path: &Path, expected: &str, contents: &str) -> Result<(), F
     Ok(())
 }
 
+/// File errors start with the path, which the report prints already.
+pub fn strip_path(message: &str) -> String {
+    message
+        .split_once(": ")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| message.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

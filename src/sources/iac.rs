@@ -138,7 +138,7 @@ pub fn plan_file(path: &Path, chain: &[Migration], options: &Options) -> Vec<Ite
         Err(e) => {
             return vec![Item::Error {
                 target: Target::file(path),
-                error: crate::commands::strip_path(&e.to_string()),
+                error: crate::sources::files::strip_path(&e.to_string()),
             }]
         }
     };
@@ -247,7 +247,7 @@ fn plan_embedded(
                         target,
                         reason: e.show(&format!(
                             "{}; what should change (by hand): {}",
-                            crate::commands::strip_path(&unfaithful.to_string()),
+                            crate::sources::files::strip_path(&unfaithful.to_string()),
                             what.join("; ")
                         )),
                         findings: c.findings.clone(),

@@ -196,7 +196,7 @@ pub fn torn_warning(path: &Path, torn: &[usize]) -> Option<String> {
     let lines: Vec<String> = torn.iter().map(usize::to_string).collect();
     Some(format!(
         "warning: {}: line{} {} {} incomplete (a write interrupted by a crash) and {} skipped; such a record was never acted on",
-        crate::ui::escape(&path.display().to_string()),
+        crate::engine::escape::escape(&path.display().to_string()),
         if torn.len() == 1 { "" } else { "s" },
         lines.join(", "),
         if torn.len() == 1 { "is" } else { "are" },

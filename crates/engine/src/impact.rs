@@ -23,6 +23,10 @@
 //!
 //! Pure: times come in as "days ago" computed by the caller from its clock.
 
+/// How recent a use of access counts as "in use" when `apply --yes` decides what to hold back
+/// (`--recent-days`), in days.
+pub const DEFAULT_RECENT_DAYS: i64 = 90;
+
 use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};

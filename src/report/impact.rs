@@ -12,8 +12,7 @@ use crate::engine::target::TargetKind;
 /// Unaffected principals listed by name before the rest are only counted.
 const UNAFFECTED_LISTED: usize = 3;
 
-/// The default of `--recent-days`.
-pub const DEFAULT_RECENT_DAYS: i64 = 90;
+pub use crate::engine::impact::DEFAULT_RECENT_DAYS;
 
 fn principal_line(p: &PrincipalImpact) -> String {
     let tag = match p.verdict {
@@ -205,10 +204,10 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(args: &crate::cli::ImpactArgs, yes: bool) -> Gate {
+    pub fn new(accept_impact: bool, recent_days: i64, yes: bool) -> Gate {
         Gate {
-            hold_recent: yes && !args.accept_impact,
-            recent_days: args.recent_days,
+            hold_recent: yes && !accept_impact,
+            recent_days,
             current: None,
         }
     }

@@ -556,9 +556,6 @@ pub fn apply(cli: &mut Cli) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `--recent-days` means when neither the command line nor the file sets it.
-pub const DEFAULT_RECENT_DAYS: u32 = 90;
-
 #[cfg(test)]
 mod tests {
     use super::*;

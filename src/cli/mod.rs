@@ -1,5 +1,7 @@
 //! Command-line definitions (clap). Parsing only: `commands` turns these into work.
 
+pub mod config;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -32,7 +34,7 @@ pub struct Cli {
     pub explicit: Vec<String>,
     /// The configuration in force (`config::apply`).
     #[arg(skip)]
-    pub config: crate::config::Resolved,
+    pub config: crate::cli::config::Resolved,
     // issue 13 end
 }
 
@@ -119,7 +121,7 @@ pub struct PlanArgs {
     // issue 13 (config file) begin
     /// The config in force (filled by `config::apply`): effective options and `[[paths]]` overrides
     #[arg(skip)]
-    pub config: crate::config::Resolved,
+    pub config: crate::cli::config::Resolved,
     // issue 13 end
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -138,7 +140,7 @@ pub struct BatchArgs {
     #[arg(long, conflicts_with = "sources")]
     pub org: bool,
     /// Role assumed in each account
-    #[arg(long, value_name = "NAME", default_value = crate::sources::accounts::DEFAULT_ROLE_NAME)]
+    #[arg(long, value_name = "NAME", default_value = forcemfa_formats::accounts::DEFAULT_ROLE_NAME)]
     pub role_name: String,
     /// External id for sts:AssumeRole, when the roles' trust policies require one
     #[arg(long, value_name = "ID")]
@@ -196,7 +198,7 @@ pub struct ImpactArgs {
     #[arg(long)]
     pub accept_impact: bool,
     /// apply --yes: access used within this many days counts as in use
-    #[arg(long, value_name = "N", default_value_t = crate::report_impact::DEFAULT_RECENT_DAYS)]
+    #[arg(long, value_name = "N", default_value_t = crate::engine::impact::DEFAULT_RECENT_DAYS)]
     pub recent_days: i64,
     /// Set for `apply --plan`: read the principals again and refuse changes whose impact grew.
     #[arg(skip)]
@@ -207,7 +209,7 @@ impl Default for ImpactArgs {
     fn default() -> Self {
         ImpactArgs {
             accept_impact: false,
-            recent_days: crate::report_impact::DEFAULT_RECENT_DAYS,
+            recent_days: crate::engine::impact::DEFAULT_RECENT_DAYS,
             recheck: false,
         }
     }

@@ -1,6 +1,10 @@
 //! Renderers for scan and plan results: text (terminal), JSON (machines), Markdown (change
 //! tickets) and SARIF 2.1.0 (code scanning of policy files in CI). Pure: they return strings.
 
+pub mod impact;
+pub mod overview;
+pub mod sarif;
+
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -80,7 +84,7 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
     let unified = if opts.verbose {
         c.diff.unified.clone()
     } else {
-        crate::overview::changed_lines_only(&c.diff.unified)
+        crate::report::overview::changed_lines_only(&c.diff.unified)
     };
     let diff = if opts.color {
         colorize_diff(&unified)
@@ -124,7 +128,7 @@ pub fn change_text(c: &Change, opts: TextOptions) -> String {
         let _ = writeln!(out, "      could not evaluate: {u}");
     }
     // Who is affected (account targets only).
-    out.push_str(&crate::report_impact::block(c.impact.as_ref(), opts.color));
+    out.push_str(&crate::report::impact::block(c.impact.as_ref(), opts.color));
     let _ = writeln!(
         out,
         "  checks: size {}/{} non-whitespace characters, {}",
@@ -267,7 +271,7 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
             }
         }
     }
-    out.push_str(&crate::overview::overview(items)); // issue 13
+    out.push_str(&crate::report::overview::overview(items)); // issue 13
     let s = summarize(items);
     let _ = writeln!(out, "{}", summary_line(&s, mode));
     out
@@ -362,7 +366,7 @@ pub fn json(items: &[Item], mode: Mode) -> Value {
 /// Plain text in a table cell, heading or list item: Markdown punctuation escaped.
 pub fn md_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in crate::ui::escape(s).chars() {
+    for c in crate::engine::escape::escape(s).chars() {
         if matches!(
             c,
             '\\' | '|' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' | '~' | '&'
@@ -377,7 +381,7 @@ pub fn md_text(s: &str) -> String {
 /// A value as inline code: delimited by more backticks than it contains, `|` escaped (GFM
 /// tables split cells on it even inside code).
 pub fn md_code(s: &str) -> String {
-    let text = crate::ui::escape(s).replace('|', "\\|");
+    let text = crate::engine::escape::escape(s).replace('|', "\\|");
     let fence = "`".repeat(longest_run(&text, '`') + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
@@ -389,7 +393,7 @@ pub fn md_code(s: &str) -> String {
 
 /// A fenced block: a fence longer than any backtick run inside, control characters escaped.
 pub fn md_fence(info: &str, body: &str) -> String {
-    let body = crate::ui::escape_lines(body, false);
+    let body = crate::engine::escape::escape_lines(body, false);
     let fence = "`".repeat((longest_run(&body, '`') + 1).max(3));
     let nl = if body.ends_with('\n') { "" } else { "\n" };
     format!("{fence}{info}\n{body}{nl}{fence}")
@@ -414,7 +418,7 @@ pub fn markdown(items: &[Item], mode: Mode) -> String {
         Mode::Apply => "forcemfa apply",
     };
     let _ = writeln!(out, "# {title}\n\n{}\n", summary_line(&s, mode));
-    out.push_str(&crate::report_impact::markdown_summary(items));
+    out.push_str(&crate::report::impact::markdown_summary(items));
     let _ = writeln!(
         out,
         "| target | status | generation | detail |\n|---|---|---|---|"
@@ -486,7 +490,7 @@ pub fn markdown(items: &[Item], mode: Mode) -> String {
                 let _ = writeln!(out, "- {}", md_text(line));
             }
         }
-        out.push_str(&crate::report_impact::markdown(c));
+        out.push_str(&crate::report::impact::markdown(c));
         for b in &c.blocked {
             let _ = writeln!(out, "\n> **Blocked:** {}", md_text(b));
         }
@@ -515,7 +519,7 @@ fn line_of_sid(text: &str, sid: Option<&str>) -> usize {
 }
 
 /// SARIF 2.1.0 for code-scanning upload. Only actionable findings become results. File locations
-/// are relative to the working directory (see [`crate::sarif_location`]).
+/// are relative to the working directory (see [`crate::report::sarif`]).
 pub fn sarif(items: &[Item]) -> Value {
     sarif_at(items, std::env::current_dir().ok().as_deref()) // issue 13
 }
@@ -535,7 +539,7 @@ pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
             "level": level,
             "message": {"text": message},
             "locations": [{"physicalLocation": {
-                "artifactLocation": crate::sarif_location::artifact_location(target, root),
+                "artifactLocation": crate::report::sarif::artifact_location(target, root),
                 "region": {"startLine": line}
             }}]
         }));
