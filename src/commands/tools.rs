@@ -31,8 +31,6 @@ pub fn run(ui: &Ui, cli: &Cli) -> Result<Option<Exit>, Error> {
     }
 }
 
-/// [`crate::commands::emit`], with the effective options in the JSON report.
-
 /// The completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> String {
     let mut buf = Vec::new();

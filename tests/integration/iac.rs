@@ -747,5 +747,5 @@ fn an_edited_saved_plan_for_a_template_is_refused() {
     for (b, n) in before.iter().zip(&now) {
         assert!(!n.contains(&tampered) || b == n);
     }
-    assert!(!now.iter().any(|n| *n == tampered));
+    assert!(!now.contains(&tampered));
 }

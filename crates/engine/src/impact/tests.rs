@@ -410,10 +410,7 @@ fn shared_evaluations_give_the_same_verdicts_as_separate_ones() {
         key_user(vec![MfaKind::Virtual]),
         vec![read_only()],
     ));
-    let t = std::time::Instant::now();
     let together = impact(&ps, &legacy(), &current(), None, vec![]);
-    let shared_time = t.elapsed();
-    let t = std::time::Instant::now();
     for p in &ps {
         let alone = assess(p, &legacy(), &current());
         let shared = together
@@ -423,10 +420,6 @@ fn shared_evaluations_give_the_same_verdicts_as_separate_ones() {
             .unwrap();
         assert_eq!(&alone, shared, "{}", p.name);
     }
-    eprintln!(
-        "31 principals: shared {shared_time:?}, one by one {:?}",
-        t.elapsed()
-    );
     let user7 = together
         .principals
         .iter()
