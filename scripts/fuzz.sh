@@ -22,7 +22,14 @@ seed() {
     policy_plan) cp tests/fixtures/policies/*.json tests/fixtures/variants/*.json "$dir"/ 2>/dev/null || true ;;
     accounts) cp tests/fixtures/accounts/* "$dir"/ 2>/dev/null || true ;;
     journal | plan_file) cp tests/fixtures/fuzz/"$target"/* "$dir"/ 2>/dev/null || true ;;
-    # IaC extractor targets (CloudFormation, Terraform): seed from their fixtures here.
+    # The first byte picks the file name (the syntax): 0 YAML, 1 JSON, 2 Terraform, 3 template.
+    iac_roundtrip)
+      for f in tests/fixtures/iac/*/*; do
+        case "$f" in
+          *.yaml | *.yml) b=0 ;; *.json) b=1 ;; *.tf) b=2 ;; *.tpl) b=3 ;; *) continue ;;
+        esac
+        { printf "\\x0$b"; cat "$f"; } > "$dir/$(basename "$f")"
+      done ;;
     *) ;;
   esac
 }
