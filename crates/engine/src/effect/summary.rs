@@ -53,16 +53,13 @@ pub struct Plain {
     pub with_mfa_changed: usize,
 }
 
-/// The enrolment set: what a user needs to set up MFA.
-const ENROLMENT: [&str; 7] = [
-    "iam:createvirtualmfadevice",
-    "iam:enablemfadevice",
-    "iam:getuser",
-    "iam:listmfadevices",
-    "iam:listvirtualmfadevices",
-    "iam:resyncmfadevice",
-    "sts:getsessiontoken",
-];
+/// The enrolment set (the one the never-less-safe check uses), lowercase like the sets here.
+fn enrolment() -> Vec<String> {
+    super::invariant::ENROLMENT
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .collect()
+}
 
 /// Families of actions, in the order they are told; the first that matches an action takes it.
 /// Patterns are lower-case IAM wildcards over `service:action`.
@@ -175,17 +172,15 @@ fn describe(allowed: &BTreeSet<String>, universe: &[String]) -> Vec<String> {
 /// [`describe`] by families, for a set that is neither empty nor nearly everything.
 fn describe_some(allowed: &BTreeSet<String>, universe: &[String]) -> Vec<String> {
     let mut phrases = Vec::new();
-    let enrol: Vec<&str> = ENROLMENT
+    let enrolment = enrolment();
+    let enrol: Vec<&str> = enrolment
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|a| allowed.contains(*a))
         .collect();
     let iam_all = universe.iter().filter(|a| a.starts_with("iam:")).count();
     let iam_allowed = allowed.iter().filter(|a| a.starts_with("iam:")).count();
-    let rest: Vec<&String> = allowed
-        .iter()
-        .filter(|a| !ENROLMENT.contains(&a.as_str()))
-        .collect();
+    let rest: Vec<&String> = allowed.iter().filter(|a| !enrolment.contains(a)).collect();
     let mut told: BTreeSet<&str> = BTreeSet::new();
     let all_iam = iam_all > 0 && iam_allowed == iam_all;
     if all_iam {
@@ -248,10 +243,10 @@ fn describe_some(allowed: &BTreeSet<String>, universe: &[String]) -> Vec<String>
         0 => {}
         // "manage all of IAM" says it already; sts:GetSessionToken alone is no enrolment.
         _ if all_iam => {}
-        n if n == ENROLMENT.len() => phrases.push("enrol an MFA device".into()),
+        n if n == enrolment.len() => phrases.push("enrol an MFA device".into()),
         n => phrases.push(format!(
             "take {n} of the {} MFA enrolment steps",
-            ENROLMENT.len()
+            enrolment.len()
         )),
     }
     phrases
@@ -516,15 +511,7 @@ mod tests {
         let bool_false = json!({"Bool": {"aws:MultiFactorAuthPresent": "false"}});
         let if_exists = json!({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}});
         let before = guard(bool_false, &["iam:*", "sts:GetSessionToken"]);
-        let enrol: Vec<&str> = vec![
-            "iam:CreateVirtualMFADevice",
-            "iam:EnableMFADevice",
-            "iam:GetUser",
-            "iam:ListMFADevices",
-            "iam:ListVirtualMFADevices",
-            "iam:ResyncMFADevice",
-            "sts:GetSessionToken",
-        ];
+        let enrol: Vec<&str> = crate::effect::invariant::ENROLMENT.to_vec();
         let after = guard(if_exists, &enrol);
         let d = effect_diff(&before, &after);
         let p = plain(&before, &after, &d);
