@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
 profile="${PROFILE:-release}"
-if [ "$profile" = release ]; then
+if [ -n "${BIN:-}" ]; then
+  bin="$BIN" # an already built binary (no compile)
+elif [ "$profile" = release ]; then
   cargo build --release --quiet
   bin=./target/release/forcemfa
 else
