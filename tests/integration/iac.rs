@@ -749,3 +749,16 @@ fn an_edited_saved_plan_for_a_template_is_refused() {
     }
     assert!(!now.contains(&tampered));
 }
+
+/// Found by the `iac_roundtrip` fuzz target: a template that defines one logical id twice (YAML
+/// parses it, CloudFormation refuses it) would let a change land on the wrong policy, since a
+/// policy is found again by its address. The file is refused whole, with both lines.
+#[test]
+fn a_template_with_a_duplicated_logical_id_is_refused() {
+    let text = std::fs::read(root().join("tests/fixtures/fuzz/iac_roundtrip/duplicate-logical-id"))
+        .unwrap();
+    // The fuzz input's first byte picks the file name: 0 is a YAML template.
+    let text = String::from_utf8(text[1..].to_vec()).unwrap();
+    let err = forcemfa_iac::extract("template.yaml", &text).unwrap_err();
+    assert!(err.to_string().contains("defined twice"), "{err}");
+}

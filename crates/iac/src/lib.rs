@@ -186,12 +186,27 @@ pub fn classify(file_name: &str, text: &str) -> Option<FileKind> {
 /// Every policy document embedded in `text`. `file_name` decides the syntax (see [`classify`]);
 /// a file of no IaC kind has none.
 pub fn extract(file_name: &str, text: &str) -> Result<Vec<Embedded>, IacError> {
-    match classify(file_name, text) {
-        Some(FileKind::CloudFormation) => cfn::extract(text),
-        Some(FileKind::Terraform) => hcl::extract(text),
-        Some(FileKind::TerraformTemplate) => template::extract_file(text),
-        None => Ok(Vec::new()),
+    let found = match classify(file_name, text) {
+        Some(FileKind::CloudFormation) => cfn::extract(text)?,
+        Some(FileKind::Terraform) => hcl::extract(text)?,
+        Some(FileKind::TerraformTemplate) => template::extract_file(text)?,
+        None => Vec::new(),
+    };
+    // A policy is found again at apply time by its resource address: two policies with the same
+    // address (a duplicated logical id, which CloudFormation and Terraform refuse anyway) could
+    // send a change to the wrong one, so such a file is refused whole.
+    for (i, e) in found.iter().enumerate() {
+        if let Some(twin) = found[..i].iter().find(|x| x.resource == e.resource) {
+            return Err(IacError::Syntax {
+                line: e.line,
+                message: format!(
+                    "{} is defined twice (also at line {}); fix the duplicate first",
+                    e.resource, twin.line
+                ),
+            });
+        }
     }
+    Ok(found)
 }
 
 /// `text` with `embedded`'s policy replaced by `new_policy` (placeholders as [`extract`] made
