@@ -308,7 +308,7 @@ fn direction(before: Decision, after: Decision) -> Option<Direction> {
 }
 
 /// The definite decisions a row side may stand for.
-fn resolutions(d: Decision, possible: &[Decision]) -> Vec<Decision> {
+pub(super) fn resolutions(d: Decision, possible: &[Decision]) -> Vec<Decision> {
     match d {
         Decision::Unknown if possible.is_empty() => {
             vec![

@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 
-use super::diff::{summarize, EffectDiff, EffectRow};
+use super::diff::{resolutions, summarize, EffectDiff, EffectRow};
 use super::{Context, Decision};
 use crate::policy;
 
@@ -69,19 +69,8 @@ impl std::fmt::Display for Violation {
 
 /// Could this row's cell be allowed after, where it was not certainly allowed before?
 fn may_open(row: &EffectRow) -> bool {
-    let resolve = |d: Decision, possible: &[Decision]| -> Vec<Decision> {
-        match d {
-            Decision::Unknown if possible.is_empty() => vec![
-                Decision::Allowed,
-                Decision::ExplicitDeny,
-                Decision::ImplicitDeny,
-            ],
-            Decision::Unknown => possible.to_vec(),
-            d => vec![d],
-        }
-    };
-    let before = resolve(row.before, &row.before_possible);
-    let after = resolve(row.after, &row.after_possible);
+    let before = resolutions(row.before, &row.before_possible);
+    let after = resolutions(row.after, &row.after_possible);
     after.contains(&Decision::Allowed) && before.iter().any(|b| *b != Decision::Allowed)
 }
 
