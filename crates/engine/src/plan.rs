@@ -359,21 +359,22 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             checks.size, checks.limit
         ))
     } else {
-        let ediff = effect::effect_diff(&parsed.value, &outcome.document);
+        let (ediff, plain) = effect::effect_diff_and_plain(&parsed.value, &outcome.document);
         let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
             .into_iter()
             .cloned()
             .collect();
         violations = effect::invariant::check(&parsed.value, &outcome.document, &ediff, &chosen);
         let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
+        let summary = effect::summarize(&all_rows);
         EffectReport {
-            summary: effect::summarize(&all_rows),
+            summary,
             unexplained,
-            unknown: ediff.unknown.clone(),
+            unknown: ediff.unknown,
             universe_actions: ediff.universe_actions,
             source: ediff.source,
-            rows: ediff.rows.clone(),
-            plain: effect::summary::plain(&parsed.value, &outcome.document, &ediff), // issue 13
+            rows: ediff.rows,
+            plain, // issue 13
             not_computed: None,
         }
     };

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::pattern::Glob;
-use super::policy::{self, Compiled, Possible, Tri};
+use super::policy::{self, ActionSet, Compiled, Possible, Tri};
 use super::universe::{resource_arn, universe_for, Universe, ACTIONS_SOURCE};
 use super::{Context, Decision, ResourceKind, View};
 
@@ -86,101 +86,144 @@ pub struct DeclaredEffect {
 }
 
 /// Cells per action: resources × contexts × views.
-const PER_ACTION: usize = ResourceKind::ALL.len() * Context::ALL.len() * View::ALL.len();
+pub(super) const PER_ACTION: usize = ResourceKind::ALL.len() * Context::ALL.len() * View::ALL.len();
+
+/// The position of a cell within an action's block of [`PER_ACTION`] cells.
+pub(super) fn slot(resource: ResourceKind, context: Context, view: View) -> usize {
+    ((resource as usize) * Context::ALL.len() + context.index()) * View::ALL.len() + view as usize
+}
 
 /// A universe with every request precomputed in the representation the matcher wants.
-struct Grid {
-    universe: Universe,
-    actions_lower: Vec<Vec<char>>,
+pub(super) struct Grid {
+    pub(super) universe: Universe,
+    actions: ActionSet,
     resources: Vec<Vec<char>>,
 }
 
+/// Every cell's decision for one document.
+///
+/// A document decides an action only through which of its statements match the action (resources
+/// and conditions do not depend on it), so the actions that the same statements match, typically
+/// all but a handful of the universe, share one block of [`PER_ACTION`] cells, computed once.
+pub(super) struct Decisions {
+    /// Per universe action: its block.
+    block_of: Vec<usize>,
+    blocks: Vec<[Possible; PER_ACTION]>,
+}
+
+impl Decisions {
+    /// The cells of universe action `action`, indexed by [`slot`].
+    pub(super) fn block(&self, action: usize) -> &[Possible; PER_ACTION] {
+        const NONE: [Possible; PER_ACTION] = [Possible(0); PER_ACTION];
+        self.block_of
+            .get(action)
+            .and_then(|b| self.blocks.get(*b))
+            .unwrap_or(&NONE)
+    }
+}
+
 impl Grid {
-    fn new(universe: Universe) -> Grid {
-        let actions_lower = universe
-            .actions
-            .iter()
-            .map(|a| a.to_lowercase().chars().collect())
-            .collect();
+    pub(super) fn new(universe: Universe) -> Grid {
+        let actions = ActionSet::new(&universe.actions);
         let resources = ResourceKind::ALL
             .iter()
             .map(|k| resource_arn(&universe, *k).chars().collect())
             .collect();
         Grid {
             universe,
-            actions_lower,
+            actions,
             resources,
         }
     }
 
-    /// Every cell, in row order, with its possible decisions. `reasons` collects (deduplicated) why
-    /// cells are unknown, prefixed with `label`.
-    /// `uses_age`: the document tests `aws:MultiFactorAuthAge`. When it does not, a stale MFA
-    /// session is decided exactly as a fresh one (both carry `aws:MultiFactorAuthPresent` true),
-    /// so those cells are copied instead of evaluated again.
-    fn decide_all(
+    /// Every cell, by action block. `reasons` collects (deduplicated, in cell order) why cells
+    /// are unknown, prefixed with `label`.
+    pub(super) fn decide_all(
         &self,
         doc: &Compiled,
         uses_age: bool,
         label: &str,
         reasons: &mut Reasons,
-    ) -> Vec<Possible> {
-        let mut out = Vec::with_capacity(self.actions_lower.len() * PER_ACTION);
-        let n = doc.statements.len();
-        let (mut by_action, mut applies) = (vec![Tri::No; n], vec![Tri::No; n]);
-        let views = View::ALL.len();
-        for action in &self.actions_lower {
-            // Action matching is the expensive part: once per action, not once per cell.
-            for (slot, s) in by_action.iter_mut().zip(&doc.statements) {
-                *slot = s.action_tri(action);
+    ) -> Decisions {
+        let columns: Vec<Vec<Tri>> = doc
+            .statements
+            .iter()
+            .map(|s| s.action_column(&self.actions))
+            .collect();
+        let mut seen: HashMap<Vec<Tri>, usize> = HashMap::new();
+        let mut out = Decisions {
+            block_of: Vec::with_capacity(self.actions.lower.len()),
+            blocks: Vec::new(),
+        };
+        let mut by_action = Vec::with_capacity(columns.len());
+        for (i, action) in self.actions.lower.iter().enumerate() {
+            by_action.clear();
+            by_action.extend(
+                columns
+                    .iter()
+                    .map(|c| c.get(i).copied().unwrap_or(Tri::Maybe)),
+            );
+            if let Some(b) = seen.get(&by_action) {
+                out.block_of.push(*b);
+                continue;
             }
-            for resource in &self.resources {
-                let first_of_resource = out.len();
-                for ctx in Context::ALL {
-                    if ctx == Context::MfaStale && !uses_age {
-                        let present = first_of_resource + Context::MfaPresent.index() * views;
-                        for v in 0..views {
-                            let p = out[present + v];
-                            out.push(p);
-                        }
-                        continue;
-                    }
-                    let cells = applies.iter_mut().zip(&doc.statements).zip(&by_action);
-                    for ((slot, s), a) in cells {
-                        *slot = match a {
-                            Tri::No => Tri::No,
-                            a => a
-                                .and(s.condition_tri(ctx))
-                                .and(s.resource_tri(resource, ctx)),
-                        };
-                    }
+            let block = self.block(doc, &by_action, action, uses_age, label, reasons);
+            out.block_of.push(out.blocks.len());
+            seen.insert(by_action.clone(), out.blocks.len());
+            out.blocks.push(block);
+        }
+        out
+    }
+
+    /// The cells of an action that the statements match as `by_action` says. `action` only names
+    /// it in the reasons of unknown cells (which depend on `by_action` alone).
+    /// `uses_age`: the document tests `aws:MultiFactorAuthAge`. When it does not, a stale MFA
+    /// session is decided exactly as a fresh one (both carry `aws:MultiFactorAuthPresent` true),
+    /// so those cells are copied instead of evaluated again.
+    fn block(
+        &self,
+        doc: &Compiled,
+        by_action: &[Tri],
+        action: &[char],
+        uses_age: bool,
+        label: &str,
+        reasons: &mut Reasons,
+    ) -> [Possible; PER_ACTION] {
+        let mut out = [Possible(0); PER_ACTION];
+        let mut applies = vec![Tri::No; by_action.len()];
+        for (kind, resource) in ResourceKind::ALL.iter().zip(&self.resources) {
+            for ctx in Context::ALL {
+                if ctx == Context::MfaStale && !uses_age {
                     for view in View::ALL {
-                        let p = doc.decide_from(&applies, view.mode());
-                        if p.decision() == Decision::Unknown {
-                            for r in doc.reasons(action, resource, ctx, view.mode()) {
-                                reasons.add(format!("{label}{r}"));
-                            }
-                        }
-                        out.push(p);
+                        out[slot(*kind, ctx, view)] = out[slot(*kind, Context::MfaPresent, view)];
                     }
+                    continue;
+                }
+                let cells = applies.iter_mut().zip(&doc.statements).zip(by_action);
+                for ((a, s), m) in cells {
+                    *a = match m {
+                        Tri::No => Tri::No,
+                        m => m
+                            .and(s.condition_tri(ctx))
+                            .and(s.resource_tri(resource, ctx)),
+                    };
+                }
+                for view in View::ALL {
+                    let p = doc.decide_from(&applies, view.mode());
+                    if p.decision() == Decision::Unknown {
+                        for r in doc.reasons(action, resource, ctx, view.mode()) {
+                            reasons.add(format!("{label}{r}"));
+                        }
+                    }
+                    out[slot(*kind, ctx, view)] = p;
                 }
             }
         }
         out
     }
 
-    /// The (action, resource, context, view) of cell `i` of [`Grid::decide_all`].
-    fn cell(&self, i: usize) -> (&str, ResourceKind, Context, View) {
-        let a = i / PER_ACTION;
-        let r = (i / (Context::ALL.len() * View::ALL.len())) % ResourceKind::ALL.len();
-        let c = (i / View::ALL.len()) % Context::ALL.len();
-        let v = i % View::ALL.len();
-        (
-            self.universe.actions.get(a).map_or("", String::as_str),
-            ResourceKind::ALL[r],
-            Context::ALL[c],
-            View::ALL[v],
-        )
+    fn action_name(&self, i: usize) -> &str {
+        self.universe.actions.get(i).map_or("", String::as_str)
     }
 }
 
@@ -200,43 +243,57 @@ fn uses_age(doc: &Value) -> bool {
 
 /// Insertion-ordered, deduplicated reasons.
 #[derive(Default)]
-struct Reasons {
+pub(super) struct Reasons {
     seen: HashSet<String>,
     list: Vec<String>,
 }
 
 impl Reasons {
     fn add(&mut self, r: String) {
-        if self.seen.insert(r.clone()) {
+        if !self.seen.contains(&r) {
+            self.seen.insert(r.clone());
             self.list.push(r);
         }
     }
 }
 
-/// Compares `before` and `after` over the universe of both documents: the rows where the decision
-/// differs (or where both are Unknown but could resolve differently), in a deterministic order.
-pub fn effect_diff(before: &Value, after: &Value) -> EffectDiff {
-    let grid = Grid::new(universe_for(&[before, after]));
-    let username = grid.universe.username.clone();
-    let mut reasons = Reasons::default();
-    let b = grid.decide_all(
-        &policy::compile(before, &username),
-        uses_age(before),
-        "before: ",
-        &mut reasons,
-    );
-    let a = grid.decide_all(
-        &policy::compile(after, &username),
-        uses_age(after),
-        "after: ",
-        &mut reasons,
-    );
-    let mut rows = Vec::new();
-    for (i, (pb, pa)) in b.iter().zip(&a).enumerate() {
-        if pb == pa {
-            continue;
+/// Two documents evaluated over the universe of both.
+pub(super) struct Pair {
+    pub(super) grid: Grid,
+    pub(super) before: Decisions,
+    pub(super) after: Decisions,
+    reasons: Vec<String>,
+}
+
+impl Pair {
+    pub(super) fn new(before: &Value, after: &Value) -> Pair {
+        let grid = Grid::new(universe_for(&[before, after]));
+        let username = grid.universe.username.clone();
+        let mut reasons = Reasons::default();
+        let b = grid.decide_all(
+            &policy::compile(before, &username),
+            uses_age(before),
+            "before: ",
+            &mut reasons,
+        );
+        let a = grid.decide_all(
+            &policy::compile(after, &username),
+            uses_age(after),
+            "after: ",
+            &mut reasons,
+        );
+        Pair {
+            grid,
+            before: b,
+            after: a,
+            reasons: reasons.list,
         }
-        let (action, resource, context, view) = grid.cell(i);
+    }
+
+    /// The rows where the decision differs (or where both are Unknown but could resolve
+    /// differently), in universe order, then resource, context, view.
+    pub(super) fn diff(&self) -> EffectDiff {
+        let mut rows = Vec::new();
         let possible = |p: &Possible| {
             if p.decision() == Decision::Unknown {
                 p.decisions()
@@ -244,23 +301,55 @@ pub fn effect_diff(before: &Value, after: &Value) -> EffectDiff {
                 Vec::new()
             }
         };
-        rows.push(EffectRow {
-            action: action.to_string(),
-            resource,
-            context,
-            view,
-            before: pb.decision(),
-            after: pa.decision(),
-            before_possible: possible(pb),
-            after_possible: possible(pa),
-        });
+        for i in 0..self.grid.universe.actions.len() {
+            let (b, a) = (self.before.block(i), self.after.block(i));
+            if b == a {
+                continue;
+            }
+            for resource in ResourceKind::ALL {
+                for context in Context::ALL {
+                    for view in View::ALL {
+                        let k = slot(resource, context, view);
+                        let (pb, pa) = (b[k], a[k]);
+                        if pb == pa {
+                            continue;
+                        }
+                        rows.push(EffectRow {
+                            action: self.grid.action_name(i).to_string(),
+                            resource,
+                            context,
+                            view,
+                            before: pb.decision(),
+                            after: pa.decision(),
+                            before_possible: possible(&pb),
+                            after_possible: possible(&pa),
+                        });
+                    }
+                }
+            }
+        }
+        EffectDiff {
+            rows,
+            unknown: self.reasons.clone(),
+            universe_actions: self.grid.universe.actions.len(),
+            source: ACTIONS_SOURCE,
+        }
     }
-    EffectDiff {
-        rows,
-        unknown: reasons.list,
-        universe_actions: grid.universe.actions.len(),
-        source: ACTIONS_SOURCE,
-    }
+}
+
+/// Compares `before` and `after` over the universe of both documents: the rows where the decision
+/// differs (or where both are Unknown but could resolve differently), in a deterministic order.
+pub fn effect_diff(before: &Value, after: &Value) -> EffectDiff {
+    Pair::new(before, after).diff()
+}
+
+/// [`effect_diff`] and the plain-language summary of the same change ([`super::summary::plain`]),
+/// from one evaluation of both documents.
+pub fn effect_diff_and_plain(before: &Value, after: &Value) -> (EffectDiff, super::summary::Plain) {
+    let pair = Pair::new(before, after);
+    let diff = pair.diff();
+    let plain = super::summary::plain_from(&pair, &diff);
+    (diff, plain)
 }
 
 /// The decision of every universe cell for one document (`explain FILE`).
@@ -269,32 +358,31 @@ pub fn effect_table(doc: &Value) -> Vec<TableRow> {
     let compiled = policy::compile(doc, &grid.universe.username);
     let mut ignored = Reasons::default();
     let cells = grid.decide_all(&compiled, uses_age(doc), "", &mut ignored);
-    cells
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let (action, resource, context, view) = grid.cell(i);
-            let decision = p.decision();
-            let unknown = if decision == Decision::Unknown {
-                compiled.reasons(
-                    &grid.actions_lower[i / PER_ACTION],
-                    &grid.resources[resource as usize],
-                    context,
-                    view.mode(),
-                )
-            } else {
-                Vec::new()
-            };
-            TableRow {
-                action: action.to_string(),
-                resource,
-                context,
-                view,
-                decision,
-                unknown,
+    let mut out = Vec::with_capacity(grid.universe.actions.len() * PER_ACTION);
+    for (i, action_lower) in grid.actions.lower.iter().enumerate() {
+        let block = cells.block(i);
+        for (resource, arn) in ResourceKind::ALL.into_iter().zip(&grid.resources) {
+            for context in Context::ALL {
+                for view in View::ALL {
+                    let decision = block[slot(resource, context, view)].decision();
+                    let unknown = if decision == Decision::Unknown {
+                        compiled.reasons(action_lower, arn, context, view.mode())
+                    } else {
+                        Vec::new()
+                    };
+                    out.push(TableRow {
+                        action: grid.action_name(i).to_string(),
+                        resource,
+                        context,
+                        view,
+                        decision,
+                        unknown,
+                    });
+                }
             }
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 /// The direction of a definite change, `None` when nothing changes.

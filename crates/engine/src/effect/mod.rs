@@ -46,8 +46,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use diff::{
-    effect_diff, effect_table, summarize, unexercised, unexplained, ActionScope, DeclaredEffect,
-    Direction, EffectDiff, EffectRow, TableRow,
+    effect_diff, effect_diff_and_plain, effect_table, summarize, unexercised, unexplained,
+    ActionScope, DeclaredEffect, Direction, EffectDiff, EffectRow, TableRow,
 };
 pub use universe::{
     iam_sts_actions, resource_arn, universe_for, Universe, ACTIONS_SOURCE, OTHER_SERVICES_SAMPLE,

@@ -5,13 +5,15 @@
 //! action and the resource. Anything the evaluator cannot decide (unsupported operator, unmodelled key,
 //! malformed statement) becomes [`Tri::Maybe`] with a reason, never a panic.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::pattern::{self, ArnGlob, Glob, Piece, Resolved};
 use super::{Context, Decision};
 
 /// Three-valued applicability of a statement (or of one of its parts) to a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tri {
     No,
     Yes,
@@ -48,6 +50,10 @@ impl Tri {
         out
     }
 }
+
+/// The condition keys (lowercase) whose value [`CtxValues::lookup`] gives differently per
+/// [`Context`]; every other key it models has one value for all contexts.
+pub const CONTEXT_KEYS: [&str; 2] = ["aws:multifactorauthpresent", "aws:multifactorauthage"];
 
 /// The request-context values the evaluator models, for one [`Context`] and user name.
 pub struct CtxValues<'a> {
@@ -92,9 +98,14 @@ pub enum Effect {
     Unknown,
 }
 
-/// `Action`/`NotAction`, compiled (lowercase).
+/// `Action`/`NotAction`, compiled (lowercase): the patterns without wildcards apart, as text, so
+/// that a whole action list can be matched by lookup ([`Statement::action_column`]).
 enum ActionSpec {
-    Match { negate: bool, globs: Vec<Glob> },
+    Match {
+        negate: bool,
+        literals: Vec<String>,
+        wildcards: Vec<Glob>,
+    },
     Malformed(String),
 }
 
@@ -113,8 +124,12 @@ pub struct Statement {
     pub effect: Effect,
     effect_reason: Option<String>,
     actions: ActionSpec,
-    /// Indexed by [`Context::index`].
-    resources: [ResourceSpec; 4],
+    /// The distinct resource specs; [`Statement::resource_of`] says which one each context uses.
+    /// Almost every statement resolves its resources the same way in every context (only a policy
+    /// variable naming an MFA key differs), so it is compiled once, not once per context.
+    resources: Vec<ResourceSpec>,
+    /// Indexed by [`Context::index`]: the entry of `resources` for that context.
+    resource_of: [usize; 4],
     /// Indexed by [`Context::index`]: applicability of the `Condition` element and why it is `Maybe`.
     conditions: [(Tri, Vec<String>); 4],
 }
@@ -122,8 +137,15 @@ pub struct Statement {
 impl Statement {
     pub fn action_tri(&self, action_lower: &[char]) -> Tri {
         match &self.actions {
-            ActionSpec::Match { negate, globs } => {
-                let hit = globs.iter().any(|g| g.matches(action_lower));
+            ActionSpec::Match {
+                negate,
+                literals,
+                wildcards,
+            } => {
+                let hit = literals
+                    .iter()
+                    .any(|l| l.chars().eq(action_lower.iter().copied()))
+                    || wildcards.iter().any(|g| g.matches(action_lower));
                 if hit != *negate {
                     Tri::Yes
                 } else {
@@ -135,7 +157,9 @@ impl Statement {
     }
 
     pub fn resource_tri(&self, resource: &[char], ctx: Context) -> Tri {
-        let spec = &self.resources[ctx.index()];
+        let Some(spec) = self.resource_spec(ctx) else {
+            return Tri::Maybe;
+        };
         if spec.malformed.is_some() {
             return Tri::Maybe;
         }
@@ -151,6 +175,41 @@ impl Statement {
         } else {
             hit
         }
+    }
+
+    /// [`Statement::action_tri`] for every action of `set`, in order: the literal patterns by
+    /// lookup, only the wildcard ones against each action.
+    pub fn action_column(&self, set: &ActionSet) -> Vec<Tri> {
+        let ActionSpec::Match {
+            negate,
+            literals,
+            wildcards,
+        } = &self.actions
+        else {
+            return vec![Tri::Maybe; set.lower.len()];
+        };
+        let mut hit = vec![false; set.lower.len()];
+        for l in literals {
+            for i in set.positions(l) {
+                if let Some(h) = hit.get_mut(i) {
+                    *h = true;
+                }
+            }
+        }
+        if !wildcards.is_empty() {
+            for (h, action) in hit.iter_mut().zip(&set.lower) {
+                *h = *h || wildcards.iter().any(|g| g.matches(action));
+            }
+        }
+        hit.into_iter()
+            .map(|h| if h != *negate { Tri::Yes } else { Tri::No })
+            .collect()
+    }
+
+    fn resource_spec(&self, ctx: Context) -> Option<&ResourceSpec> {
+        self.resource_of
+            .get(ctx.index())
+            .and_then(|i| self.resources.get(*i))
     }
 
     pub fn condition_tri(&self, ctx: Context) -> Tri {
@@ -193,12 +252,13 @@ impl Statement {
             push(r);
         }
         if self.resource_tri(resource, ctx) == Tri::Maybe {
-            let spec = &self.resources[ctx.index()];
-            if let Some(r) = &spec.malformed {
-                push(r);
-            }
-            for r in &spec.unknown {
-                push(r);
+            if let Some(spec) = self.resource_spec(ctx) {
+                if let Some(r) = &spec.malformed {
+                    push(r);
+                }
+                for r in &spec.unknown {
+                    push(r);
+                }
             }
         }
         let (t, rs) = &self.conditions[ctx.index()];
@@ -207,6 +267,31 @@ impl Statement {
                 push(r);
             }
         }
+    }
+}
+
+/// A list of actions prepared for [`Statement::action_column`]: lowercase, as characters, and
+/// indexed by their lowercase text.
+pub struct ActionSet {
+    pub lower: Vec<Vec<char>>,
+    index: HashMap<String, Vec<usize>>,
+}
+
+impl ActionSet {
+    pub fn new(actions: &[String]) -> ActionSet {
+        let mut index: HashMap<String, Vec<usize>> = HashMap::with_capacity(actions.len());
+        let mut lower = Vec::with_capacity(actions.len());
+        for (i, a) in actions.iter().enumerate() {
+            let l = a.to_lowercase();
+            lower.push(l.chars().collect());
+            index.entry(l).or_default().push(i);
+        }
+        ActionSet { lower, index }
+    }
+
+    /// Where the action whose lowercase text is `lower` stands in the list (usually once).
+    fn positions(&self, lower: &str) -> impl Iterator<Item = usize> + '_ {
+        self.index.get(lower).into_iter().flatten().copied()
     }
 }
 
@@ -390,12 +475,13 @@ fn broken_statement(label: String, reason: &str) -> Statement {
         effect: Effect::Unknown,
         effect_reason: Some(reason.to_string()),
         actions: ActionSpec::Malformed(reason.to_string()),
-        resources: Context::ALL.map(|_| ResourceSpec {
+        resources: vec![ResourceSpec {
             negate: false,
             globs: Vec::new(),
             unknown: Vec::new(),
             malformed: Some(reason.to_string()),
-        }),
+        }],
+        resource_of: [0; 4],
         conditions: Context::ALL.map(|_| (Tri::Maybe, Vec::new())),
     }
 }
@@ -467,10 +553,22 @@ fn compile_statement(n: usize, stmt: &Value, username: &str, vars: bool) -> Stat
                 "NotAction"
             },
         ) {
-            Ok(list) => ActionSpec::Match {
-                negate: obj.contains_key("NotAction"),
-                globs: list.iter().map(|a| Glob::new(&a.to_lowercase())).collect(),
-            },
+            Ok(list) => {
+                let (mut literals, mut wildcards) = (Vec::new(), Vec::new());
+                for a in list {
+                    let lower = a.to_lowercase();
+                    if lower.contains(['*', '?']) {
+                        wildcards.push(Glob::new(&lower));
+                    } else {
+                        literals.push(lower);
+                    }
+                }
+                ActionSpec::Match {
+                    negate: obj.contains_key("NotAction"),
+                    literals,
+                    wildcards,
+                }
+            }
             Err(e) => ActionSpec::Malformed(e),
         },
         (Some(_), Some(_)) => {
@@ -481,13 +579,18 @@ fn compile_statement(n: usize, stmt: &Value, username: &str, vars: bool) -> Stat
         }
     };
 
-    let resources = Context::ALL.map(|ctx| {
+    let compile_for = |ctx: Context| {
         let values = CtxValues {
             context: ctx,
             username,
         };
         compile_resources(obj, &values, vars)
-    });
+    };
+    let (resources, resource_of) = if vars && names_context_variable(obj) {
+        (Context::ALL.map(compile_for).into(), [0, 1, 2, 3])
+    } else {
+        (vec![compile_for(Context::MfaPresent)], [0; 4])
+    };
 
     let conditions = Context::ALL.map(|ctx| {
         let values = CtxValues {
@@ -506,8 +609,26 @@ fn compile_statement(n: usize, stmt: &Value, username: &str, vars: bool) -> Stat
         effect_reason,
         actions,
         resources,
+        resource_of,
         conditions,
     }
+}
+
+/// Whether `Resource`/`NotResource` names a policy variable whose value depends on the
+/// [`Context`] (see [`CONTEXT_KEYS`]); every other variable resolves the same in every context.
+fn names_context_variable(obj: &serde_json::Map<String, Value>) -> bool {
+    let texts = ["Resource", "NotResource"]
+        .into_iter()
+        .filter_map(|name| element(obj, name))
+        .filter_map(|v| string_list(v, "Resource").ok())
+        .flatten();
+    texts.into_iter().any(|text| {
+        text.contains("${")
+            && pattern::parse_template(text).iter().any(|piece| {
+                matches!(piece, Piece::Var(key, _)
+                    if CONTEXT_KEYS.contains(&key.to_ascii_lowercase().as_str()))
+            })
+    })
 }
 
 fn compile_resources(
@@ -829,6 +950,61 @@ fn value_matches(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Resources are compiled once for all contexts unless they name a key of [`CONTEXT_KEYS`]:
+    /// that is only right while every other key resolves the same in every context.
+    #[test]
+    fn only_context_keys_vary_by_context() {
+        let keys = [
+            "aws:username",
+            "aws:viaawsservice",
+            "aws:principaltype",
+            "aws:sourceip",
+            "aws:multifactorauthpresent",
+            "aws:multifactorauthage",
+        ];
+        for key in keys {
+            let values: Vec<_> = Context::ALL
+                .iter()
+                .map(|c| {
+                    CtxValues {
+                        context: *c,
+                        username: "alice",
+                    }
+                    .lookup(key)
+                })
+                .collect();
+            let varies = values.windows(2).any(|w| w[0] != w[1]);
+            assert_eq!(varies, CONTEXT_KEYS.contains(&key), "{key}");
+        }
+    }
+
+    #[test]
+    fn resource_naming_an_mfa_key_is_resolved_per_context() {
+        let doc = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "iam:GetUser",
+            "Resource": "arn:aws:iam::1:user/${aws:MultiFactorAuthPresent}"}]});
+        let c = compile(&doc, "alice");
+        let arn = |s: &str| s.chars().collect::<Vec<_>>();
+        let st = &c.statements[0];
+        assert_eq!(
+            st.resource_tri(&arn("arn:aws:iam::1:user/true"), Context::MfaPresent),
+            Tri::Yes
+        );
+        assert_eq!(
+            st.resource_tri(&arn("arn:aws:iam::1:user/true"), Context::MfaAbsent),
+            Tri::No
+        );
+        assert_eq!(
+            st.resource_tri(&arn("arn:aws:iam::1:user/false"), Context::MfaAbsent),
+            Tri::Yes
+        );
+        // Key missing: the pattern matches nothing.
+        assert_eq!(
+            st.resource_tri(&arn("arn:aws:iam::1:user/true"), Context::MfaKeyMissing),
+            Tri::No
+        );
+    }
 
     #[test]
     fn operator_names() {

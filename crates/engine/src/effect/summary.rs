@@ -4,20 +4,18 @@
 //!
 //! Derived from the effect diff, never from which migrations ran: the surfaces are the cells of the
 //! "beside an allow-everything policy" view (what the guard lets through whatever else the user
-//! has) in which an action is allowed on at least one resource. The after side is evaluated; the
-//! before side is the after side with the diff's rows put back. Actions are then described in the
+//! has) in which an action is allowed on at least one resource, both sides read from the same
+//! evaluation that produced the diff. Actions are then described in the
 //! operator's words by what they do (enrol an MFA device, list every user name, manage access
 //! keys, grant themselves permissions, …), a family at a time, so that any policy gets a summary,
 //! including ones no migration was written for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::diff::EffectDiff;
-use super::policy::{self, Tri};
-use super::universe::{resource_arn, universe_for};
+use super::diff::{slot, EffectDiff, Pair};
 use super::{Context, Decision, ResourceKind, View};
 
 /// What one kind of request could do, before and after.
@@ -317,77 +315,25 @@ fn name_or_describe(
 }
 
 /// The plain-language summary of going from `before` to `after`, whose effect diff is `diff`.
+/// (`effect_diff_and_plain` gives both from one evaluation.)
 pub fn plain(before: &Value, after: &Value, diff: &EffectDiff) -> Plain {
-    let universe = universe_for(&[before, after]);
-    let compiled = policy::compile(after, &universe.username);
-    let resources: Vec<(ResourceKind, Vec<char>)> = ResourceKind::ALL
-        .iter()
-        .map(|k| (*k, resource_arn(&universe, *k).chars().collect()))
-        .collect();
-    // Only the rows the surfaces read: beside allow-all, without MFA.
-    let rows: HashMap<(&str, ResourceKind, Context), Decision> = diff
-        .rows
-        .iter()
-        .filter(|r| r.view == View::BesideAllowAll && r.context != Context::MfaPresent)
-        .map(|r| ((r.action.as_str(), r.resource, r.context), r.before))
-        .collect();
-    let lower: Vec<String> = universe.actions.iter().map(|a| a.to_lowercase()).collect();
-    // The after document's decisions in the "beside allow-all" view, for the two contexts without
-    // MFA: action matching once per action and only for statements that may deny (it dominates
-    // the cost).
-    let n = compiled.statements.len();
-    let (mut by_action, mut applies) = (vec![Tri::No; n], vec![Tri::No; n]);
-    // Indexed by (action, resource kind, context without MFA).
-    let cell = |i: usize, k: usize, c: usize| (i * ResourceKind::ALL.len() + k) * 2 + c;
-    let mut after_cells = vec![Decision::Unknown; lower.len() * ResourceKind::ALL.len() * 2];
-    for (i, low) in lower.iter().enumerate() {
-        let chars: Vec<char> = low.chars().collect();
-        for (slot, st) in by_action.iter_mut().zip(&compiled.statements) {
-            // Beside an allow-everything policy only what may deny decides: Allow statements
-            // cannot change the outcome, so their (costly) action matching is skipped.
-            *slot = match st.effect {
-                policy::Effect::Allow => Tri::No,
-                _ => st.action_tri(&chars),
-            };
-        }
-        for (k, (_, arn)) in resources.iter().enumerate() {
-            for (c, ctx) in [Context::MfaAbsent, Context::MfaKeyMissing]
-                .into_iter()
-                .enumerate()
-            {
-                let cells = applies.iter_mut().zip(&compiled.statements).zip(&by_action);
-                for ((slot, st), a) in cells {
-                    *slot = match a {
-                        Tri::No => Tri::No,
-                        a => a.and(st.condition_tri(ctx)).and(st.resource_tri(arn, ctx)),
-                    };
-                }
-                let d = compiled
-                    .decide_from(&applies, View::BesideAllowAll.mode())
-                    .decision();
-                if let Some(slot) = after_cells.get_mut(cell(i, k, c)) {
-                    *slot = d;
-                }
-            }
-        }
-    }
+    plain_from(&Pair::new(before, after), diff)
+}
 
+/// [`plain`] from both documents' evaluated cells.
+pub(super) fn plain_from(pair: &Pair, diff: &EffectDiff) -> Plain {
+    let universe = &pair.grid.universe;
+    let lower: Vec<String> = universe.actions.iter().map(|a| a.to_lowercase()).collect();
     // (allowed, unknown) sets before and after, for one context.
     let surfaces = |ctx: Context| {
-        let c = usize::from(ctx == Context::MfaKeyMissing);
         let (mut b_allowed, mut a_allowed) = (BTreeSet::new(), BTreeSet::new());
         let (mut b_unknown, mut a_unknown) = (0, 0);
-        for (i, (action, low)) in universe.actions.iter().zip(&lower).enumerate() {
+        for (i, low) in lower.iter().enumerate() {
             let (mut b_any, mut a_any, mut b_unk, mut a_unk) = (false, false, false, false);
-            for (k, (kind, _)) in resources.iter().enumerate() {
-                let a = after_cells
-                    .get(cell(i, k, c))
-                    .copied()
-                    .unwrap_or(Decision::Unknown);
-                let b = rows
-                    .get(&(action.as_str(), *kind, ctx))
-                    .copied()
-                    .unwrap_or(a);
+            let (before, after) = (pair.before.block(i), pair.after.block(i));
+            for kind in ResourceKind::ALL {
+                let k = slot(kind, ctx, View::BesideAllowAll);
+                let (b, a) = (before[k].decision(), after[k].decision());
                 a_any |= a == Decision::Allowed;
                 b_any |= b == Decision::Allowed;
                 a_unk |= a == Decision::Unknown;

@@ -201,7 +201,7 @@ pub fn universe_for(docs: &[&Value]) -> Universe {
             }
         }
     }
-    actions.sort_by_key(|a| a.to_lowercase());
+    actions.sort_by_cached_key(|a| a.to_lowercase());
     Universe {
         partition,
         account,

@@ -521,11 +521,15 @@ fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpRe
     }
     let (partition, account) = arn_parts(doc);
     let mut guard_index = guard.index;
+    // Compiled once and again only after the document changed: compiling is the costly part.
+    let mut evaluator: Option<crate::effect::Evaluator> = None;
     for g in grants {
         let probe = probe_arn(g.resource, &partition, &account);
-        if crate::effect::allows(doc, &g.action, &probe, Context::MfaAbsent, TEST_USER) {
+        let ev = evaluator.get_or_insert_with(|| crate::effect::Evaluator::new(doc, TEST_USER));
+        if ev.allows(&g.action, &probe, Context::MfaAbsent) {
             continue;
         }
+        evaluator = None;
         let arn = grant_arn(g.resource, &partition, &account);
         // Prefer the joinable statement that already holds most of these grants' actions.
         let best = policy::statements(doc)
