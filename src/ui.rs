@@ -46,16 +46,21 @@ impl Ui {
     }
 
     /// Results (stdout). Broken pipes (`| head`) are not errors worth a panic.
-    pub fn out(&self, text: &str) {
+    pub fn out(&self, text: &str) -> Result<(), crate::error::Error> {
         // JSON and SARIF reports: JSON escapes, so the output stays valid JSON.
         let text = if text.starts_with(['{', '[']) {
             escape_json(text)
         } else {
-            escape_lines(text, self.color)
+            std::borrow::Cow::Owned(escape_lines(text, self.color))
         };
+        // A report that did not reach its reader is a failed run, never a silent exit 0.
         let mut o = std::io::stdout().lock();
-        let _ = o.write_all(text.as_bytes());
-        let _ = o.flush();
+        o.write_all(text.as_bytes())
+            .and_then(|()| o.flush())
+            .map_err(|source| crate::error::Error::Write {
+                path: "standard output".to_string(),
+                source,
+            })
     }
 
     /// Messages (stderr), suppressed by `--quiet`.

@@ -37,7 +37,7 @@ pub fn explain(
             let base_doc = read_policy(base)?;
             let d = effect::effect_diff(&base_doc, &doc);
             match format {
-                Format::Json => ui.out(&pretty(&serde_json::to_value(&d).unwrap_or_default())),
+                Format::Json => ui.out(&pretty("the effect diff", &d)?)?,
                 _ => {
                     let rows: Vec<&effect::EffectRow> = d.rows.iter().collect();
                     let mut out = format!(
@@ -56,14 +56,14 @@ pub fn explain(
                     for u in &d.unknown {
                         out.push_str(&format!("  could not evaluate: {u}\n"));
                     }
-                    ui.out(&out);
+                    ui.out(&out)?;
                 }
             }
         }
         None => {
             let table = effect::effect_table(&doc);
             match format {
-                Format::Json => ui.out(&pretty(&serde_json::to_value(&table).unwrap_or_default())),
+                Format::Json => ui.out(&pretty("the effect table", &table)?)?,
                 _ => {
                     let mut out = String::new();
                     for r in &table {
@@ -76,7 +76,7 @@ pub fn explain(
                             ser(&r.decision)
                         ));
                     }
-                    ui.out(&out);
+                    ui.out(&out)?;
                 }
             }
         }

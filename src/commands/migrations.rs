@@ -29,7 +29,7 @@ pub fn migrations(
                     })
                 })
                 .collect();
-            ui.out(&pretty(&serde_json::Value::Array(list)));
+            ui.out(&pretty("the migration list", &list)?)?;
         }
         MigrationsAction::List => {
             let mut out = String::new();
@@ -43,7 +43,7 @@ pub fn migrations(
                     m.spec.title
                 ));
             }
-            ui.out(&out);
+            ui.out(&out)?;
         }
         MigrationsAction::Show { id } => {
             let m = migration::find(&chain, &id).ok_or(Error::UnknownMigration(id))?;
@@ -69,7 +69,7 @@ pub fn migrations(
                     .join("\n"),
                 m.file,
                 text
-            ));
+            ))?;
         }
     }
     Ok(Exit::Ok)

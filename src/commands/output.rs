@@ -267,13 +267,54 @@ pub fn result_lines(results: &[ChangeResult]) -> String {
     s
 }
 
-pub fn pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+/// Pretty JSON text of `v`, with a final newline. `what` names it in the error, which is a bug
+/// in forcemfa (every type serialised here is ours), never an empty report.
+pub fn pretty<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<String, Error> {
+    let mut text = serde_json::to_string_pretty(v).map_err(|source| Error::Serialize {
+        what: what.to_string(),
+        source,
+    })?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// The JSON report of a run: the planning report (or, for a saved plan applied, which plan),
+/// then what apply did and the account table. Serialised as it stands, without an intermediate
+/// `Value` (a plan of a thousand files is tens of megabytes of JSON).
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    #[serde(flatten)]
+    base: JsonBase<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<&'a [ChangeResult]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcomes: Option<report::OutcomeCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accounts: Option<&'a [AccountSummary]>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonBase<'a> {
+    Report(report::JsonReport<'a>),
+    SavedPlan {
+        tool: &'static str,
+        command: &'static str,
+        plan: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        effective_options: Option<serde_json::Value>,
+    },
 }
 
 /// Print the report in `format` (and write it to `--report FILE`).
 pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), Error> {
-    let items: Vec<Item> = parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
+    // One part (one source, the usual run) is reported as it stands, not copied.
+    let items: std::borrow::Cow<[Item]> = match parts {
+        [one] => std::borrow::Cow::Borrowed(one.items.as_slice()),
+        _ => parts.iter().flat_map(|p| p.items.iter().cloned()).collect(),
+    };
     let accounts: Vec<&Part> = parts.iter().filter(|p| p.account.is_some()).collect();
     let rows: Vec<AccountSummary> = accounts
         .iter()
@@ -283,33 +324,34 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
     let table = rows.len() > 1;
     let results: Vec<ChangeResult> = parts.iter().flat_map(|p| p.results.clone()).collect();
     let all_blocked: Vec<&String> = parts.iter().flat_map(|p| p.blocked.iter()).collect();
-    let render = |color: bool| -> String {
-        match format {
+    let render = |color: bool| -> Result<String, Error> {
+        Ok(match format {
             Format::Json => {
-                let mut v = match r.saved_plan {
-                    Some(plan) if items.is_empty() => serde_json::json!({
-                        "tool": "forcemfa",
-                        "command": "apply",
-                        "plan": plan.display().to_string(),
-                    }),
-                    _ => report::json(&items, r.mode),
-                };
-                if let Some(eo) = &r.effective_options {
-                    v["effective_options"] = eo.clone();
-                }
-                if r.mode == Mode::Apply {
-                    v["results"] = serde_json::to_value(&results).unwrap_or_default();
-                    // What happened, counted: never the plan's numbers for an apply.
-                    v["outcomes"] =
-                        serde_json::to_value(report::outcome_counts(&results)).unwrap_or_default();
-                    if let Some(j) = r.journal {
-                        v["journal"] = serde_json::json!(j.display().to_string());
+                let base = match r.saved_plan {
+                    Some(plan) if items.is_empty() => JsonBase::SavedPlan {
+                        tool: "forcemfa",
+                        command: "apply",
+                        plan: plan.display().to_string(),
+                        effective_options: r.effective_options.clone(),
+                    },
+                    _ => {
+                        let mut rep = report::json_report(&items, r.mode);
+                        if let Some(eo) = &r.effective_options {
+                            rep = rep.with_effective_options(eo.clone());
+                        }
+                        JsonBase::Report(rep)
                     }
-                }
-                if !rows.is_empty() {
-                    v["accounts"] = serde_json::to_value(&rows).unwrap_or_default();
-                }
-                pretty(&v)
+                };
+                let apply = r.mode == Mode::Apply;
+                let out = JsonOut {
+                    base,
+                    results: apply.then_some(results.as_slice()),
+                    // What happened, counted: never the plan's numbers for an apply.
+                    outcomes: apply.then(|| report::outcome_counts(&results)),
+                    journal: r.journal.filter(|_| apply).map(|j| j.display().to_string()),
+                    accounts: (!rows.is_empty()).then_some(rows.as_slice()),
+                };
+                pretty("the JSON report", &out)?
             }
             Format::Markdown => {
                 let mut s = if items.is_empty() && r.saved_plan.is_some() {
@@ -330,7 +372,7 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 }
                 s
             }
-            Format::Sarif => pretty(&report::sarif(&items)),
+            Format::Sarif => pretty("the SARIF report", &report::sarif(&items))?,
             Format::Text => {
                 let opts = TextOptions {
                     color,
@@ -347,11 +389,11 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 }
                 s
             }
-        }
+        })
     };
-    ui.out(&render(ui.color));
+    ui.out(&render(ui.color)?)?;
     if let Some(path) = r.file {
-        std::fs::write(path, render(false)).map_err(|source| Error::Write {
+        std::fs::write(path, render(false)?).map_err(|source| Error::Write {
             path: path.display().to_string(),
             source,
         })?;

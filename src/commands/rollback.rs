@@ -49,7 +49,7 @@ pub fn rollback(
                 ),
             });
         }
-        ui.out("Nothing to roll back.\n");
+        ui.out("Nothing to roll back.\n")?;
         return Ok(Exit::Ok);
     }
     let options = aws_options(&operator(connect_args, &routes, journal_file)?)?;
@@ -84,7 +84,7 @@ pub fn rollback(
     ui.out(&format!(
         "{}Rolled back {}, failed {}.\n",
         tally.lines, tally.done, tally.failed
-    ));
+    ))?;
     Ok(if tally.failed > 0 {
         Exit::Error
     } else {

@@ -20,11 +20,11 @@ pub fn run(ui: &Ui, cli: &Cli) -> Result<Option<Exit>, Error> {
             Ok(Some(Exit::Ok))
         }
         Command::Completions { shell } => {
-            ui.out(&completions(*shell));
+            ui.out(&completions(*shell))?;
             Ok(Some(Exit::Ok))
         }
         Command::Man => {
-            ui.out(&man_page()?);
+            ui.out(&man_page()?)?;
             Ok(Some(Exit::Ok))
         }
         _ => Ok(None),
@@ -97,7 +97,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                     })
                     .collect(),
             );
-            ui.out(&crate::commands::pretty(&v));
+            ui.out(&crate::commands::pretty("the effective options", &v)?)?;
         }
         _ => {
             let mut out = resolved.to_text();
@@ -113,7 +113,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                     crate::cli::config::kind_name(p.kind)
                 ));
             }
-            ui.out(&out);
+            ui.out(&out)?;
         }
     }
     Ok(())

@@ -349,15 +349,10 @@ pub fn json_report(items: &[Item], mode: Mode) -> JsonReport<'_> {
     }
 }
 
-/// Pretty JSON text of the report, with a final newline. A report that cannot be serialised
-/// is an error, never an empty text.
-pub fn json_text(items: &[Item], mode: Mode) -> Result<String, serde_json::Error> {
-    Ok(serde_json::to_string_pretty(&json_report(items, mode))? + "\n")
-}
-
-/// The report as a `Value`, for callers that add fields (apply results).
-pub fn json(items: &[Item], mode: Mode) -> Value {
-    serde_json::to_value(json_report(items, mode)).unwrap_or(Value::Null)
+/// The report as a `Value` (tests pin its shape; `commands::output` serialises the report
+/// directly).
+pub fn json(items: &[Item], mode: Mode) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(json_report(items, mode))
 }
 
 // --- Markdown escaping: values come from files and accounts; none may break a table row,

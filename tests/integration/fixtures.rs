@@ -350,7 +350,7 @@ fn snapshot_reports_markdown_json_sarif() {
     insta::assert_snapshot!("report_markdown", report::markdown(&items, Mode::Plan));
     crate::tools::assert_valid_sarif(&report::sarif(&items));
     insta::assert_json_snapshot!("report_sarif", report::sarif(&items));
-    let mut json = report::json(&items, Mode::Plan);
+    let mut json = report::json(&items, Mode::Plan).unwrap();
     // Effect rows are many; the summary and the shape are what the snapshot pins.
     json["changes"][0]["effect"]["rows"] = serde_json::json!("…");
     json["changes"][0]["before"] = serde_json::json!("…");

@@ -6,6 +6,7 @@
 //! The one helper for every output: renderers call [`escape`] on single-line values, the
 //! terminal sink calls [`escape_lines`] on everything it prints.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Characters that must not reach a terminal or report as they are.
@@ -77,22 +78,30 @@ pub fn escape_lines(s: &str, keep_sgr: bool) -> String {
 /// JSON text: the unsafe characters serde_json leaves raw (DEL, C1, bidirectional and
 /// zero-width characters, which can only occur inside strings) written as JSON escapes
 /// (`\u009b`), so the output stays valid JSON and safe to print.
-pub fn escape_json(s: &str) -> String {
-    if !s
-        .chars()
-        .any(|c| is_unsafe(c) && c != '\n' && c != '\t' && c != '\r')
-    {
-        return s.to_string();
+pub fn escape_json(s: &str) -> Cow<'_, str> {
+    let unsafe_here = |c: char| is_unsafe(c) && c != '\n' && c != '\t' && c != '\r';
+    // One pass over the bytes finds the first one that may need a look (a control character,
+    // DEL or the start of a non-ASCII character); reports are almost always plain ASCII.
+    let suspect = s
+        .bytes()
+        .position(|b| b >= 0x7f || (b < 0x20 && !matches!(b, b'\n' | b'\t' | b'\r')));
+    // Everything before it is ASCII, so it starts a character.
+    let clean = match suspect {
+        None => true,
+        Some(i) => !s.get(i..).unwrap_or(s).chars().any(unsafe_here),
+    };
+    if clean {
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if is_unsafe(c) && c != '\n' && c != '\t' && c != '\r' {
+        if unsafe_here(c) {
             let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The length of a Select Graphic Rendition sequence at the start of `s`, if there is one.
@@ -119,10 +128,34 @@ mod tests {
     #[test]
     fn json_stays_json() {
         let v = serde_json::json!({"p": "a\u{9b}b\u{202e}c\u{1b}"});
-        let text = escape_json(&serde_json::to_string(&v).unwrap_or_default());
+        let raw = serde_json::to_string(&v).unwrap_or_default();
+        let text = escape_json(&raw);
         assert!(!text.chars().any(is_unsafe), "{text}");
         let back: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn json_text_is_borrowed_unless_something_needs_escaping() {
+        for clean in ["{\"a\": 1}\n", "{\"p\": \"ünïcode\"}\r\n\t", ""] {
+            assert!(matches!(escape_json(clean), Cow::Borrowed(t) if t == clean));
+        }
+        assert_eq!(escape_json("{\"a\u{7f}\"}"), "{\"a\\u007f\"}");
+        assert_eq!(escape_json("{\"ü\u{200b}\"}"), "{\"ü\\u200b\"}");
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, nothing unsafe is left but line breaks and tabs, and text that
+        /// needed nothing comes back unchanged.
+        #[test]
+        fn json_escaping_leaves_nothing_unsafe(s in "\\PC*|[\\x00-\\x7f]*|.*") {
+            let out = escape_json(&s);
+            let unsafe_left = |t: &str| t.chars().any(|c| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r'));
+            proptest::prop_assert!(!unsafe_left(&out));
+            if !unsafe_left(&s) {
+                proptest::prop_assert_eq!(out.as_ref(), s.as_str());
+            }
+        }
     }
 
     #[test]

@@ -417,16 +417,22 @@ struct CompiledDecl<'a> {
 }
 
 impl CompiledDecl<'_> {
-    fn covers(&self, row: &EffectRow, action_lower: &[char]) -> bool {
+    /// Whether the declaration names the action (lowercase), whatever the cell.
+    fn names(&self, action_lower: &[char]) -> bool {
+        self.actions
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|g| g.matches(action_lower)))
+            && !self.except.iter().any(|g| g.matches(action_lower))
+    }
+
+    /// Whether the declaration covers the row's cell; `named` is [`CompiledDecl::names`] of
+    /// the row's action.
+    fn covers(&self, row: &EffectRow, named: bool) -> bool {
         let d = self.decl;
-        (d.contexts.is_empty() || d.contexts.contains(&row.context))
+        named
+            && (d.contexts.is_empty() || d.contexts.contains(&row.context))
             && (d.resources.is_empty() || d.resources.contains(&row.resource))
             && (d.views.is_empty() || d.views.contains(&row.view))
-            && self
-                .actions
-                .as_ref()
-                .is_none_or(|globs| globs.iter().any(|g| g.matches(action_lower)))
-            && !self.except.iter().any(|g| g.matches(action_lower))
     }
 }
 
@@ -449,25 +455,38 @@ pub fn unexplained<'a>(diff: &'a EffectDiff, declared: &[DeclaredEffect]) -> Vec
             except: compile(&d.except_actions),
         })
         .collect();
-    diff.rows
-        .iter()
-        .filter(|row| {
-            let action: Vec<char> = row.action.to_lowercase().chars().collect();
-            let covering: Vec<Direction> = decls
-                .iter()
-                .filter(|d| d.covers(row, &action))
-                .map(|d| d.decl.direction)
-                .collect();
-            let explained = resolutions(row.before, &row.before_possible)
-                .into_iter()
-                .all(|b| {
-                    resolutions(row.after, &row.after_possible)
-                        .into_iter()
-                        .all(|a| direction(b, a).is_none_or(|dir| covering.contains(&dir)))
-                });
-            !explained
-        })
-        .collect()
+    // Rows come action by action: which declarations name the action is worked out once per
+    // action, not once per row.
+    let mut current: Option<(&str, Vec<bool>)> = None;
+    let mut out = Vec::new();
+    for row in &diff.rows {
+        let named = match &current {
+            Some((action, named)) if *action == row.action => named,
+            _ => {
+                let action: Vec<char> = row.action.to_lowercase().chars().collect();
+                let named = decls.iter().map(|d| d.names(&action)).collect();
+                &current.insert((row.action.as_str(), named)).1
+            }
+        };
+        let covering: Vec<Direction> = decls
+            .iter()
+            .zip(named)
+            .filter(|(d, n)| d.covers(row, **n))
+            .map(|(d, _)| d.decl.direction)
+            .collect();
+        let afters = resolutions(row.after, &row.after_possible);
+        let explained = resolutions(row.before, &row.before_possible)
+            .into_iter()
+            .all(|b| {
+                afters
+                    .iter()
+                    .all(|a| direction(b, *a).is_none_or(|dir| covering.contains(&dir)))
+            });
+        if !explained {
+            out.push(row);
+        }
+    }
+    out
 }
 
 /// Declared effects that explain no row of `diff`: a migration said it would change something that

@@ -146,6 +146,23 @@ fn named_actions(doc: &Value) -> Vec<&str> {
     out
 }
 
+/// The actions every universe has, IAM and STS and the sample of other services, sorted
+/// case-insensitively, and their lowercase forms.
+fn base_actions() -> &'static (Vec<String>, HashSet<String>) {
+    static BASE: OnceLock<(Vec<String>, HashSet<String>)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut actions: Vec<String> = iam_sts_actions().to_vec();
+        for s in OTHER_SERVICES_SAMPLE {
+            if !actions.iter().any(|a| a.eq_ignore_ascii_case(s)) {
+                actions.push(s.to_string());
+            }
+        }
+        actions.sort_by_cached_key(|a| a.to_lowercase());
+        let lower = actions.iter().map(|a| a.to_lowercase()).collect();
+        (actions, lower)
+    })
+}
+
 /// Builds the universe for comparing `docs` (see the module documentation).
 pub fn universe_for(docs: &[&Value]) -> Universe {
     let mut all = Vec::new();
@@ -168,9 +185,9 @@ pub fn universe_for(docs: &[&Value]) -> Universe {
     let other_username = fresh_name("bob", &lowered);
     let device_name = fresh_name("phone-2", &lowered);
 
-    let mut actions: Vec<String> = iam_sts_actions().to_vec();
-    actions.extend(OTHER_SERVICES_SAMPLE.iter().map(|s| s.to_string()));
-    let mut seen: HashSet<String> = actions.iter().map(|a| a.to_lowercase()).collect();
+    let (base, base_lower) = base_actions();
+    let mut extra: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for doc in docs {
         for named in named_actions(doc) {
             let named = named.trim();
@@ -178,8 +195,9 @@ pub fn universe_for(docs: &[&Value]) -> Universe {
                 continue;
             }
             if is_concrete(named) {
-                if seen.insert(named.to_lowercase()) {
-                    actions.push(named.to_string());
+                let lower = named.to_lowercase();
+                if !base_lower.contains(&lower) && seen.insert(lower) {
+                    extra.push(named.to_string());
                 }
                 continue;
             }
@@ -192,16 +210,26 @@ pub fn universe_for(docs: &[&Value]) -> Universe {
                 continue; // IAM and STS are complete; `*` and `*:…` already match the whole universe.
             }
             let glob = Glob::new(&named.to_lowercase());
-            if actions.iter().any(|a| glob.matches_str(&a.to_lowercase())) {
+            if base_lower.iter().any(|a| glob.matches_str(a))
+                || extra.iter().any(|a| glob.matches_str(&a.to_lowercase()))
+            {
                 continue;
             }
             let synthetic = named.replace('*', "Synthetic").replace('?', "X");
-            if seen.insert(synthetic.to_lowercase()) {
-                actions.push(synthetic);
+            let lower = synthetic.to_lowercase();
+            if !base_lower.contains(&lower) && seen.insert(lower) {
+                extra.push(synthetic);
             }
         }
     }
-    actions.sort_by_cached_key(|a| a.to_lowercase());
+    let actions = if extra.is_empty() {
+        base.clone()
+    } else {
+        let mut all = base.clone();
+        all.extend(extra);
+        all.sort_by_cached_key(|a| a.to_lowercase());
+        all
+    };
     Universe {
         partition,
         account,

@@ -521,15 +521,25 @@ fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpRe
     }
     let (partition, account) = arn_parts(doc);
     let mut guard_index = guard.index;
-    // Compiled once and again only after the document changed: compiling is the costly part.
+    // Compiling is the costly part, so the document is compiled once, and again only when a
+    // grant added since could answer the question: adding a concrete action to an Allow changes
+    // only what is decided for that action, a pattern (never in the shipped migrations) anything.
     let mut evaluator: Option<crate::effect::Evaluator> = None;
+    let mut added: Vec<&str> = Vec::new();
     for g in grants {
         let probe = probe_arn(g.resource, &partition, &account);
+        if added
+            .iter()
+            .any(|a| a.contains(['*', '?']) || a.eq_ignore_ascii_case(&g.action))
+        {
+            evaluator = None;
+            added.clear();
+        }
         let ev = evaluator.get_or_insert_with(|| crate::effect::Evaluator::new(doc, TEST_USER));
         if ev.allows(&g.action, &probe, Context::MfaAbsent) {
             continue;
         }
-        evaluator = None;
+        added.push(&g.action);
         let arn = grant_arn(g.resource, &partition, &account);
         // Prefer the joinable statement that already holds most of these grants' actions.
         let best = policy::statements(doc)
@@ -680,11 +690,11 @@ fn extend_grant(doc: &mut Value, o: &spec::ExtendGrant) -> OpResult {
     let mut r = OpResult::default();
     let (partition, account) = arn_parts(doc);
     let probe = probe_arn(GrantResource::User, &partition, &account);
-    if crate::effect::allows(doc, &o.add, &probe, Context::MfaPresent, TEST_USER) {
+    let evaluator = crate::effect::Evaluator::new(doc, TEST_USER);
+    if evaluator.allows(&o.add, &probe, Context::MfaPresent) {
         return r;
     }
     // Only where the guard still denies it before MFA: a grant must never open it without MFA.
-    let evaluator = crate::effect::Evaluator::new(doc, TEST_USER);
     let guarded = Context::WITHOUT_MFA.iter().all(|ctx| {
         evaluator
             .evaluate(&o.add, &probe, *ctx, crate::effect::View::BesideAllowAll)
