@@ -33,7 +33,11 @@ fn main() {
             let mut msg = format!("error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                msg.push_str(&format!("\n  caused by: {s}"));
+                // A cause the message already quotes is not repeated.
+                let text = s.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(&format!("\n  caused by: {text}"));
+                }
                 source = s.source();
             }
             // Error messages quote paths and AWS answers: no control character reaches the

@@ -169,6 +169,33 @@ fn a_non_utf8_file_name_is_an_error_item_and_the_json_report_keeps_everything() 
     assert_eq!(saved["changes"].as_array().unwrap().len(), 1);
 }
 
+/// A report that cannot reach its reader (a full disk behind the redirection) is a failed run
+/// that says so, in every format, never an exit 0 with the report lost.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_that_cannot_be_written_to_standard_output_fails_the_run() {
+    let dir = legacy_folder();
+    for format in ["text", "json", "markdown"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("forcemfa"))
+            .env("NO_COLOR", "1")
+            .args(["plan", "--format", format])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::from(full))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("cannot write standard output"),
+            "{format}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn the_same_file_named_twice_is_planned_once() {
     let dir = legacy_folder();

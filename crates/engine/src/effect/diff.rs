@@ -227,14 +227,18 @@ impl Grid {
     }
 }
 
-/// Whether any condition of the document names `aws:MultiFactorAuthAge` (in any case).
+/// Whether the document names `aws:MultiFactorAuthAge` (in any case) anywhere: as a condition
+/// key, or inside a text, as a policy variable (`${aws:MultiFactorAuthAge}`) would be.
 fn uses_age(doc: &Value) -> bool {
+    fn names(s: &str) -> bool {
+        const KEY: &str = "aws:multifactorauthage";
+        s.len() >= KEY.len() && s.to_ascii_lowercase().contains(KEY)
+    }
     fn walk(v: &Value) -> bool {
         match v {
-            Value::Object(map) => map
-                .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("aws:MultiFactorAuthAge") || walk(v)),
+            Value::Object(map) => map.iter().any(|(k, v)| names(k) || walk(v)),
             Value::Array(items) => items.iter().any(walk),
+            Value::String(s) => names(s),
             _ => false,
         }
     }
