@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
 # How long `forcemfa plan` takes over many policy files (issue: "a plan over 1,000 policy files
-# should stay interactive"). Generates N copies of the published generations (each with its own
-# account id, so nothing is cached by accident), then times the release binary.
+# should stay under 1.5 s"). Generates N copies of the published generations (each with its own
+# account id, so nothing is cached by accident), then times the release binary RUNS times per
+# format after one warm-up run, and prints the minimum, median and maximum of the wall time and
+# of the CPU time (user + system), and the peak RSS. Quote the median: the machine is shared.
 #
-#   scripts/bench_plan.sh [N]      # default 1000
+#   scripts/bench_plan.sh [N] [RUNS]      # defaults: 1000 files, 5 runs
+#   BIN=path/to/forcemfa scripts/bench_plan.sh   # another build (no cargo build then)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
-cargo build --release --quiet
+runs="${2:-5}"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=./target/release/forcemfa
+fi
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
+mkdir "$dir/policies"
 i=0
 while [ "$i" -lt "$n" ]; do
   for f in tests/fixtures/policies/*.json; do
     [ "$i" -lt "$n" ] || break
     acct=$(printf '%012d' "$i")
-    sed "s/arn:aws:iam::\*:/arn:aws:iam::$acct:/g" "$f" > "$dir/p$i.json"
+    sed "s/arn:aws:iam::\*:/arn:aws:iam::$acct:/g" "$f" > "$dir/policies/p$i.json"
     i=$((i + 1))
   done
 done
-echo "files: $n in $dir"
+echo "files: $n; binary: $BIN; runs: $runs per format after 1 warm-up; $(nproc) cores"
+# min / median / max of the numbers on standard input.
+stats() { sort -g | awk '{v[NR]=$1} END {printf "%6.2f %6.2f %6.2f", v[1], v[int((NR+1)/2)], v[NR]}'; }
 for fmt in text json; do
-  start=$(date +%s.%N)
-  /usr/bin/time -f "peak RSS %M KiB" ./target/release/forcemfa plan --format "$fmt" "$dir" > /dev/null 2> "$dir/.time" || true
-  end=$(date +%s.%N)
-  printf 'plan --format %-5s %6.2f s, %s\n' "$fmt" "$(echo "$end - $start" | bc)" "$(tail -1 "$dir/.time")"
+  "$BIN" plan --format "$fmt" "$dir/policies" > /dev/null 2>&1
+  : > "$dir/times"
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e %U %S %M" -o "$dir/one" "$BIN" plan --format "$fmt" "$dir/policies" > /dev/null 2>&1
+    cat "$dir/one" >> "$dir/times"
+  done
+  wall=$(awk '{print $1}' "$dir/times" | stats)
+  cpu=$(awk '{print $2 + $3}' "$dir/times" | stats)
+  rss=$(awk '{print $4}' "$dir/times" | sort -g | tail -1)
+  printf 'plan --format %-5s wall s (min median max) %s | cpu s %s | peak RSS %s KiB\n' "$fmt" "$wall" "$cpu" "$rss"
 done

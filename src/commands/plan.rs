@@ -342,37 +342,11 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
             }
         },
     };
-    // Planning is pure and CPU-bound (the effect diff dominates): one chunk per core, results
-    // kept in discovery order.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 16);
-    let chunk = found.len().div_ceil(workers).max(1);
-    let items = std::thread::scope(|scope| {
-        let handles: Vec<_> = found
-            .chunks(chunk)
-            .map(|part| {
-                (
-                    part,
-                    scope.spawn(move || part.iter().map(plan_one).collect::<Vec<Item>>()),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|(part, h)| {
-                // Never lose a file silently, even to a bug: report the chunk as errors.
-                h.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|f| Item::Error {
-                            target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
-                            error: "internal error while planning (a bug in forcemfa: please report it)".into(),
-                        })
-                        .collect()
-                })
-            })
-            .collect::<Vec<Item>>()
+    // Planning is pure and CPU-bound (the effect diff dominates): spread over the cores, results
+    // kept in discovery order, never a file lost silently, even to a bug.
+    let items = crate::sources::parallel::map_in_order(&found, plan_one, |f| Item::Error {
+        target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
+        error: "internal error while planning (a bug in forcemfa: please report it)".into(),
     });
     let mut items = items;
     let (chain, options) = chain_and_options(args)?;

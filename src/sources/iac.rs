@@ -95,40 +95,19 @@ fn limit_for(kind: PolicyKind) -> SizeLimit {
 
 /// Plan every embedded policy of every file, files in parallel, results in file order.
 pub fn plan_all(paths: &[PathBuf], chain: &[Migration], options: &Options) -> Vec<Item> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 16);
-    let chunk = paths.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| {
-                (
-                    part,
-                    scope.spawn(move || {
-                        part.iter()
-                            .flat_map(|p| plan_file(p, chain, options))
-                            .collect::<Vec<Item>>()
-                    }),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|(part, h)| {
-                h.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|p| Item::Error {
-                            target: Target::file(p),
-                            error: "internal error while planning (a bug in forcemfa: please report it)"
-                                .into(),
-                        })
-                        .collect()
-                })
-            })
-            .collect()
-    })
+    super::parallel::map_in_order(
+        paths,
+        |p| plan_file(p, chain, options),
+        |p| {
+            vec![Item::Error {
+                target: Target::file(p),
+                error: "internal error while planning (a bug in forcemfa: please report it)".into(),
+            }]
+        },
+    )
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Plan the policies of one IaC file.

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod files;
 pub mod iac;
 pub mod journal;
+pub mod parallel;
 pub mod principals;
 pub mod reach;
 pub mod refresh;

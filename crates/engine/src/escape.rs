@@ -79,29 +79,48 @@ pub fn escape_lines(s: &str, keep_sgr: bool) -> String {
 /// zero-width characters, which can only occur inside strings) written as JSON escapes
 /// (`\u009b`), so the output stays valid JSON and safe to print.
 pub fn escape_json(s: &str) -> Cow<'_, str> {
-    let unsafe_here = |c: char| is_unsafe(c) && c != '\n' && c != '\t' && c != '\r';
-    // One pass over the bytes finds the first one that may need a look (a control character,
-    // DEL or the start of a non-ASCII character); reports are almost always plain ASCII.
-    let suspect = s
-        .bytes()
-        .position(|b| b >= 0x7f || (b < 0x20 && !matches!(b, b'\n' | b'\t' | b'\r')));
-    // Everything before it is ASCII, so it starts a character.
-    let clean = match suspect {
-        None => true,
-        Some(i) => !s.get(i..).unwrap_or(s).chars().any(unsafe_here),
-    };
-    if clean {
+    let Some(first) = first_unsafe_in_json(s) else {
         return Cow::Borrowed(s);
-    }
+    };
+    let (clean, rest) = s.split_at_checked(first).unwrap_or(("", s));
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if unsafe_here(c) {
+    out.push_str(clean);
+    for c in rest.chars() {
+        if unsafe_in_json(c) {
             let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// What [`escape_json`] escapes: [`is_unsafe`] but the line breaks and tabs of the layout.
+fn unsafe_in_json(c: char) -> bool {
+    is_unsafe(c) && c != '\n' && c != '\t' && c != '\r'
+}
+
+/// Where the first character [`escape_json`] must escape starts. Reports are mostly ASCII with
+/// the odd arrow or ellipsis: the bytes are scanned for one that may start such a character (a
+/// control character, DEL, or the lead byte of a non-ASCII character), and only those characters
+/// are decoded and looked at.
+fn first_unsafe_in_json(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(off) = bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b >= 0x7f || (b < 0x20 && !matches!(b, b'\n' | b'\t' | b'\r')))
+    {
+        // Everything from `i` up to here is ASCII, so a character starts here.
+        let at = i + off;
+        let c = s.get(at..)?.chars().next()?;
+        if unsafe_in_json(c) {
+            return Some(at);
+        }
+        i = at + c.len_utf8();
+    }
+    None
 }
 
 /// The length of a Select Graphic Rendition sequence at the start of `s`, if there is one.
@@ -142,6 +161,11 @@ mod tests {
         }
         assert_eq!(escape_json("{\"a\u{7f}\"}"), "{\"a\\u007f\"}");
         assert_eq!(escape_json("{\"ü\u{200b}\"}"), "{\"ü\\u200b\"}");
+        // Clean non-ASCII characters before the first one to escape, and after it.
+        assert_eq!(
+            escape_json("{\"a → b … \u{1b}[2J → \u{202e}\"}"),
+            "{\"a → b … \\u001b[2J → \\u202e\"}"
+        );
     }
 
     proptest::proptest! {
