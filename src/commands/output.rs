@@ -391,9 +391,16 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
             }
         })
     };
-    ui.out(&render(ui.color)?)?;
+    let shown = render(ui.color)?;
+    ui.out(&shown)?;
     if let Some(path) = r.file {
-        std::fs::write(path, render(false)?).map_err(|source| Error::Write {
+        // Only text has colour; every other format is written as shown, not rendered again.
+        let text = if ui.color && matches!(format, Format::Text) {
+            render(false)?
+        } else {
+            shown
+        };
+        std::fs::write(path, text).map_err(|source| Error::Write {
             path: path.display().to_string(),
             source,
         })?;

@@ -985,25 +985,19 @@ mod tests {
             "Effect": "Allow", "Action": "iam:GetUser",
             "Resource": "arn:aws:iam::1:user/${aws:MultiFactorAuthPresent}"}]});
         let c = compile(&doc, "alice");
-        let arn = |s: &str| s.chars().collect::<Vec<_>>();
         let st = &c.statements[0];
-        assert_eq!(
-            st.resource_tri(&arn("arn:aws:iam::1:user/true"), Context::MfaPresent),
-            Tri::Yes
-        );
-        assert_eq!(
-            st.resource_tri(&arn("arn:aws:iam::1:user/true"), Context::MfaAbsent),
-            Tri::No
-        );
-        assert_eq!(
-            st.resource_tri(&arn("arn:aws:iam::1:user/false"), Context::MfaAbsent),
-            Tri::Yes
-        );
-        // Key missing: the pattern matches nothing.
-        assert_eq!(
-            st.resource_tri(&arn("arn:aws:iam::1:user/true"), Context::MfaKeyMissing),
-            Tri::No
-        );
+        let cases = [
+            ("true", Context::MfaPresent, Tri::Yes),
+            ("true", Context::MfaAbsent, Tri::No),
+            ("false", Context::MfaAbsent, Tri::Yes),
+            // Key missing: the pattern matches nothing.
+            ("true", Context::MfaKeyMissing, Tri::No),
+            ("false", Context::MfaKeyMissing, Tri::No),
+        ];
+        for (value, ctx, expected) in cases {
+            let arn: Vec<char> = format!("arn:aws:iam::1:user/{value}").chars().collect();
+            assert_eq!(st.resource_tri(&arn, ctx), expected, "{value} {ctx:?}");
+        }
     }
 
     #[test]
