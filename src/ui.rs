@@ -63,6 +63,43 @@ impl Ui {
             })
     }
 
+    /// A JSON report (stdout), serialised straight to the stream as [`Ui::out`] would print its
+    /// text: JSON escapes for the characters serde leaves raw, a final newline, and an error
+    /// (never an exit 0) when it cannot be written. `what` names it in a serialisation error.
+    pub fn out_json<T: serde::Serialize + ?Sized>(
+        &self,
+        what: &str,
+        value: &T,
+    ) -> Result<(), crate::error::Error> {
+        // serde writes token by token: the buffer comes first, so that escaping sees blocks.
+        let mut w = std::io::BufWriter::with_capacity(
+            1 << 16,
+            JsonEscaping {
+                inner: std::io::stdout().lock(),
+                pending: Vec::new(),
+            },
+        );
+        let written = serde_json::to_writer_pretty(&mut w, value);
+        let write_error = |source| crate::error::Error::Write {
+            path: "standard output".to_string(),
+            source,
+        };
+        match written {
+            Ok(()) => {}
+            Err(e) if e.is_io() => return Err(write_error(std::io::Error::from(e))),
+            Err(source) => {
+                return Err(crate::error::Error::Serialize {
+                    what: what.to_string(),
+                    source,
+                })
+            }
+        }
+        w.write_all(b"\n")
+            .and_then(|()| w.into_inner().map_err(std::io::IntoInnerError::into_error))
+            .and_then(|mut escaping| escaping.finish())
+            .map_err(write_error)
+    }
+
     /// Messages (stderr), suppressed by `--quiet`.
     pub fn info(&self, text: &str) {
         if !self.quiet {
@@ -116,5 +153,98 @@ pub fn confirm(question: &str) -> Answer {
             Answer::Interrupted
         }
         Err(_) => Answer::Quit,
+    }
+}
+
+/// A writer that passes JSON text through [`escape_json`] on its way to `inner`. A character
+/// split between two writes waits in `pending` for its other bytes; bytes that can never be UTF-8
+/// are refused (serde_json writes none).
+struct JsonEscaping<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> JsonEscaping<W> {
+    /// Flushes `inner`; a character still incomplete at the end is an error.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the report ends inside a character",
+            ));
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for JsonEscaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let joined;
+        let bytes = if self.pending.is_empty() {
+            buf
+        } else {
+            self.pending.extend_from_slice(buf);
+            joined = std::mem::take(&mut self.pending);
+            joined.as_slice()
+        };
+        let (text, rest) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text, &[][..]),
+            // Incomplete at the end: write what is whole, keep the rest for the next write.
+            Err(e) if e.error_len().is_none() => {
+                let (whole, rest) = bytes.split_at(e.valid_up_to());
+                (std::str::from_utf8(whole).unwrap_or_default(), rest)
+            }
+            Err(e) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+            }
+        };
+        self.inner.write_all(escape_json(text).as_bytes())?;
+        self.pending = rest.to_vec();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written in any pieces, even splitting characters, the text comes out as `escape_json`
+    /// gives it whole.
+    #[test]
+    fn json_escaping_writer_matches_escape_json_whatever_the_pieces() {
+        let text = "{\"a\": \"x → y \u{1b}[2J … \u{202e}z\u{7f}\"}";
+        let bytes = text.as_bytes();
+        for size in 1..=bytes.len() {
+            let mut w = JsonEscaping {
+                inner: Vec::new(),
+                pending: Vec::new(),
+            };
+            for piece in bytes.chunks(size) {
+                w.write_all(piece).unwrap_or_else(|e| panic!("{size}: {e}"));
+            }
+            assert!(w.finish().is_ok(), "{size}");
+            assert_eq!(
+                String::from_utf8_lossy(&w.inner),
+                escape_json(text),
+                "pieces of {size}"
+            );
+        }
+        let mut w = JsonEscaping {
+            inner: Vec::new(),
+            pending: Vec::new(),
+        };
+        assert!(w.write_all(b"\"\xff\"").is_err());
+        let mut w = JsonEscaping {
+            inner: Vec::new(),
+            pending: Vec::new(),
+        };
+        assert!(w
+            .write_all("→".as_bytes().get(..2).unwrap_or_default())
+            .is_ok());
+        assert!(w.finish().is_err());
     }
 }

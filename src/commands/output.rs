@@ -324,35 +324,42 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
     let table = rows.len() > 1;
     let results: Vec<ChangeResult> = parts.iter().flat_map(|p| p.results.clone()).collect();
     let all_blocked: Vec<&String> = parts.iter().flat_map(|p| p.blocked.iter()).collect();
+    let json = if matches!(format, Format::Json) {
+        let base = match r.saved_plan {
+            Some(plan) if items.is_empty() => JsonBase::SavedPlan {
+                tool: "forcemfa",
+                command: "apply",
+                plan: plan.display().to_string(),
+                effective_options: r.effective_options.clone(),
+            },
+            _ => {
+                let mut rep = report::json_report(&items, r.mode);
+                if let Some(eo) = &r.effective_options {
+                    rep = rep.with_effective_options(eo.clone());
+                }
+                JsonBase::Report(rep)
+            }
+        };
+        let apply = r.mode == Mode::Apply;
+        let out = JsonOut {
+            base,
+            results: apply.then_some(results.as_slice()),
+            // What happened, counted: never the plan's numbers for an apply.
+            outcomes: apply.then(|| report::outcome_counts(&results)),
+            journal: r.journal.filter(|_| apply).map(|j| j.display().to_string()),
+            accounts: (!rows.is_empty()).then_some(rows.as_slice()),
+        };
+        Some(out)
+    } else {
+        None
+    };
     let render = |color: bool| -> Result<String, Error> {
         Ok(match format {
-            Format::Json => {
-                let base = match r.saved_plan {
-                    Some(plan) if items.is_empty() => JsonBase::SavedPlan {
-                        tool: "forcemfa",
-                        command: "apply",
-                        plan: plan.display().to_string(),
-                        effective_options: r.effective_options.clone(),
-                    },
-                    _ => {
-                        let mut rep = report::json_report(&items, r.mode);
-                        if let Some(eo) = &r.effective_options {
-                            rep = rep.with_effective_options(eo.clone());
-                        }
-                        JsonBase::Report(rep)
-                    }
-                };
-                let apply = r.mode == Mode::Apply;
-                let out = JsonOut {
-                    base,
-                    results: apply.then_some(results.as_slice()),
-                    // What happened, counted: never the plan's numbers for an apply.
-                    outcomes: apply.then(|| report::outcome_counts(&results)),
-                    journal: r.journal.filter(|_| apply).map(|j| j.display().to_string()),
-                    accounts: (!rows.is_empty()).then_some(rows.as_slice()),
-                };
-                pretty("the JSON report", &out)?
-            }
+            // Streamed to standard output (`Ui::out_json`); as text only for `--report FILE`.
+            Format::Json => match &json {
+                Some(out) => pretty("the JSON report", out)?,
+                None => String::new(),
+            },
             Format::Markdown => {
                 let mut s = if items.is_empty() && r.saved_plan.is_some() {
                     format!(
@@ -391,14 +398,24 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
             }
         })
     };
-    let shown = render(ui.color)?;
-    ui.out(&shown)?;
+    // JSON goes straight to standard output, never held whole in memory twice; every other
+    // format is rendered as text first.
+    let shown = match &json {
+        Some(out) => {
+            ui.out_json("the JSON report", out)?;
+            None
+        }
+        None => {
+            let text = render(ui.color)?;
+            ui.out(&text)?;
+            Some(text)
+        }
+    };
     if let Some(path) = r.file {
         // Only text has colour; every other format is written as shown, not rendered again.
-        let text = if ui.color && matches!(format, Format::Text) {
-            render(false)?
-        } else {
-            shown
+        let text = match shown {
+            Some(text) if !(ui.color && matches!(format, Format::Text)) => text,
+            _ => render(false)?,
         };
         std::fs::write(path, text).map_err(|source| Error::Write {
             path: path.display().to_string(),

@@ -309,9 +309,10 @@ async fn batch_accounts_file_mixed_accounts_and_unassumable_role() {
         reason.contains("sts:AssumeRole") && reason.contains(&denied),
         "{reason}"
     );
-    assert!(std::fs::read_to_string(&report)
-        .unwrap()
-        .contains("\"accounts\""));
+    // The report file holds the JSON report as printed (streamed to stdout, rendered for the file).
+    let written = std::fs::read_to_string(&report).unwrap();
+    assert!(written.contains("\"accounts\""));
+    assert_eq!(written, stdout);
 
     // Apply: the good accounts are written, the failing one is reported, exit 1.
     let journal = dir.path().join("journal.jsonl");
