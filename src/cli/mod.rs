@@ -14,8 +14,10 @@ pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
     version,
     about = "Find legacy force-MFA IAM policies and upgrade them safely to current AWS best practice",
     long_about = "Find legacy force-MFA IAM policies and upgrade them safely.\n\n\
-        Every rewrite is verified before it is offered: structural limits, idempotence, and an effect \
-        diff that must match what the migrations declare.\n\n\
+        Every rewrite is verified before it is offered: structural limits, idempotence, an effect \
+        diff that must match what the migrations declare, and an absolute rule that nothing beyond \
+        enrolling an MFA device (and what --allow-before-mfa names) may become reachable without \
+        MFA or with a stale MFA session, whatever a migration declares.\n\n\
         Exit codes: 0 success or nothing to change; 1 error; 2 changes pending (with --detailed-exitcode); \
         4 a change was blocked by verification; 130 interrupted.",
     // issue 13 (help names every kind of source) begin
