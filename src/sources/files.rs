@@ -85,6 +85,21 @@ fn dedup_by_file(files: Vec<PathBuf>) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Every entry below the folder `src`, sorted by name, without entering hidden folders,
+/// `node_modules` or `target` (the one rule for what a folder source covers).
+pub fn walk(src: &Path) -> impl Iterator<Item = walkdir::Result<walkdir::DirEntry>> {
+    walkdir::WalkDir::new(src)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_type().is_dir() && {
+                    let n = e.file_name().to_string_lossy();
+                    n.starts_with('.') || n == "node_modules" || n == "target"
+                })
+        })
+}
+
 /// The policy files named by the sources: files as given, folders walked for `*.json`
 /// (hidden folders, `node_modules` and `target` are not entered). Sorted, and de-duplicated by
 /// the file they name. Links to files are followed; every path found is either returned or
@@ -103,17 +118,7 @@ pub fn discover(sources: &[PathBuf]) -> Vec<Result<PathBuf, FileError>> {
         if src.is_file() {
             keep(Ok(Some(src.clone())), &mut out);
         } else if src.is_dir() {
-            let walker = walkdir::WalkDir::new(src)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| {
-                    e.depth() == 0
-                        || !(e.file_type().is_dir() && {
-                            let n = e.file_name().to_string_lossy();
-                            n.starts_with('.') || n == "node_modules" || n == "target"
-                        })
-                });
-            for entry in walker {
+            for entry in walk(src) {
                 match entry {
                     Ok(e) if e.path_is_symlink() && e.depth() > 0 => {
                         keep(walked_link(e.into_path()), &mut out)

@@ -31,18 +31,8 @@ pub fn split(
         }
     }
     for src in sources {
-        let walker = walkdir::WalkDir::new(src)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                e.depth() == 0
-                    || !(e.file_type().is_dir() && {
-                        let n = e.file_name().to_string_lossy();
-                        n.starts_with('.') || n == "node_modules" || n == "target"
-                    })
-            });
         // Unreadable entries are reported by the files source's own walk.
-        for e in walker.flatten() {
+        for e in files::walk(src).flatten() {
             let p = e.path();
             let json = p
                 .extension()

@@ -12,7 +12,7 @@ use hcl_edit::structure::{Block, Structure};
 use hcl_edit::Span;
 use serde_json::{json, Map, Value};
 
-use crate::placeholder::{self, Piece};
+use crate::placeholder;
 use crate::{line_indent, line_of, splice, Ctx, Embedded, Form, Obstacle, PolicyKind};
 
 #[derive(Debug, Clone)]
@@ -327,19 +327,7 @@ fn hcl(s: &str, opaque: &[String]) -> String {
     if let Some(src) = placeholder::opaque_index(s).and_then(|i| opaque.get(i)) {
         return src.clone();
     }
-    let mut out = String::from("\"");
-    for p in placeholder::pieces(s) {
-        match p {
-            Piece::Name(n) => out.push_str(&format!("${{{}}}", placeholder::source_name(n))),
-            Piece::Text(t) => {
-                let json = serde_json::to_string(t).unwrap_or_default();
-                let inner = &json[1..json.len() - 1];
-                out.push_str(&inner.replace("${", "&{").replace("%{", "%%{"));
-            }
-        }
-    }
-    out.push('"');
-    out
+    crate::hcl::quoted(s, "&{")
 }
 
 /// Attribute lines of one block body at `ind`, `=` aligned over runs of one-line values.
