@@ -77,7 +77,7 @@ fn is_json(path: &Path) -> bool {
 
 /// Keep the first of several paths naming the same file (`a.json ./a.json`, a link and its
 /// target), by canonical path; paths that cannot be resolved are kept as they are.
-fn dedup_by_file(files: Vec<PathBuf>) -> Vec<PathBuf> {
+pub fn dedup_by_file(files: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut seen = std::collections::HashSet::new();
     files
         .into_iter()

@@ -31,20 +31,41 @@ pub fn split(
         }
     }
     for src in sources {
-        // Unreadable entries are reported by the files source's own walk.
+        // Unreadable entries and links to folders are reported by the files source's own walk.
         for e in files::walk(src).flatten() {
             let p = e.path();
             let json = p
                 .extension()
                 .is_some_and(|x| x.eq_ignore_ascii_case("json"));
-            if e.file_type().is_file() && !json && has_iac_extension(p) && is_iac(p) {
+            if json || !has_iac_extension(p) {
+                continue;
+            }
+            // A link to a template is followed (and written through, as policy files are); a
+            // broken one is reported, never passed over.
+            let link = e.path_is_symlink() && e.depth() > 0;
+            let is_file = if link {
+                match std::fs::metadata(p) {
+                    Ok(m) => m.is_file(),
+                    Err(source) => {
+                        plain.push(Err(FileError::Io {
+                            path: p.to_path_buf(),
+                            source,
+                        }));
+                        continue;
+                    }
+                }
+            } else {
+                e.file_type().is_file()
+            };
+            if is_file && is_iac(p) {
                 iac_files.push(p.to_path_buf());
             }
         }
     }
     iac_files.sort();
     iac_files.dedup();
-    (plain, iac_files)
+    // A template named twice (a link and its target) is planned, and written, once.
+    (plain, files::dedup_by_file(iac_files))
 }
 
 fn has_iac_extension(p: &Path) -> bool {

@@ -246,6 +246,52 @@ fn symlinks_are_followed_to_the_real_file_and_written_there() {
         .stdout(predicate::str::contains("0 to change, 1 up to date"));
 }
 
+/// Templates are found the way policy files are: a link in a scanned folder is followed (and
+/// written through), a template reached twice is planned once, a broken link is an error.
+#[cfg(unix)]
+#[test]
+fn linked_templates_are_followed_planned_once_and_broken_links_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("real");
+    let scan = dir.path().join("scan");
+    std::fs::create_dir_all(&real_dir).unwrap();
+    std::fs::create_dir_all(&scan).unwrap();
+    let template = read(&fixture("iac/mixed/mfa-stack.yaml"));
+    let real = real_dir.join("mfa-stack.yaml");
+    std::fs::write(&real, &template).unwrap();
+    let link = scan.join("linked-stack.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    // The folder with the link: its two policies are planned.
+    bin()
+        .args(["plan", "--color", "never"])
+        .arg(&scan)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Plan: 2 to change"));
+    // Link and target both in the tree: planned once, not twice.
+    bin()
+        .args(["plan", "--color", "never"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Plan: 2 to change"));
+    // Apply through the link writes the real template; the link stays a link.
+    bin().args(["apply", "--yes"]).arg(&scan).assert().success();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_ne!(read(&real), template, "the real template is upgraded");
+    // A broken link to a template is an error, never passed over.
+    std::os::unix::fs::symlink(dir.path().join("gone.tf"), scan.join("broken.tf")).unwrap();
+    bin()
+        .args(["plan", "--color", "never"])
+        .arg(&scan)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("broken.tf"));
+}
+
 // ---- safe terminal output ---------------------------------------------------------------------
 
 #[cfg(unix)]
