@@ -174,23 +174,26 @@ pub(crate) fn load_plan(path: &Path) -> Result<engine_plan::PlanFile, Error> {
 }
 
 /// The confirmation text of a saved change: what it does and its diff.
-pub(crate) fn planned_text(c: &engine_plan::PlannedChange) -> String {
+/// The diff between two policy texts, each re-rendered in the one house style first (a text that
+/// is not a policy is diffed as it is), so that only what changed shows, not the layout.
+pub(crate) fn normalized_diff(before: &str, after: &str) -> crate::engine::diff::Diff {
     let style = policy::Style::default();
     let norm = |t: &str| {
         policy::parse(t)
             .map(|p| policy::render(&p.value, &style))
             .unwrap_or_else(|_| t.to_string())
     };
+    crate::engine::diff::diff(&norm(before), &norm(after), "policy")
+}
+
+pub(crate) fn planned_text(c: &engine_plan::PlannedChange) -> String {
     let mut out = format!(
         "{}  [change {}]\n  migrations: {}\n",
         c.target,
         c.id,
         c.migrations.join(", ")
     );
-    for line in crate::engine::diff::diff(&norm(&c.before), &norm(&c.after), "policy")
-        .unified
-        .lines()
-    {
+    for line in normalized_diff(&c.before, &c.after).unified.lines() {
         out.push_str(&format!("  {line}\n"));
     }
     for line in &c.effect_summary {

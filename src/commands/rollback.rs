@@ -281,15 +281,9 @@ struct RollbackPreview {
 /// The diff from the live document to the journalled original, and the checks IAM would
 /// apply (the journal is a file: what it asks to publish is checked like any new document).
 fn rollback_preview(entry: &JournalEntry, live: &str, color: bool) -> RollbackPreview {
-    use crate::engine::{diff, policy};
+    use crate::engine::policy;
     let original = entry.before.as_deref().unwrap_or_default();
-    let style = policy::Style::default();
-    let norm = |t: &str| {
-        policy::parse(t)
-            .map(|p| policy::render(&p.value, &style))
-            .unwrap_or_else(|_| t.to_string())
-    };
-    let d = diff::diff(&norm(live), &norm(original), "policy");
+    let d = crate::commands::normalized_diff(live, original);
     let mut text = format!(
         "{}  [rollback of change {}]\n",
         entry.target, entry.change_id
