@@ -142,7 +142,7 @@ fn cfn_lint_ignoring(files: &[&Path], ignore: &[&str]) {
             std::env::var("CI").as_deref() != Ok("true"),
             "cfn-lint is missing from .venv: `tests/run_moto.sh start` installs it"
         );
-        println!("cfn-lint not installed in .venv: template lint not run");
+        crate::util::notice("cfn-lint not installed in .venv: template lint not run");
         return;
     }
     let mut cmd = std::process::Command::new(lint);
@@ -167,7 +167,7 @@ fn terraform_fmt(file: &Path) {
         .output();
     match out {
         Ok(out) => assert!(out.status.success(), "terraform fmt: {}", stdout(&out)),
-        Err(_) => println!("no terraform binary: terraform fmt -check not run"),
+        Err(_) => crate::util::notice("no terraform binary: terraform fmt -check not run"),
     }
 }
 

@@ -1,10 +1,5 @@
 //! All integration tests link into one binary (faster to build; see ripgrep's tests/tests.rs).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod aws;
 mod aws_cli;

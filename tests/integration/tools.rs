@@ -409,7 +409,7 @@ fn man_page_is_valid_roff() {
         let warnings = String::from_utf8_lossy(&out.stderr);
         assert!(!warnings.contains("warning"), "{warnings}");
     } else {
-        println!("man(1) not installed: the roff page was checked for structure only");
+        crate::util::notice("man(1) not installed: the roff page was checked for structure only");
     }
 }
 
@@ -661,7 +661,9 @@ fn pre_commit_manifest_and_documented_config_validate() {
             std::env::var("CI").is_err(),
             "pre-commit is missing under CI: tests/run_moto.sh installs it into .venv"
         );
-        println!("pre-commit not installed (tests/run_moto.sh start installs it): not validated");
+        crate::util::notice(
+            "pre-commit not installed (tests/run_moto.sh start installs it): not validated",
+        );
         return;
     };
     let out = std::process::Command::new(&pc)
@@ -846,10 +848,10 @@ fn every_command_quoted_in_the_docs_runs() {
         ran >= 8,
         "only {ran} commands found in the docs: is the extraction broken?"
     );
-    println!(
+    crate::util::notice(&format!(
         "ran {ran} documented commands; not run (they need AWS):\n  {}",
         skipped.join("\n  ")
-    );
+    ));
     assert!(!skipped.is_empty());
 }
 

@@ -57,3 +57,11 @@ pub fn bin() -> assert_cmd::Command {
     c.env("NO_COLOR", "1").env_remove("AWS_PROFILE");
     c
 }
+
+/// Says, in the test run's output, what a test could not check on this machine. The test
+/// harness captures `println!` of passing tests, so that would never be seen: this writes to
+/// standard error directly, which the harness leaves alone.
+pub fn notice(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "note: {text}");
+}
