@@ -347,7 +347,7 @@ pub fn effect_diff(before: &Value, after: &Value) -> EffectDiff {
     Pair::new(before, after).diff()
 }
 
-/// [`effect_diff`] and the plain-language summary of the same change ([`super::summary::plain`]),
+/// [`effect_diff`] and the plain-language summary of the same change ([`super::summary::Plain`]),
 /// from one evaluation of both documents.
 pub fn effect_diff_and_plain(before: &Value, after: &Value) -> (EffectDiff, super::summary::Plain) {
     let pair = Pair::new(before, after);

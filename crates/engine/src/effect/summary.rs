@@ -13,7 +13,6 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::diff::{slot, EffectDiff, Pair};
 use super::{Context, Decision, ResourceKind, View};
@@ -314,13 +313,8 @@ fn name_or_describe(
     }
 }
 
-/// The plain-language summary of going from `before` to `after`, whose effect diff is `diff`.
-/// (`effect_diff_and_plain` gives both from one evaluation.)
-pub fn plain(before: &Value, after: &Value, diff: &EffectDiff) -> Plain {
-    plain_from(&Pair::new(before, after), diff)
-}
-
-/// [`plain`] from both documents' evaluated cells.
+/// The plain-language summary of a change, from both documents' evaluated cells and the effect
+/// diff read from them (`effect_diff_and_plain` gives both).
 pub(super) fn plain_from(pair: &Pair, diff: &EffectDiff) -> Plain {
     let universe = &pair.grid.universe;
     let lower: Vec<String> = universe.actions.iter().map(|a| a.to_lowercase()).collect();
@@ -433,8 +427,8 @@ pub(super) fn plain_from(pair: &Pair, diff: &EffectDiff) -> Plain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effect::effect_diff;
-    use serde_json::json;
+    use crate::effect::effect_diff_and_plain;
+    use serde_json::{json, Value};
 
     fn guard(condition: Value, exempt: &[&str]) -> Value {
         json!({"Version": "2012-10-17", "Statement": [{
@@ -459,8 +453,7 @@ mod tests {
         let before = guard(bool_false, &["iam:*", "sts:GetSessionToken"]);
         let enrol: Vec<&str> = crate::effect::invariant::ENROLMENT.to_vec();
         let after = guard(if_exists, &enrol);
-        let d = effect_diff(&before, &after);
-        let p = plain(&before, &after, &d);
+        let (_, p) = effect_diff_and_plain(&before, &after);
         assert!(
             p.lines[0].contains("list every user name"),
             "{}",
@@ -490,8 +483,7 @@ mod tests {
             json!({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}),
             &["iam:ChangePassword"],
         );
-        let d = effect_diff(&doc, &doc);
-        let p = plain(&doc, &doc, &d);
+        let (_, p) = effect_diff_and_plain(&doc, &doc);
         assert_eq!(
             p.lines[0],
             "Before MFA, a user can change their password (iam:ChangePassword) (unchanged)."
@@ -503,7 +495,7 @@ mod tests {
         let c = json!({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}});
         let before = guard(c.clone(), &["iam:GetUser"]);
         let after = guard(c, &["iam:GetUser", "iam:ListUsers"]);
-        let p = plain(&before, &after, &effect_diff(&before, &after));
+        let (_, p) = effect_diff_and_plain(&before, &after);
         assert!(
             p.lines[0].contains("now they can list every user name"),
             "{}",
