@@ -63,5 +63,6 @@ pub fn bin() -> assert_cmd::Command {
 /// standard error directly, which the harness leaves alone.
 pub fn notice(text: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "note: {text}");
+    // One write, so that the line is not torn by the harness's own output.
+    let _ = std::io::stderr().write_all(format!("note: {text}\n").as_bytes());
 }

@@ -100,7 +100,8 @@ fn outcome_line(name: &str, item: &Item) -> String {
 /// harness captures `println!` of a passing test, so that line would never be seen.
 fn absent(text: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "note: {text}");
+    // One write, so that the line is not torn by the harness's own output.
+    let _ = std::io::stderr().write_all(format!("note: {text}\n").as_bytes());
 }
 
 #[test]
