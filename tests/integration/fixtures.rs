@@ -243,7 +243,7 @@ fn untouched_statements_print_back_identically() {
 
 #[test]
 fn embedded_migrations_equal_the_folder() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("crates/engine/migrations"))
+    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("migrations"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
@@ -255,7 +255,7 @@ fn embedded_migrations_equal_the_folder() {
     assert_eq!(embedded, on_disk);
     for (name, text) in forcemfa::engine::migration::EMBEDDED {
         assert_eq!(
-            read(&root().join("crates/engine/migrations").join(name)),
+            read(&root().join("migrations").join(name)),
             *text
         );
     }

@@ -1,7 +1,7 @@
 //! Migrations: ordered, declarative, idempotent rewrites of force-MFA policies.
 //!
-//! The files in `migrations/` are embedded at build time ([`EMBEDDED`]); a test checks that the
-//! embedded list equals the folder. Each file is parsed strictly ([`spec`]), checksummed with
+//! The files of the workspace's top-level `migrations/` folder are embedded at build time
+//! ([`EMBEDDED`]); a test checks that the embedded list equals the folder. Each file is parsed strictly ([`spec`]), checksummed with
 //! SHA-256 over its text with line endings normalised, and applied by the [`engine`].
 
 pub mod engine;
@@ -13,48 +13,27 @@ use std::collections::BTreeSet;
 pub use engine::{migrate, Applied, Outcome};
 pub use spec::Spec;
 
-/// The migration files, in order. Keep in sync with `migrations/` (a test enforces it).
+/// One migration file of the workspace's top-level `migrations/` folder, embedded at build time:
+/// (file name, text).
+macro_rules! migration_file {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../../../migrations/", $name)))
+    };
+}
+
+/// The migration files, in order. Keep in sync with the top-level `migrations/` folder (a test
+/// enforces it).
 pub const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "0001_guard_bool_if_exists.toml",
-        include_str!("../../migrations/0001_guard_bool_if_exists.toml"),
-    ),
-    (
-        "0002_guard_not_action.toml",
-        include_str!("../../migrations/0002_guard_not_action.toml"),
-    ),
-    (
-        "0003_guard_resource_all.toml",
-        include_str!("../../migrations/0003_guard_resource_all.toml"),
-    ),
-    (
-        "0004_explicit_exemptions.toml",
-        include_str!("../../migrations/0004_explicit_exemptions.toml"),
-    ),
-    (
-        "0005_remove_risky_exemptions.toml",
-        include_str!("../../migrations/0005_remove_risky_exemptions.toml"),
-    ),
-    (
-        "0006_virtual_mfa_any_name.toml",
-        include_str!("../../migrations/0006_virtual_mfa_any_name.toml"),
-    ),
-    (
-        "0007_enrolment_set.toml",
-        include_str!("../../migrations/0007_enrolment_set.toml"),
-    ),
-    (
-        "0008_remove_escalation_exemptions.toml",
-        include_str!("../../migrations/0008_remove_escalation_exemptions.toml"),
-    ),
-    (
-        "0009_age_guard_if_exists.toml",
-        include_str!("../../migrations/0009_age_guard_if_exists.toml"),
-    ),
-    (
-        "0010_current_self_service_grants.toml",
-        include_str!("../../migrations/0010_current_self_service_grants.toml"),
-    ),
+    migration_file!("0001_guard_bool_if_exists.toml"),
+    migration_file!("0002_guard_not_action.toml"),
+    migration_file!("0003_guard_resource_all.toml"),
+    migration_file!("0004_explicit_exemptions.toml"),
+    migration_file!("0005_remove_risky_exemptions.toml"),
+    migration_file!("0006_virtual_mfa_any_name.toml"),
+    migration_file!("0007_enrolment_set.toml"),
+    migration_file!("0008_remove_escalation_exemptions.toml"),
+    migration_file!("0009_age_guard_if_exists.toml"),
+    migration_file!("0010_current_self_service_grants.toml"),
 ];
 
 /// A loaded migration.
@@ -298,6 +277,28 @@ mod tests {
         let chain = default_chain().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(chain.len(), EMBEDDED.len());
         assert!(chain.iter().all(|m| m.checksum.starts_with("sha256:")));
+    }
+
+    /// The folder beside `src/`, `tests/` and `docs/` at the top of the workspace.
+    fn folder() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations")
+    }
+
+    #[test]
+    fn embedded_list_equals_the_folder() {
+        let mut on_disk: Vec<String> = std::fs::read_dir(folder())
+            .unwrap_or_else(|e| panic!("{}: {e}", folder().display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(embedded, on_disk, "EMBEDDED and the migrations/ folder differ");
+        for (name, text) in EMBEDDED {
+            let path = folder().join(name);
+            let on_disk = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(on_disk, *text, "{name} differs from its embedded text");
+        }
     }
 
     #[test]
