@@ -254,10 +254,7 @@ fn embedded_migrations_equal_the_folder() {
         .collect();
     assert_eq!(embedded, on_disk);
     for (name, text) in forcemfa::engine::migration::EMBEDDED {
-        assert_eq!(
-            read(&root().join("migrations").join(name)),
-            *text
-        );
+        assert_eq!(read(&root().join("migrations").join(name)), *text);
     }
 }
 

@@ -86,7 +86,8 @@ pub struct EffectReport {
     pub unknown: Vec<String>,
     pub universe_actions: usize,
     pub source: &'static str,
-    // issue 13: what the change means, in the operator's words (derived from the rows)
+    /// What the change means, in the operator's words (read from the same evaluation as the
+    /// rows).
     pub plain: effect::summary::Plain,
     /// Why the effect diff was not computed (the document is blocked for a cheaper reason
     /// first, e.g. its size); `None` when it was.
@@ -265,31 +266,10 @@ fn hopelessly_oversized(doc: &serde_json::Value, limit: SizeLimit) -> Option<Str
 
 /// Plan one document: the whole pure pipeline.
 pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
-    let parsed = match policy::parse(&input.text) {
-        Ok(p) => p,
-        Err(e) => {
-            return Item::Error {
-                target: input.target.clone(),
-                error: format!("{e}; the document was left untouched"),
-            }
-        }
+    let parsed = match screen(input) {
+        Ok(parsed) => parsed,
+        Err(item) => return *item,
     };
-    if let Some(reason) = policy::not_a_policy_reason(&parsed.value) {
-        return Item::Skipped {
-            target: input.target.clone(),
-            reason: format!("not an IAM policy document: {reason}"),
-            findings: Vec::new(),
-            needs_review: false,
-        };
-    }
-    // --- size before anything costly: a document that stays over IAM's limit whatever the
-    // migrations remove is reported at once (detection and migration grow with its size). ---
-    if let Some(error) = hopelessly_oversized(&parsed.value, input.limit) {
-        return Item::Error {
-            target: input.target.clone(),
-            error,
-        };
-    }
     let chosen = options.actions();
     let detection = detect::detect_with(&parsed.value, &chosen);
     let mut findings = detection.findings.clone();
@@ -326,68 +306,138 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     findings.extend(migration_findings(&outcome.applied));
     findings.extend(detect::exemption_findings_of(&outcome.document, &chosen));
 
-    // Files keep their own style; documents from IAM get a readable one.
-    let style = if parsed.style.url_encoded
-        || matches!(
-            input.target.kind,
-            TargetKind::Managed { .. } | TargetKind::Inline { .. }
-        ) {
-        input.style.clone().unwrap_or_default()
-    } else {
-        parsed.style.clone()
-    };
+    let style = output_style(input, &parsed);
     let before_normalised = policy::render(&parsed.value, &style);
     let after = policy::render(&outcome.document, &style);
     let diff = diff::diff(&before_normalised, &after, &label(&input.target));
-
-    let compact = policy::render_compact(&outcome.document);
     let again = migration::migrate(&outcome.document, chain, options);
     let checks = Checks {
-        size: policy::iam_size(&compact),
+        size: policy::iam_size(&policy::render_compact(&outcome.document)),
         limit: input.limit.limit(),
         disallowed: policy::disallowed_characters(&after),
         idempotent: !again.changed(),
     };
+    let (effect_report, violations) = verify_effect(&parsed.value, &outcome, &checks, &chosen);
+    let blocked = blocked_reasons(&violations, &checks, input.limit, &effect_report);
+    let notes = notes_for(input, &parsed, &before_normalised, options);
 
-    // Size before effect: the effect diff is the expensive step, and a document over IAM's
-    // limit is blocked without it.
-    let over_limit = checks.size > checks.limit;
-    let mut violations = Vec::new();
-    let effect_report = if over_limit {
-        EffectReport::not_computed(format!(
+    let before_sha256 = sha256(&input.text);
+    Item::Change(Box::new(Change {
+        id: change_id(&input.target, &before_sha256),
+        target: input.target.clone(),
+        generation: detection.generation,
+        findings,
+        migrations: outcome.applied,
+        options: options.clone(),
+        before: input.text.clone(),
+        after,
+        before_sha256,
+        version_id: input.version_id.clone(),
+        diff,
+        effect: effect_report,
+        checks,
+        limit: input.limit,
+        blocked,
+        notes,
+        attachments: input.attachments.clone(),
+        iac_managed: input.iac_managed.clone(),
+        impact: None,
+    }))
+}
+
+/// The document parsed, or the item that ends its planning early: not JSON, not a policy, or
+/// too large for any rewrite to fit (checked before anything costly, since detection and
+/// migration grow with the document's size).
+fn screen(input: &Input) -> Result<policy::Parsed, Box<Item>> {
+    let parsed = policy::parse(&input.text).map_err(|e| {
+        Box::new(Item::Error {
+            target: input.target.clone(),
+            error: format!("{e}; the document was left untouched"),
+        })
+    })?;
+    if let Some(reason) = policy::not_a_policy_reason(&parsed.value) {
+        return Err(Box::new(Item::Skipped {
+            target: input.target.clone(),
+            reason: format!("not an IAM policy document: {reason}"),
+            findings: Vec::new(),
+            needs_review: false,
+        }));
+    }
+    if let Some(error) = hopelessly_oversized(&parsed.value, input.limit) {
+        return Err(Box::new(Item::Error {
+            target: input.target.clone(),
+            error,
+        }));
+    }
+    Ok(parsed)
+}
+
+/// Files keep their own style; documents from IAM (and URL-encoded files) get a readable one.
+fn output_style(input: &Input, parsed: &policy::Parsed) -> Style {
+    if parsed.style.url_encoded
+        || matches!(
+            input.target.kind,
+            TargetKind::Managed { .. } | TargetKind::Inline { .. }
+        )
+    {
+        input.style.clone().unwrap_or_default()
+    } else {
+        parsed.style.clone()
+    }
+}
+
+/// The effect diff against the declared effects and the never-less-safe invariant, or, for a
+/// document over its size limit, neither: the effect diff is the expensive step, and such a
+/// document is blocked without it.
+fn verify_effect(
+    before: &serde_json::Value,
+    outcome: &migration::Outcome,
+    checks: &Checks,
+    chosen: &[String],
+) -> (EffectReport, Vec<effect::invariant::Violation>) {
+    if checks.size > checks.limit {
+        let report = EffectReport::not_computed(format!(
             "not computed: the new document is over the size limit ({} of {} non-whitespace characters)",
             checks.size, checks.limit
-        ))
-    } else {
-        let (ediff, plain) = effect::effect_diff_and_plain(&parsed.value, &outcome.document);
-        let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
-            .into_iter()
-            .cloned()
-            .collect();
-        violations = effect::invariant::check(&parsed.value, &outcome.document, &ediff, &chosen);
-        let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
-        let summary = effect::summarize(&all_rows);
-        EffectReport {
-            summary,
-            unexplained,
-            unknown: ediff.unknown,
-            universe_actions: ediff.universe_actions,
-            source: ediff.source,
-            rows: ediff.rows,
-            plain, // issue 13
-            not_computed: None,
-        }
+        ));
+        return (report, Vec::new());
+    }
+    let (ediff, plain) = effect::effect_diff_and_plain(before, &outcome.document);
+    let unexplained: Vec<effect::EffectRow> = effect::unexplained(&ediff, &outcome.declared)
+        .into_iter()
+        .cloned()
+        .collect();
+    let violations = effect::invariant::check(before, &outcome.document, &ediff, chosen);
+    let all_rows: Vec<&effect::EffectRow> = ediff.rows.iter().collect();
+    let summary = effect::summarize(&all_rows);
+    let report = EffectReport {
+        summary,
+        unexplained,
+        unknown: ediff.unknown,
+        universe_actions: ediff.universe_actions,
+        source: ediff.source,
+        rows: ediff.rows,
+        plain,
+        not_computed: None,
     };
+    (report, violations)
+}
 
-    let mut blocked = Vec::new();
-    // The absolute invariant first: it is the reason that matters most.
-    blocked.extend(violations.iter().map(|v| v.to_string()));
-    if over_limit {
+/// Why the change must not be published, the invariant's violations first: they are the
+/// reason that matters most.
+fn blocked_reasons(
+    violations: &[effect::invariant::Violation],
+    checks: &Checks,
+    limit: SizeLimit,
+    effect_report: &EffectReport,
+) -> Vec<String> {
+    let mut blocked: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+    if checks.size > checks.limit {
         blocked.push(format!(
             "the new document has {} non-whitespace characters, over the limit of {}{}",
             checks.size,
             checks.limit,
-            match input.limit {
+            match limit {
                 SizeLimit::Managed => " for a managed policy".to_string(),
                 SizeLimit::Inline { entity, others } => format!(
                     " left for inline policies of this {} ({} in all, {} used by its other inline policies)",
@@ -414,12 +464,19 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
             effect::summarize(&rows).join("; ")
         ));
     }
+    blocked
+}
 
+/// What the operator should know about how the change is written and what it opens.
+fn notes_for(
+    input: &Input,
+    parsed: &policy::Parsed,
+    before_normalised: &str,
+    options: &Options,
+) -> Vec<String> {
+    let is_file = matches!(input.target.kind, TargetKind::File { .. });
     let mut notes = Vec::new();
-    if matches!(input.target.kind, TargetKind::File { .. })
-        && !parsed.style.url_encoded
-        && before_normalised != input.text
-    {
+    if is_file && !parsed.style.url_encoded && before_normalised != input.text {
         notes.push("the file's layout is normalised when written (indentation and line breaks of untouched parts may change; their content does not)".into());
     }
     if let Some(why) = &input.iac_managed {
@@ -430,32 +487,10 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     if options.allows("iam:DeleteVirtualMFADevice") {
         notes.push("WARNING: --allow-before-mfa mfa-device-cleanup lets a user without MFA delete an MFA device; AWS advises against it (an administrator should delete half-created devices)".into());
     }
-    if parsed.style.url_encoded && matches!(input.target.kind, TargetKind::File { .. }) {
+    if parsed.style.url_encoded && is_file {
         notes.push("the file held a URL-encoded document; it is written back as plain JSON".into());
     }
-
-    let before_sha256 = sha256(&input.text);
-    Item::Change(Box::new(Change {
-        id: change_id(&input.target, &before_sha256),
-        target: input.target.clone(),
-        generation: detection.generation,
-        findings,
-        migrations: outcome.applied,
-        options: options.clone(),
-        before: input.text.clone(),
-        after,
-        before_sha256,
-        version_id: input.version_id.clone(),
-        diff,
-        effect: effect_report,
-        checks,
-        limit: input.limit,
-        blocked,
-        notes,
-        attachments: input.attachments.clone(),
-        iac_managed: input.iac_managed.clone(),
-        impact: None,
-    }))
+    notes
 }
 
 /// Totals over a set of items.

@@ -89,10 +89,9 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
     Ok(Parsed { value, style })
 }
 
-// --- duplicate keys: a second pass over the raw text, since `serde_json::Value` keeps only
-// the last value of a repeated key. ---
-
-/// Refuse a text with a key repeated in one object; the error names the key and where.
+/// Refuse a text with a key repeated in one object; the error names the key and where. This is
+/// a second pass over the raw text, since `serde_json::Value` keeps only the last value of a
+/// repeated key.
 fn reject_duplicate_keys(text: &str) -> Result<(), ParseError> {
     let mut de = serde_json::Deserializer::from_str(text);
     match serde::de::Deserializer::deserialize_any(&mut de, NoDuplicates) {

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::pattern::Glob;
-use super::policy::{self, ActionSet, Compiled, Possible, Tri};
+use super::policy::{self, ActionSet, Compiled, Mode, Possible, Tri};
+use super::request::{Context, Decision, ResourceKind, View};
 use super::universe::{resource_arn, universe_for, Universe, ACTIONS_SOURCE};
-use super::{Context, Decision, ResourceKind, View};
 
 /// One cell of the effect table of a document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -209,9 +209,9 @@ impl Grid {
                     };
                 }
                 for view in View::ALL {
-                    let p = doc.decide_from(&applies, view.mode());
+                    let p = doc.decide_from(&applies, Mode::of(view));
                     if p.decision() == Decision::Unknown {
-                        for r in doc.reasons(action, resource, ctx, view.mode()) {
+                        for r in doc.reasons(action, resource, ctx, Mode::of(view)) {
                             reasons.add(format!("{label}{r}"));
                         }
                     }
@@ -347,15 +347,6 @@ pub fn effect_diff(before: &Value, after: &Value) -> EffectDiff {
     Pair::new(before, after).diff()
 }
 
-/// [`effect_diff`] and the plain-language summary of the same change ([`super::summary::Plain`]),
-/// from one evaluation of both documents.
-pub fn effect_diff_and_plain(before: &Value, after: &Value) -> (EffectDiff, super::summary::Plain) {
-    let pair = Pair::new(before, after);
-    let diff = pair.diff();
-    let plain = super::summary::plain_from(&pair, &diff);
-    (diff, plain)
-}
-
 /// The decision of every universe cell for one document (`explain FILE`).
 pub fn effect_table(doc: &Value) -> Vec<TableRow> {
     let grid = Grid::new(universe_for(&[doc]));
@@ -370,7 +361,7 @@ pub fn effect_table(doc: &Value) -> Vec<TableRow> {
                 for view in View::ALL {
                     let decision = block[slot(resource, context, view)].decision();
                     let unknown = if decision == Decision::Unknown {
-                        compiled.reasons(action_lower, arn, context, view.mode())
+                        compiled.reasons(action_lower, arn, context, Mode::of(view))
                     } else {
                         Vec::new()
                     };

@@ -17,7 +17,7 @@
 use serde_json::Value;
 
 use super::diff::{resolutions, summarize, EffectDiff, EffectRow};
-use super::{Context, Decision};
+use super::request::{Context, Decision};
 use crate::policy;
 
 /// What a user must be able to do before MFA to enrol a device and get an MFA session (AWS, "IAM:

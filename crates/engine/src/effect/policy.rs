@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::pattern::{self, ArnGlob, Glob, Piece, Resolved};
-use super::{Context, Decision};
+use super::request::{Context, Decision, View};
 
 /// Three-valued applicability of a statement (or of one of its parts) to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,7 +77,7 @@ impl CtxValues<'_> {
             },
             "aws:multifactorauthage" => match self.context {
                 Context::MfaPresent => Some("120"),
-                Context::MfaStale => Some(super::STALE_MFA_AGE),
+                Context::MfaStale => Some(super::request::STALE_MFA_AGE),
                 Context::MfaAbsent | Context::MfaKeyMissing => None,
             },
             "aws:username" => Some(self.username),
@@ -340,6 +340,16 @@ pub enum Mode {
     BesideAllowAll,
     /// Allow statements only (every Deny ignored): "does the document grant this?".
     AllowsOnly,
+}
+
+impl Mode {
+    /// The statements a [`View`] evaluates.
+    pub fn of(view: View) -> Mode {
+        match view {
+            View::Alone => Mode::Alone,
+            View::BesideAllowAll => Mode::BesideAllowAll,
+        }
+    }
 }
 
 impl Compiled {

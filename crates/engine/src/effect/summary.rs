@@ -13,9 +13,10 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::diff::{slot, EffectDiff, Pair};
-use super::{Context, Decision, ResourceKind, View};
+use super::request::{Context, Decision, ResourceKind, View};
 
 /// What one kind of request could do, before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -315,6 +316,15 @@ fn name_or_describe(
 
 /// The plain-language summary of a change, from both documents' evaluated cells and the effect
 /// diff read from them (`effect_diff_and_plain` gives both).
+/// [`effect_diff`](super::effect_diff) and the plain-language summary of the same change, from one
+/// evaluation of both documents.
+pub fn effect_diff_and_plain(before: &Value, after: &Value) -> (EffectDiff, Plain) {
+    let pair = Pair::new(before, after);
+    let diff = pair.diff();
+    let plain = plain_from(&pair, &diff);
+    (diff, plain)
+}
+
 pub(super) fn plain_from(pair: &Pair, diff: &EffectDiff) -> Plain {
     let universe = &pair.grid.universe;
     let lower: Vec<String> = universe.actions.iter().map(|a| a.to_lowercase()).collect();
@@ -377,7 +387,7 @@ pub(super) fn plain_from(pair: &Pair, diff: &EffectDiff) -> Plain {
     lines.push(if with_mfa.is_empty() {
         "With MFA: what the policy grants does not change.".to_string()
     } else {
-        let pick = |side: fn(&super::EffectRow) -> Decision| -> BTreeSet<&str> {
+        let pick = |side: fn(&super::diff::EffectRow) -> Decision| -> BTreeSet<&str> {
             diff.rows
                 .iter()
                 .filter(|r| {

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::pattern::Glob;
-use super::ResourceKind;
+use super::request::ResourceKind;
 
 /// Every IAM and STS action (see the header of the file for its provenance).
 const IAM_STS_ACTIONS: &str = include_str!("iam_sts_actions.txt");

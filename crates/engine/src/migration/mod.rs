@@ -17,7 +17,10 @@ pub use spec::Spec;
 /// (file name, text).
 macro_rules! migration_file {
     ($name:literal) => {
-        ($name, include_str!(concat!("../../../../migrations/", $name)))
+        (
+            $name,
+            include_str!(concat!("../../../../migrations/", $name)),
+        )
     };
 }
 
@@ -288,11 +291,17 @@ mod tests {
     fn embedded_list_equals_the_folder() {
         let mut on_disk: Vec<String> = std::fs::read_dir(folder())
             .unwrap_or_else(|e| panic!("{}: {e}", folder().display()))
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .map(|e| {
+                let e = e.unwrap_or_else(|e| panic!("{}: {e}", folder().display()));
+                e.file_name().to_string_lossy().to_string()
+            })
             .collect();
         on_disk.sort();
         let embedded: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
-        assert_eq!(embedded, on_disk, "EMBEDDED and the migrations/ folder differ");
+        assert_eq!(
+            embedded, on_disk,
+            "EMBEDDED and the migrations/ folder differ"
+        );
         for (name, text) in EMBEDDED {
             let path = folder().join(name);
             let on_disk = std::fs::read_to_string(&path)
