@@ -190,7 +190,8 @@ pub const TARGETED_RULE: &str = "targeted-mfa-requirement";
 pub const EXEMPTION_RULE: &str = "exemption-before-mfa";
 
 /// Exemptions that let a user without MFA escalate privilege, create credentials, or remove the
-/// guard from themselves (design §3 rule 4). The migration `remove-escalation-exemptions` removes
+/// guard from themselves: whoever holds only a password could make themselves an administrator
+/// or mint keys that never need MFA. The migration `remove-escalation-exemptions` removes
 /// exactly these by default (a test keeps its list and this one equal).
 pub const ESCALATION: &[&str] = &[
     "iam:AddUserToGroup",

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::condition::Tri;
 use super::pattern::Glob;
-use super::policy::{self, ActionSet, Compiled, Mode, Possible, Tri};
+use super::policy::{self, ActionSet, Compiled, Mode, Possible};
 use super::request::{Context, Decision, ResourceKind, View};
 use super::universe::{resource_arn, universe_for, Universe, ACTIONS_SOURCE};
 
@@ -69,7 +70,7 @@ pub enum ActionScope {
     Patterns(Vec<String>),
 }
 
-/// What a migration says it changes (§3, §5).
+/// What a migration says it changes: the verifier blocks any access change outside it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredEffect {
     pub migration: String,

@@ -1,4 +1,4 @@
-//! The absolute safety invariant ("never less safe", design §5).
+//! The absolute safety invariant: a rewrite is never less safe than the document it replaces.
 //!
 //! The declared-effect check ([`super::unexplained`]) is relative: it proves that a rewrite does what
 //! its migrations say. A declaration can itself open access (a migration that flips a targeted deny

@@ -1,4 +1,4 @@
-//! Offline evaluation of IAM identity policies and the "effect diff" between two documents (§5).
+//! Offline evaluation of IAM identity policies and the "effect diff" between two documents.
 //!
 //! # Evaluation logic
 //! The evaluator follows AWS's published policy evaluation logic (IAM User Guide, "Policy evaluation
@@ -34,6 +34,7 @@
 //! [`View`]s: the document alone (what it grants), and the document beside an allow-everything policy
 //! (what its Deny statements, the MFA guard, take away from whatever else the user has).
 
+mod condition;
 mod diff;
 pub mod invariant;
 mod pattern;
