@@ -361,7 +361,7 @@ fn snapshot_reports_markdown_json_sarif() {
 
 #[test]
 fn snapshot_batch_account_table() {
-    use forcemfa::commands::output::{table_markdown, AccountSummary};
+    use forcemfa::report::parts::{table_markdown, AccountSummary};
     let rows = vec![
         AccountSummary {
             account: "111111111111".into(),
