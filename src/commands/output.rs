@@ -293,6 +293,9 @@ struct JsonOut<'a> {
     journal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accounts: Option<&'a [AccountSummary]>,
+    /// Files that mention an MFA condition key but from which no policy was read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unread: Vec<&'a crate::sources::unread::Unread>,
 }
 
 #[derive(Serialize)]
@@ -324,6 +327,8 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
     let table = rows.len() > 1;
     let results: Vec<ChangeResult> = parts.iter().flat_map(|p| p.results.clone()).collect();
     let all_blocked: Vec<&String> = parts.iter().flat_map(|p| p.blocked.iter()).collect();
+    let unread: Vec<&crate::sources::unread::Unread> =
+        parts.iter().flat_map(|p| p.unread.iter()).collect();
     let json = if matches!(format, Format::Json) {
         let base = match r.saved_plan {
             Some(plan) if items.is_empty() => JsonBase::SavedPlan {
@@ -348,6 +353,7 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
             outcomes: apply.then(|| report::outcome_counts(&results)),
             journal: r.journal.filter(|_| apply).map(|j| j.display().to_string()),
             accounts: (!rows.is_empty()).then_some(rows.as_slice()),
+            unread: unread.clone(),
         };
         Some(out)
     } else {
@@ -369,6 +375,7 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 } else {
                     report::markdown(&items, r.mode)
                 };
+                s.push_str(&report::unread::markdown(&unread));
                 if r.mode == Mode::Apply && !results.is_empty() {
                     s.push_str(&results_markdown(parts));
                 }
@@ -379,13 +386,21 @@ pub fn emit(ui: &Ui, format: Format, parts: &[Part], r: &Report) -> Result<(), E
                 }
                 s
             }
-            Format::Sarif => pretty("the SARIF report", &report::sarif(&items))?,
+            Format::Sarif => pretty(
+                "the SARIF report",
+                &report::unread::with_sarif(
+                    report::sarif(&items),
+                    &unread,
+                    std::env::current_dir().ok().as_deref(),
+                ),
+            )?,
             Format::Text => {
                 let opts = TextOptions {
                     color,
                     verbose: ui.verbose,
                 };
                 let mut s = items_text(ui, &items, r, opts);
+                s.push_str(&report::unread::text(&unread));
                 if r.mode == Mode::Apply {
                     s.push_str(&apply_text(ui, &results, r.journal, &all_blocked));
                 }

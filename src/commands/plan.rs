@@ -91,6 +91,8 @@ pub fn exit_for_parts(parts: &[Part], detailed: bool) -> Exit {
     match crate::commands::exit_for(&items, detailed) {
         Exit::Blocked => Exit::Blocked,
         _ if parts.iter().any(|p| p.error.is_some()) => Exit::Error,
+        // A file that mentions an MFA key and was not read is work left, as a change is.
+        Exit::Ok if detailed && parts.iter().any(|p| !p.unread.is_empty()) => Exit::Pending,
         e => e,
     }
 }
@@ -99,6 +101,8 @@ pub fn exit_for_parts(parts: &[Part], detailed: bool) -> Exit {
 pub fn plan_files_part(args: &PlanArgs) -> Result<Planned, Error> {
     let mut part = Part::files();
     part.items = plan_files(args)?;
+    // Nothing passed over in silence: files that mention an MFA key and were not read.
+    part.unread = crate::sources::unread::settle(&args.sources, &mut part.items);
     Ok(Planned {
         parts: vec![part],
         reach: None,

@@ -33,6 +33,8 @@ pub struct Part {
     pub error: Option<String>,
     /// The account's store, kept from planning for the apply that follows.
     pub store: Option<AwsStore>,
+    /// Files that mention an MFA condition key but from which no policy was read.
+    pub unread: Vec<crate::sources::unread::Unread>,
 }
 
 impl Part {
@@ -53,6 +55,7 @@ impl Part {
             blocked: Vec::new(),
             error: None,
             store: None,
+            unread: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod impact;
 pub mod overview;
 pub mod sarif;
+pub mod unread;
 
 use serde_json::{json, Value};
 use std::fmt::Write as _;
