@@ -6,8 +6,8 @@
 //! written: a change there becomes a listing that points to the program to change instead.
 //!
 //! The folders are walked by the same rule as the files source (`files::walk`: hidden folders,
-//! `node_modules` and `target` are not entered); every other file is looked through, whatever its
-//! extension, as a stream (a large file is never held whole; a file with a NUL byte in its first
+//! `node_modules` and `target` are not entered; vendored libraries are passed by); every other
+//! file is looked through, whatever its extension, as a stream (a large file is never held whole; a file with a NUL byte in its first
 //! block is binary and passed by).
 
 use std::collections::HashSet;
@@ -150,6 +150,9 @@ fn candidates(sources: &[PathBuf]) -> Vec<PathBuf> {
             continue;
         }
         for e in files::walk(src).flatten() {
+            if vendored(e.path().strip_prefix(src).unwrap_or(e.path())) {
+                continue;
+            }
             let is_file = if e.path_is_symlink() {
                 std::fs::metadata(e.path()).is_ok_and(|m| m.is_file())
             } else {
@@ -163,6 +166,17 @@ fn candidates(sources: &[PathBuf]) -> Vec<PathBuf> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Folders of other people's code, which the operator does not deploy from: libraries vendored
+/// by Go, PHP and Ruby, Python packages installed in a virtualenv that is not hidden. Policy
+/// files there are still planned by the files source; they are only not searched for mentions.
+/// (Hidden folders, `node_modules` and `target` are not entered at all.)
+fn vendored(rel: &Path) -> bool {
+    rel.components().any(|c| {
+        let c = c.as_os_str().to_string_lossy();
+        matches!(c.as_ref(), "vendor" | "site-packages" | "bower_components")
+    })
 }
 
 /// Look through one file for an MFA condition key; classify it when found.
@@ -260,6 +274,11 @@ mod tests {
         let bin = dir.path().join("blob.bin");
         std::fs::write(&bin, b"\0\x01aws:MultiFactorAuthPresent").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(look(&bin), None);
+        assert!(vendored(Path::new("app/vendor/github.com/x/y.go")));
+        assert!(vendored(Path::new(
+            "venv/lib/python3.12/site-packages/awacs/aws.py"
+        )));
+        assert!(!vendored(Path::new("infra/vendors.tf")));
         let none = dir.path().join("a.ts");
         std::fs::write(&none, "const mfa = true;\n").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(look(&none), None);

@@ -62,13 +62,33 @@ fn a_key_split_by_a_line_end_is_not_a_mention() {
 #[test]
 fn each_kind_of_file_is_told_apart() {
     let cases: &[(&str, &str, Kind)] = &[
-        ("lib/stack.ts", "import * as cdk from 'aws-cdk-lib';", Kind::Program),
-        ("stack.py", "from aws_cdk import aws_iam as iam", Kind::Program),
-        ("Main.java", "import software.amazon.awscdk.services.iam.*;", Kind::Program),
-        ("deploy.sh", "aws iam create-policy --policy-document", Kind::Program),
+        (
+            "lib/stack.ts",
+            "import * as cdk from 'aws-cdk-lib';",
+            Kind::Program,
+        ),
+        (
+            "stack.py",
+            "from aws_cdk import aws_iam as iam",
+            Kind::Program,
+        ),
+        (
+            "Main.java",
+            "import software.amazon.awscdk.services.iam.*;",
+            Kind::Program,
+        ),
+        (
+            "deploy.sh",
+            "aws iam create-policy --policy-document",
+            Kind::Program,
+        ),
         ("Pulumi.yaml", "name: x\nruntime: yaml\n", Kind::PulumiYaml),
         ("cdk.out/S.template.json", "{}", Kind::Generated),
-        ("synth/S.template.yaml", "Metadata:\n  aws:cdk:path: S/R\n", Kind::Generated),
+        (
+            "synth/S.template.yaml",
+            "Metadata:\n  aws:cdk:path: S/R\n",
+            Kind::Generated,
+        ),
         ("docs/guide.rst", "", Kind::Documentation),
         ("main.tf", "", Kind::Other),
         ("ansible/tasks.yml", "- name: x", Kind::Other),
