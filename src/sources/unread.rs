@@ -24,12 +24,19 @@ use crate::sources::files;
 /// One file not read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unread {
+    /// Serialised as text, a name that is not UTF-8 with U+FFFD for the bad bytes (as the files
+    /// source reports it): a report is never cut short by a file name.
+    #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     /// 1-based line: the first mention of an MFA condition key (or the policy, for generated
     /// output forcemfa planned).
     pub line: usize,
     pub reason: String,
     pub kind: Kind,
+}
+
+fn lossy<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// How the engine says a file is not a policy document at all (such a file was not read as a
@@ -48,11 +55,17 @@ const CLASSIFY_LIMIT: u64 = 4 * 1024 * 1024;
 /// an MFA condition key and has no policy read from it is listed. Sorted by path.
 pub fn settle(sources: &[PathBuf], items: &mut Vec<Item>) -> Vec<Unread> {
     let mut out = take_generated_changes(items);
-    let read: HashSet<PathBuf> = items
+    let read_paths: Vec<&Path> = items
         .iter()
         .filter(|i| was_read(i))
-        .filter_map(|i| item_path(i).map(canonical))
-        .chain(out.iter().map(|u| canonical(&u.path)))
+        .filter_map(item_path)
+        .chain(out.iter().map(|u| u.path.as_path()))
+        .collect();
+    let read: HashSet<PathBuf> = read_paths.iter().map(|p| canonical(p)).collect();
+    // A file whose name is not UTF-8 is reported by the files source under its lossy name.
+    let read_lossy: HashSet<String> = read_paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
         .collect();
     let candidates: Vec<PathBuf> = {
         let mut seen = HashSet::new();
@@ -60,7 +73,9 @@ pub fn settle(sources: &[PathBuf], items: &mut Vec<Item>) -> Vec<Unread> {
             .into_iter()
             .filter(|p| {
                 let c = canonical(p);
-                !read.contains(&c) && seen.insert(c)
+                !read.contains(&c)
+                    && !read_lossy.contains(p.to_string_lossy().as_ref())
+                    && seen.insert(c)
             })
             .collect()
     };
@@ -259,6 +274,20 @@ mod tests {
             Item::Skipped { reason, .. } => assert!(reason.starts_with(NOT_A_POLICY), "{reason}"),
             other => panic!("expected skipped, got {other:?}"),
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_utf8_is_serialised_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let u = Unread {
+            path: PathBuf::from(std::ffi::OsStr::from_bytes(b"bad-\xff.ts")),
+            line: 3,
+            reason: "r".into(),
+            kind: Kind::Program,
+        };
+        let v = serde_json::to_value(&u).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["path"], "bad-\u{fffd}.ts");
     }
 
     #[test]
