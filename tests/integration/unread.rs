@@ -148,6 +148,7 @@ fn markdown_has_a_section_and_sarif_a_note_per_file() {
         );
     }
     let sarif = json_of(&run(&["scan", "--format", "sarif"]));
+    crate::tools::assert_valid_sarif(&sarif);
     let notes: BTreeSet<(String, u64)> = sarif["runs"][0]["results"]
         .as_array()
         .unwrap()
