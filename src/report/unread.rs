@@ -29,12 +29,12 @@ pub fn text(list: &[&Unread]) -> String {
             u.reason
         );
     }
-    let _ = writeln!(
+    let _ =
+        writeln!(
         out,
-        "{} not read: {} an MFA condition key, but no policy was read from {}; see each line above.",
+        "{} not read: {} an MFA condition key where forcemfa read no policy; see each line above.",
         files(list.len()),
         if list.len() == 1 { "it mentions" } else { "each mentions" },
-        if list.len() == 1 { "it" } else { "them" },
     );
     out
 }
@@ -53,10 +53,9 @@ pub fn markdown(list: &[&Unread]) -> String {
         return String::new();
     }
     let mut out = format!(
-        "\n## Not read\n\n{} {} an MFA condition key, but no policy was read from {}: check {} by hand.\n\n| file | line | reason |\n|---|--:|---|\n",
+        "\n## Not read\n\n{} {} an MFA condition key where forcemfa read no policy: check {} by hand.\n\n| file | line | reason |\n|---|--:|---|\n",
         files(list.len()),
         if list.len() == 1 { "mentions" } else { "mention" },
-        if list.len() == 1 { "it" } else { "them" },
         if list.len() == 1 { "it" } else { "them" },
     );
     for u in list {

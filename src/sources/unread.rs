@@ -92,8 +92,45 @@ pub fn settle(sources: &[PathBuf], items: &mut Vec<Item>) -> Vec<Unread> {
         },
     );
     out.extend(found.into_iter().flatten());
+    out.extend(passed_over_in_templates(items));
     out.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
     out
+}
+
+/// Templates with policies read and none broken: a mention of an MFA condition key outside
+/// every policy read from the file is a policy the reader passed over.
+fn passed_over_in_templates(items: &[Item]) -> Vec<Unread> {
+    let mut paths: Vec<&Path> = items
+        .iter()
+        .filter_map(|i| match &i.target().kind {
+            TargetKind::Embedded { path, .. } => Some(path.as_path()),
+            _ => None,
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let broken: HashSet<&Path> = items
+        .iter()
+        .filter(|i| matches!(i, Item::Error { .. }))
+        .filter_map(item_path)
+        .collect();
+    paths.retain(|p| !broken.contains(p));
+    let found = crate::sources::parallel::map_in_order(&paths, |p| outside(p), |_| None);
+    found.into_iter().flatten().collect()
+}
+
+fn outside(path: &Path) -> Option<Unread> {
+    let text = files::read(path).ok()?;
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let found = forcemfa_iac::extract(&name, &text).ok()?;
+    let read: Vec<(usize, usize)> = found.iter().map(|e| (e.line, e.end_line)).collect();
+    let line = classify::mention_outside(&text, &read)?;
+    Some(Unread {
+        path: path.to_path_buf(),
+        line,
+        reason: classify::OUTSIDE.into(),
+        kind: Kind::Other,
+    })
 }
 
 /// Whether an item shows that a policy was read from its file (or that the file was reported
@@ -234,7 +271,7 @@ fn look(path: &Path) -> Option<Unread> {
     let verdict = classify::classify(&text_of(path), &text);
     Some(Unread {
         path: path.to_path_buf(),
-        line,
+        line: verdict.line.unwrap_or(line),
         reason: verdict.reason,
         kind: verdict.kind,
     })

@@ -76,6 +76,71 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         .find(|&i| hay[i] == first && hay[i..].starts_with(needle))
 }
 
+/// The first line (1-based) that mentions an MFA condition key outside every range of `read`
+/// (the first and last lines of each policy read from the file), comment lines (`#`, `//`, `/*`,
+/// `*`) aside: a policy the reader passed over in a file it otherwise read (a policy written as
+/// a JSON string, in a second YAML document, …).
+/// A mention in a role's trust policy is not one either: forcemfa reads permission policies.
+pub fn mention_outside(text: &str, read: &[(usize, usize)]) -> Option<usize> {
+    mention_lines(text)
+        .find(|&n| !read.iter().any(|(a, b)| (*a..=*b).contains(&n)) && !in_trust_policy(text, n))
+}
+
+/// The lines (1-based) that mention an MFA condition key, comment lines (`#`, `//`, `/*`, `*`)
+/// aside.
+pub fn mention_lines(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.lines().enumerate().filter_map(|(i, l)| {
+        let t = l.trim_start();
+        let comment = ["#", "//", "/*", "*"].iter().any(|c| t.starts_with(c));
+        (!comment && first_mention(l).is_some()).then_some(i + 1)
+    })
+}
+
+/// Attributes that hold a role's trust policy, in CloudFormation, Terraform and the programs
+/// that build them.
+const TRUST: &[&str] = &[
+    "AssumeRolePolicyDocument",
+    "assume_role_policy",
+    "assumeRolePolicy",
+    "AssumeRolePolicy",
+    "trust_policy",
+    "TrustPolicy",
+];
+
+/// Attributes that hold a permission policy.
+const PERMISSION: &[&str] = &[
+    "PolicyDocument",
+    "Policies",
+    "policy =",
+    "policy=",
+    "policy:",
+    "\"policy\"",
+    "\"Policy\"",
+    "inline_policy",
+    "aws_iam_policy_document",
+];
+
+/// Whether line `n` (1-based) lies in a role's trust policy: the nearest line at or above it that
+/// names a policy attribute names a trust policy.
+pub fn in_trust_policy(text: &str, n: usize) -> bool {
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    for l in lines.iter().rev() {
+        // `AssumeRolePolicyDocument` also holds `PolicyDocument`: trust first.
+        if TRUST.iter().any(|m| l.contains(m)) {
+            return true;
+        }
+        if PERMISSION.iter().any(|m| l.contains(m)) {
+            return false;
+        }
+    }
+    false
+}
+
+const TRUST_REASON: &str = "a role trust policy (who may assume the role): forcemfa reads permission policies, not trust policies; an MFA condition there is not a force-MFA guard, nothing to upgrade";
+
+/// The reason for [`mention_outside`].
+pub const OUTSIDE: &str = "mentions an MFA condition key outside the policies forcemfa read in this file (a policy in a shape it does not read: a JSON string, a second YAML document, code carried in the template?); check it by hand";
+
 /// What kind of file was not read, for machines (`unread[].kind` in JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -88,8 +153,18 @@ pub enum Kind {
     Generated,
     /// Prose that quotes or explains a policy.
     Documentation,
+    /// A role's trust policy (who may assume the role): forcemfa reads permission policies only.
+    TrustPolicy,
     /// Any other file forcemfa reads no policy from.
     Other,
+}
+
+impl Kind {
+    /// Whether it is work left for `--detailed-exitcode`: everything but a trust policy, where an
+    /// MFA condition limits who may assume the role and there is no force-MFA guard to upgrade.
+    pub fn pending(self) -> bool {
+        self != Kind::TrustPolicy
+    }
 }
 
 /// Why a file that mentions an MFA condition key was not read.
@@ -98,6 +173,9 @@ pub struct Verdict {
     pub kind: Kind,
     /// One line for the operator: what the file is, and what to do.
     pub reason: String,
+    /// The line to point to when it is not the first mention (a template whose first mention
+    /// is in a trust policy and a later one elsewhere).
+    pub line: Option<usize>,
 }
 
 /// Generated output, recognised by where it lies or what it carries.
@@ -303,7 +381,11 @@ const BY_HAND: &str =
 /// Why `path` (which mentions an MFA condition key, and from which forcemfa read no policy) was
 /// not read, and what to do. `text` is the file's text (or its beginning, for a large file).
 pub fn classify(path: &str, text: &str) -> Verdict {
-    let verdict = |kind, reason: String| Verdict { kind, reason };
+    let verdict = |kind, reason: String| Verdict {
+        kind,
+        reason,
+        line: None,
+    };
     if let Some(g) = generated(path, text, None) {
         return verdict(Kind::Generated, generated_reason(&g, None));
     }
@@ -329,8 +411,32 @@ pub fn classify(path: &str, text: &str) -> Verdict {
             ),
         );
     }
+    let template = matches!(
+        ext.as_str(),
+        "json" | "yaml" | "yml" | "template" | "tf" | "tpl" | "tftpl"
+    );
+    let mut mentions = mention_lines(text).peekable();
+    let mut line = None;
+    if template && mentions.peek().is_some() {
+        match mentions.find(|&n| !in_trust_policy(text, n)) {
+            None => return verdict(Kind::TrustPolicy, TRUST_REASON.into()),
+            Some(n) => line = Some(n),
+        }
+    }
+    let mut v = classify_other(&ext, &name, text);
+    v.line = line;
+    v
+}
+
+/// Files that are neither programs nor Pulumi YAML nor generated.
+fn classify_other(ext: &str, name: &str, text: &str) -> Verdict {
+    let verdict = |kind, reason: String| Verdict {
+        kind,
+        reason,
+        line: None,
+    };
     let other = |what: &str| verdict(Kind::Other, format!("{what}; check it by hand ({BY_HAND})"));
-    match ext.as_str() {
+    match ext {
         "md" | "markdown" | "rst" | "txt" | "adoc" | "asciidoc" | "org" | "html" | "htm"
         | "tex" => verdict(
             Kind::Documentation,
@@ -437,6 +543,30 @@ mod tests {
         );
         // A program that mentions the metadata key is a program, not output.
         assert!(generated("lib/stack.ts", "// aws:cdk:path", None).is_none());
+    }
+
+    #[test]
+    fn a_mention_outside_the_policies_read_is_found_comments_aside() {
+        let text = "a\n# aws:MultiFactorAuthPresent\nP: aws:MultiFactorAuthPresent\nQ: |\n  {\"aws:MultiFactorAuthAge\": 1}\n";
+        assert_eq!(mention_outside(text, &[(3, 3)]), Some(5));
+        assert_eq!(mention_outside(text, &[(3, 5)]), None);
+        assert_eq!(mention_outside(text, &[]), Some(3));
+    }
+
+    #[test]
+    fn trust_policies_are_told_apart_from_permission_policies() {
+        let tf = "resource \"aws_iam_role\" \"r\" {\n  assume_role_policy = <<EOF\n{\"Condition\": {\"Bool\": {\"aws:MultiFactorAuthPresent\": \"true\"}}}\nEOF\n}\n";
+        assert!(in_trust_policy(tf, 3));
+        let v = classify("roles.tf", tf);
+        assert_eq!(v.kind, Kind::TrustPolicy);
+        assert!(!v.kind.pending());
+        assert_eq!(mention_outside(tf, &[]), None);
+        let cfn = "Resources:\n  R:\n    Properties:\n      AssumeRolePolicyDocument:\n        Statement:\n          - Condition: {Bool: {aws:MultiFactorAuthPresent: true}}\n      Policies:\n        - PolicyDocument:\n            Statement:\n              - Condition: {Bool: {aws:MultiFactorAuthAge: 1}}\n";
+        assert!(in_trust_policy(cfn, 6));
+        assert!(!in_trust_policy(cfn, 10));
+        assert_eq!(mention_outside(cfn, &[]), Some(10));
+        assert_eq!(classify("stack.yaml", cfn).kind, Kind::Other);
+        assert_eq!(classify("stack.yaml", cfn).line, Some(10));
     }
 
     #[test]
