@@ -82,8 +82,11 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// a JSON string, in a second YAML document, …).
 /// A mention in a role's trust policy is not one either: forcemfa reads permission policies.
 pub fn mention_outside(text: &str, read: &[(usize, usize)]) -> Option<usize> {
-    mention_lines(text)
-        .find(|&n| !read.iter().any(|(a, b)| (*a..=*b).contains(&n)) && !in_trust_policy(text, n))
+    let trust = trust_context(text);
+    mention_lines(text).find(|&n| {
+        !read.iter().any(|(a, b)| (*a..=*b).contains(&n))
+            && !trust.get(n - 1).copied().unwrap_or(false)
+    })
 }
 
 /// The lines (1-based) that mention an MFA condition key, comment lines (`#`, `//`, `/*`, `*`)
@@ -123,17 +126,24 @@ const PERMISSION: &[&str] = &[
 /// Whether line `n` (1-based) lies in a role's trust policy: the nearest line at or above it that
 /// names a policy attribute names a trust policy.
 pub fn in_trust_policy(text: &str, n: usize) -> bool {
-    let lines: Vec<&str> = text.lines().take(n).collect();
-    for l in lines.iter().rev() {
-        // `AssumeRolePolicyDocument` also holds `PolicyDocument`: trust first.
-        if TRUST.iter().any(|m| l.contains(m)) {
-            return true;
-        }
-        if PERMISSION.iter().any(|m| l.contains(m)) {
-            return false;
-        }
-    }
-    false
+    n > 0 && trust_context(text).get(n - 1).copied().unwrap_or(false)
+}
+
+/// [`in_trust_policy`] for every line at once, in one pass (a file may mention a key on many
+/// lines).
+fn trust_context(text: &str) -> Vec<bool> {
+    let mut trust = false;
+    text.lines()
+        .map(|l| {
+            // `AssumeRolePolicyDocument` also holds `PolicyDocument`: trust first.
+            if TRUST.iter().any(|m| l.contains(m)) {
+                trust = true;
+            } else if PERMISSION.iter().any(|m| l.contains(m)) {
+                trust = false;
+            }
+            trust
+        })
+        .collect()
 }
 
 const TRUST_REASON: &str = "a role trust policy (who may assume the role): forcemfa reads permission policies, not trust policies; an MFA condition there is not a force-MFA guard, nothing to upgrade";
@@ -418,7 +428,8 @@ pub fn classify(path: &str, text: &str) -> Verdict {
     let mut mentions = mention_lines(text).peekable();
     let mut line = None;
     if template && mentions.peek().is_some() {
-        match mentions.find(|&n| !in_trust_policy(text, n)) {
+        let trust = trust_context(text);
+        match mentions.find(|&n| !trust.get(n - 1).copied().unwrap_or(false)) {
             None => return verdict(Kind::TrustPolicy, TRUST_REASON.into()),
             Some(n) => line = Some(n),
         }

@@ -2,7 +2,7 @@
 //! the streaming search finds what the whole-text search finds, however the bytes are split;
 //! classification never panics and always says something.
 
-use forcemfa_iac::unread::{classify, first_mention, Kind, Scanner};
+use forcemfa_iac::unread::{classify, first_mention, mention_outside, Kind, Scanner};
 use proptest::prelude::*;
 
 fn text_with_key() -> impl Strategy<Value = String> {
@@ -43,6 +43,18 @@ proptest! {
                 .position(|l| first_mention(l).is_some())
                 .map(|i| i + 1);
             prop_assert_eq!(Some(line), first);
+        }
+    }
+
+    #[test]
+    fn a_mention_outside_is_a_mention_outside_every_range(
+        text in prop_oneof![text_with_key(), "[a-zA-Z:% \n]{0,300}"],
+        ranges in prop::collection::vec((0usize..20, 0usize..20), 0..4),
+    ) {
+        if let Some(n) = mention_outside(&text, &ranges) {
+            prop_assert!(ranges.iter().all(|(a, b)| !(*a..=*b).contains(&n)));
+            let line = text.lines().nth(n - 1).unwrap_or("");
+            prop_assert!(first_mention(line).is_some());
         }
     }
 
