@@ -46,6 +46,16 @@ pub fn exit_for_parts(parts: &[Part], detailed: bool) -> Exit {
     match exit_for(&items, detailed) {
         Exit::Blocked => Exit::Blocked,
         _ if parts.iter().any(|p| p.error.is_some()) => Exit::Error,
+        // A file that mentions an MFA key and was not read is work left, as a change is.
+        Exit::Ok
+            if detailed
+                && parts
+                    .iter()
+                    .flat_map(|p| &p.unread)
+                    .any(|u| u.kind.pending()) =>
+        {
+            Exit::Pending
+        }
         e => e,
     }
 }

@@ -92,6 +92,8 @@ pub fn scan_or_plan(
 pub fn plan_files_part(args: &PlanArgs, rules: &Rules) -> Result<Planned, Error> {
     let mut part = Part::files();
     part.items = plan_files(args, rules);
+    // Nothing passed over in silence: files that mention an MFA key and were not read.
+    part.unread = crate::sources::unread::settle(&args.sources, &mut part.items);
     Ok(Planned {
         parts: vec![part],
         reach: None,

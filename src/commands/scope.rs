@@ -36,6 +36,8 @@ pub struct Part {
     pub error: Option<String>,
     /// The account's store, kept from planning for the apply that follows.
     pub store: Option<AwsStore>,
+    /// Files that mention an MFA condition key but from which no policy was read.
+    pub unread: Vec<crate::sources::unread::Unread>,
 }
 
 impl Part {
@@ -56,6 +58,7 @@ impl Part {
             blocked: Vec::new(),
             error: None,
             store: None,
+            unread: Vec::new(),
         }
     }
 
@@ -72,6 +75,7 @@ impl Part {
             results: &self.results,
             blocked: &self.blocked,
             error: self.error.as_deref(),
+            unread: &self.unread,
         }
     }
 

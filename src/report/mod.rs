@@ -14,6 +14,7 @@ pub mod run;
 pub mod sarif;
 pub mod summary;
 pub mod text;
+pub mod unread;
 
 pub use json::{json, json_report, pretty, JsonReport};
 pub use markdown::{markdown, md_code, md_fence, md_text};

@@ -19,6 +19,8 @@ pub struct PartView<'a> {
     pub results: &'a [ChangeResult],
     pub blocked: &'a [String],
     pub error: Option<&'a str>,
+    /// Files that mention an MFA condition key but from which no policy was read.
+    pub unread: &'a [crate::sources::unread::Unread],
 }
 
 impl PartView<'_> {
@@ -247,6 +249,7 @@ mod tests {
                 results: &self.results,
                 blocked: &[],
                 error: self.error.as_deref(),
+                unread: &[],
             }
         }
     }

@@ -151,6 +151,9 @@ struct JsonOut<'a> {
     journal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accounts: Option<&'a [AccountSummary]>,
+    /// Files that mention an MFA condition key but from which no policy was read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unread: Vec<&'a crate::sources::unread::Unread>,
 }
 
 #[derive(Serialize)]
@@ -175,6 +178,7 @@ struct Gathered<'a> {
     rows: Vec<AccountSummary>,
     results: Vec<ChangeResult>,
     blocked: Vec<&'a String>,
+    unread: Vec<&'a crate::sources::unread::Unread>,
 }
 
 impl<'a> Gathered<'a> {
@@ -195,6 +199,7 @@ impl<'a> Gathered<'a> {
                 .collect(),
             results: parts.iter().flat_map(|p| p.results.to_vec()).collect(),
             blocked: parts.iter().flat_map(|p| p.blocked.iter()).collect(),
+            unread: parts.iter().flat_map(|p| p.unread.iter()).collect(),
         }
     }
 
@@ -228,6 +233,7 @@ fn json_out<'a>(g: &'a Gathered<'a>, r: &Report) -> JsonOut<'a> {
         outcomes: apply.then(|| outcome_counts(&g.results)),
         journal: r.journal.filter(|_| apply).map(|j| j.display().to_string()),
         accounts: (!g.rows.is_empty()).then_some(g.rows.as_slice()),
+        unread: g.unread.clone(),
     }
 }
 
@@ -245,6 +251,7 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
             } else {
                 markdown(&g.items, r.mode)
             };
+            s.push_str(&crate::report::unread::markdown(&g.unread));
             if r.mode == Mode::Apply && !g.results.is_empty() {
                 s.push_str(&results_markdown(g.parts));
             }
@@ -255,13 +262,21 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
             }
             s
         }
-        Format::Sarif => pretty("the SARIF report", &sarif(&g.items))?,
+        Format::Sarif => pretty(
+            "the SARIF report",
+            &crate::report::unread::with_sarif(
+                sarif(&g.items),
+                &g.unread,
+                std::env::current_dir().ok().as_deref(),
+            ),
+        )?,
         Format::Text => {
             let opts = TextOptions {
                 color,
                 verbose: ui.verbose,
             };
             let mut s = items_text(ui, &g.items, r, opts);
+            s.push_str(&crate::report::unread::text(&g.unread));
             if r.mode == Mode::Apply {
                 s.push_str(&apply_text(ui, &g.results, r.journal, &g.blocked));
             }

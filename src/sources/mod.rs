@@ -16,4 +16,5 @@ pub mod parallel;
 pub mod principals;
 pub mod reach;
 pub mod refresh;
+pub mod unread;
 pub mod writer;

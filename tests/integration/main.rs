@@ -14,4 +14,5 @@ mod least_privilege;
 mod moto;
 mod props;
 mod tools;
+mod unread;
 mod util;

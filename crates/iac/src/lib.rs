@@ -16,6 +16,7 @@ mod hcl;
 mod placeholder;
 mod splice;
 mod template;
+pub mod unread;
 mod yaml;
 
 use std::ops::Range;
