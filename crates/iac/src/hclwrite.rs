@@ -131,6 +131,71 @@ pub(crate) fn rewrite(
     })
 }
 
+/// The new text of the JSON template object at `span` of `text` (a heredoc body, a template
+/// file), which reads as `old`: the same item-by-item rewrite, fresh items printed as JSON
+/// with `${…}` interpolations. JSON is HCL object syntax, so `hcl-edit` gives the spans; a
+/// template it cannot parse is `None` (the caller prints the policy whole).
+pub(crate) fn rewrite_json(
+    text: &str,
+    span: Range<usize>,
+    opaque: &[String],
+    old: &Value,
+    new: &Value,
+) -> Option<String> {
+    let src = &text[span.clone()];
+    let expr = hcl_edit::parser::parse_expr(src).ok()?;
+    let base = line_indent(text, span.start).to_string();
+    let unit = src
+        .lines()
+        .nth(1)
+        .map(|l| &l[..l.len() - l.trim_start_matches([' ', '\t']).len()])
+        .and_then(|l| l.strip_prefix(base.as_str()))
+        .filter(|u| !u.is_empty())
+        .unwrap_or("  ")
+        .to_string();
+    let mut array_lines = std::collections::HashMap::new();
+    fn visit(src: &str, e: &Expression, out: &mut std::collections::HashMap<String, bool>) {
+        match e {
+            Expression::Object(o) => {
+                for (k, v) in o.iter() {
+                    let key = match k {
+                        ObjectKey::Ident(i) => i.as_str().to_string(),
+                        ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                        ObjectKey::Expression(_) => continue,
+                    };
+                    if let (Expression::Array(_), Some(sp)) = (v.expr(), v.expr().span()) {
+                        out.entry(key).or_insert(src[sp].contains('\n'));
+                    }
+                    visit(src, v.expr(), out);
+                }
+            }
+            Expression::Array(a) => a.iter().for_each(|x| visit(src, x, out)),
+            _ => {}
+        }
+    }
+    visit(src, &expr, &mut array_lines);
+    let cx = JsonencodeCtx {
+        opaque: opaque.to_vec(),
+        leaves: Default::default(),
+        keys: Default::default(),
+        unit,
+        sep: ": ".into(),
+        commas: true,
+        quoted_keys: true,
+        trailing_comma: false,
+        multiline_arrays: true,
+        array_lines,
+    };
+    let w = Writer { cx: &cx, src };
+    let out = w.splice(&expr, old, new, &base, None);
+    // A template holds no interpolation the writer would not print back as it was read.
+    Some(if src.contains("\r\n") {
+        out.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        out
+    })
+}
+
 struct Writer<'a> {
     cx: &'a JsonencodeCtx,
     src: &'a str,
@@ -472,10 +537,14 @@ impl<'a> Writer<'a> {
             Value::Array(a) => {
                 let items: Vec<String> = a.iter().map(|x| self.fresh(x, &inner, None)).collect();
                 let one_line = format!("[{}]", items.join(", "));
-                let multiline = key
-                    .and_then(|k| self.cx.array_lines.get(k).copied())
-                    .unwrap_or(self.cx.multiline_arrays);
-                if !multiline && !one_line.contains('\n') && one_line.len() + ind.len() < 100 {
+                // A list keeps the layout the file gave this key's lists; one the file has no
+                // example of is one line when short.
+                let written = key.and_then(|k| self.cx.array_lines.get(k).copied());
+                let one = match written {
+                    Some(multi) => !multi,
+                    None => !self.cx.multiline_arrays && one_line.len() + ind.len() < 100,
+                };
+                if one && !one_line.contains('\n') {
                     return one_line;
                 }
                 let mut out = String::from("[\n");

@@ -374,6 +374,19 @@ pub(crate) fn rewrite(
         }
         Quote::Bare | Quote::Inline => {}
     }
+    // A template written over several lines is rewritten item by item (unchanged statements
+    // and lines keep their bytes); a compact one is printed whole.
+    if cx.style.indent.is_some() {
+        let original = &text[e.span.clone()];
+        if let (Some(open), Some(close)) = (original.find('{'), original.rfind('}')) {
+            let at = e.span.start + open..e.span.start + close + 1;
+            if let Some(out) =
+                crate::hclwrite::rewrite_json(text, at.clone(), &cx.opaque, &e.policy, new)
+            {
+                return Ok(format!("{}{out}{}", &text[..at.start], &text[at.end..]));
+            }
+        }
+    }
     // Keep the first line's indentation (a heredoc body's first line).
     if !cx.indent.is_empty() && cx.quote == Quote::Bare {
         body = format!("{}{body}", cx.indent);

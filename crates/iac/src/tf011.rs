@@ -31,11 +31,20 @@ pub(crate) fn needs_review(line: usize, what: &str) -> IacError {
     }
 }
 
-/// In a file that does not parse: the first quoted block type (`"statement" {`), a 0.11-only
-/// form.
+/// In a file that does not parse: the first quoted block type (`"statement" {`) or nested
+/// block written as an attribute (`statement = {`, which 0.12 refuses once it is repeated),
+/// 0.11-only forms.
 pub(crate) fn marker(text: &str) -> Option<(usize, String)> {
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
+        if let Some((name, rest)) = t.split_once('=') {
+            if BLOCK_TYPES.contains(&name.trim()) && rest.trim() == "{" {
+                return Some((
+                    i + 1,
+                    format!("line {}: block written as an attribute `{t}`", i + 1),
+                ));
+            }
+        }
         let Some(rest) = t.strip_prefix('"') else {
             continue;
         };
