@@ -304,15 +304,14 @@ impl<'a> Writer<'a> {
                     .iter()
                     .filter_map(|(k, v)| Some((Some(k.span()?), v.expr().span()?)))
                     .collect();
+                let exprs: Vec<&Expression> = o.iter().map(|(_, v)| v.expr()).collect();
                 if items.len() == o.len() {
-                    if let Some(text) = self.splice_object(
-                        &span,
-                        &items,
-                        o.iter().map(|(_, v)| v.expr()).collect(),
-                        om,
-                        nm,
-                        ind,
-                    ) {
+                    if let Some(text) =
+                        self.splice_object(&span, &items, exprs.clone(), om, nm, ind)
+                    {
+                        return text;
+                    }
+                    if let Some(text) = self.splice_inline(&span, &items, &exprs, om, nm, ind) {
                         return text;
                     }
                 }
@@ -417,6 +416,41 @@ impl<'a> Writer<'a> {
         }
         out.push_str(tail);
         out.push('}');
+        Some(out)
+    }
+
+    /// An object written on one line whose keys stay (or are renamed holding the same value):
+    /// each key and value replaced in place, the rest of the line kept.
+    fn splice_inline(
+        &self,
+        span: &Range<usize>,
+        items: &[(Option<Range<usize>>, Range<usize>)],
+        exprs: &[&Expression],
+        om: &Map<String, Value>,
+        nm: &Map<String, Value>,
+        ind: &str,
+    ) -> Option<String> {
+        if om.len() != nm.len() {
+            return None;
+        }
+        let mut out = String::new();
+        let mut at = span.start;
+        for (i, ((ok, ov), (nk, nv))) in om.iter().zip(nm.iter()).enumerate() {
+            if ok != nk && ov != nv {
+                return None;
+            }
+            let (key, value) = (items[i].0.as_ref()?, &items[i].1);
+            out.push_str(&self.src[at..key.start]);
+            if ok == nk {
+                out.push_str(self.text(key));
+            } else {
+                out.push_str(&self.key(nk));
+            }
+            out.push_str(&self.src[key.end..value.start]);
+            out.push_str(&self.splice(exprs[i], ov, nv, ind, Some(nk)));
+            at = value.end;
+        }
+        out.push_str(&self.src[at..span.end]);
         Some(out)
     }
 

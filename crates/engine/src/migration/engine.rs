@@ -894,3 +894,87 @@ fn extend_grant(doc: &mut Value, o: &spec::ExtendGrant) -> OpResult {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn chain() -> Vec<Migration> {
+        super::super::default_chain().unwrap()
+    }
+
+    /// A policy from an unrendered template: partition and account are template variables,
+    /// the user variable is escaped the way the template escapes it.
+    fn template_doc(partition: &str, account: &str, user: &str) -> Value {
+        let arn = format!("arn:{partition}:iam::{account}:user/{user}");
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "AllowOwn", "Effect": "Allow", "Action": ["iam:ChangePassword"], "Resource": arn},
+                {"Sid": "DenyWithoutMFA", "Effect": "Deny",
+                 "NotAction": ["iam:ChangePassword", "iam:CreateVirtualMFADevice", "iam:EnableMFADevice",
+                               "iam:GetUser", "iam:ListMFADevices", "iam:ListVirtualMFADevices",
+                               "iam:ResyncMFADevice", "sts:GetSessionToken"],
+                 "Resource": "*",
+                 "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}
+            ]
+        })
+    }
+
+    #[test]
+    fn grants_written_with_template_variables_are_found_again() {
+        for (partition, account, user) in [
+            ("${aws_partition}", "*", "$${aws:username}"),
+            ("${var.partition}", "${var.account_id}", "${aws:username}"),
+            ("${local.partition}", "*", "&{aws:username}"),
+            (
+                "aws",
+                "${data.aws_caller_identity.current.account_id}",
+                "$${aws:username}",
+            ),
+        ] {
+            let doc = template_doc(partition, account, user);
+            let first = migrate(&doc, &chain(), &Options::default());
+            assert!(first.changed(), "{partition} {account} {user}");
+            let text = first.document.to_string();
+            // Added ARNs use the document's own spelling of partition, account and user.
+            assert!(
+                text.contains(&format!("arn:{partition}:iam::{account}:mfa/*")),
+                "{text}"
+            );
+            assert!(!text.contains("AllowManageOwnUserMFA2"), "{text}");
+            if user != "${aws:username}" {
+                assert!(!text.contains("/${aws:username}"), "{text}");
+            }
+            let second = migrate(&first.document, &chain(), &Options::default());
+            assert!(
+                !second.changed(),
+                "{partition} {account} {user}: {:?}",
+                second
+                    .applied
+                    .iter()
+                    .map(|a| &a.changes)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn template_text_is_read_as_rendered() {
+        assert_eq!(
+            read_template_text("arn:${aws_partition}:iam::${var.a}:user/$${aws:username}"),
+            "arn:@@aws_partition@@:iam::@@var.a@@:user/${aws:username}"
+        );
+        assert_eq!(
+            read_template_text("arn:aws:iam::*:user/&{aws:username}${*}"),
+            "arn:aws:iam::*:user/${aws:username}${*}"
+        );
+        assert_eq!(
+            read_template_text("arn:${AWS::Partition}:s3:::b/${aws:userid, 'x'}"),
+            "arn:@@AWS..Partition@@:s3:::b/${aws:userid, 'x'}"
+        );
+        assert_eq!(read_template_text("a$b&c${"), "a$b&c${");
+    }
+}
