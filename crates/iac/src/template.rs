@@ -355,6 +355,28 @@ pub(crate) fn rewrite(
     new: &Value,
 ) -> Result<String, String> {
     let mut body = render(cx, new);
+    // A string holding a template written over several lines: the same item-by-item rewrite
+    // on the decoded text.
+    if cx.style.indent.is_some() && matches!(cx.quote, Quote::Hcl | Quote::Json) {
+        let src = &text[e.span.clone()];
+        let decoded = match cx.quote {
+            Quote::Json => serde_json::from_str::<String>(src).ok(),
+            _ => src
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .and_then(hcl_unescape),
+        };
+        if let Some(decoded) = decoded {
+            if let (Some(open), Some(close)) = (decoded.find('{'), decoded.rfind('}')) {
+                let at = open..close + 1;
+                if let Some(out) =
+                    crate::hclwrite::rewrite_json(&decoded, at.clone(), &cx.opaque, &e.policy, new)
+                {
+                    body = format!("{}{out}{}", &decoded[..at.start], &decoded[at.end..]);
+                }
+            }
+        }
+    }
     match cx.quote {
         Quote::Hcl => {
             return Ok(format!(
