@@ -24,7 +24,7 @@ fn fixture(rel: &str) -> String {
 fn planned(e: &Embedded) -> Option<Value> {
     let chain = migration::default_chain().unwrap();
     let input = Input::file(
-        Target::file(&PathBuf::from("x.tf")),
+        Target::file(PathBuf::from("x.tf")),
         e.policy_text(),
         SizeLimit::Managed,
     );
