@@ -357,6 +357,8 @@ enum Shape {
     IndentedHeredocInLocals,
     EscapedString,
     TerraformJsonString,
+    /// JSON is HCL object syntax: the same text as a `jsonencode` argument.
+    Jsonencode,
 }
 
 fn wrap(shape: Shape, json: &str) -> (&'static str, String) {
@@ -387,6 +389,26 @@ fn wrap(shape: Shape, json: &str) -> (&'static str, String) {
             (
                 "main.tf",
                 format!("resource \"aws_iam_policy\" \"p\" {{\n  policy = \"{escaped}\"\n}}\n"),
+            )
+        }
+        Shape::Jsonencode => {
+            let body: String = json
+                .trim_end()
+                .lines()
+                .enumerate()
+                .map(|(i, l)| {
+                    if i == 0 {
+                        l.to_string()
+                    } else {
+                        format!("\n  {l}")
+                    }
+                })
+                .collect();
+            (
+                "main.tf",
+                format!(
+                    "resource \"aws_iam_policy\" \"p\" {{\n  policy = jsonencode({body})\n}}\n"
+                ),
             )
         }
         Shape::TerraformJsonString => (
@@ -464,10 +486,11 @@ proptest! {
         grants in prop::sample::subsequence(GRANTS.to_vec(), 0..=GRANTS.len()),
         exempt in prop::sample::subsequence(EXEMPT.to_vec(), 3..=EXEMPT.len()),
         operator in prop::sample::select(vec!["Bool", "BoolIfExists"]),
-        shape in prop::sample::select(vec![Shape::TemplateFile, Shape::Heredoc, Shape::IndentedHeredocInLocals, Shape::EscapedString, Shape::TerraformJsonString]),
+        shape in prop::sample::select(vec![Shape::TemplateFile, Shape::Heredoc, Shape::IndentedHeredocInLocals, Shape::EscapedString, Shape::TerraformJsonString, Shape::Jsonencode]),
     ) {
         let json = template_policy(partition, account, &grants, &exempt, operator);
         let (name, text) = wrap(shape, &json);
+        prop_assert_eq!(iac::extract(name, &text).unwrap().len(), 1, "{}", text);
         let first = upgrade(name, &text);
         let second = upgrade(name, &first);
         prop_assert_eq!(&second, &first, "not a fixed point for\n{}", text);
