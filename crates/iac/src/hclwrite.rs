@@ -505,6 +505,8 @@ impl<'a> Writer<'a> {
         }
         let mut out = String::from(head);
         let n = na.len();
+        // An added item is indented like the item before it (files are not always regular).
+        let mut neighbour = item_ind;
         for (j, nv) in na.iter().enumerate() {
             let comma = j + 1 < n || last_comma;
             let comma = if comma { "," } else { "" };
@@ -514,10 +516,11 @@ impl<'a> Writer<'a> {
                     let value_ind = line_indent(self.src, c.value.start).to_string();
                     let value = self.splice(exprs[i], &oa[i], nv, &value_ind, key);
                     out.push_str(&format!("{}{value}{comma}{}", c.pre, c.after));
+                    neighbour = value_ind;
                 }
                 None => {
-                    let value = self.fresh(nv, &item_ind, None);
-                    out.push_str(&format!("{item_ind}{value}{comma}\n"));
+                    let value = self.fresh(nv, &neighbour, None);
+                    out.push_str(&format!("{neighbour}{value}{comma}\n"));
                 }
             }
         }
