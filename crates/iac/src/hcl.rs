@@ -272,6 +272,20 @@ fn policy_value(
     }
 }
 
+/// The policy an expression of `text` writes (`jsonencode({…})`, a heredoc, a quoted JSON
+/// string), for readers that find HCL elsewhere (inside a `.tf.json` string).
+pub(crate) fn policy_expr(
+    text: &str,
+    value: &Expression,
+    address: &str,
+    ty: &str,
+    kind: PolicyKind,
+) -> Option<Embedded> {
+    policy_value(text, value, address, ty, kind, true)
+        .ok()
+        .flatten()
+}
+
 /// `policy = "{\"Version\": …}"`: a JSON policy inside an HCL quoted string (one line).
 fn quoted_json(
     text: &str,

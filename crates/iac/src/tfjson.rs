@@ -103,7 +103,17 @@ fn policy(
     let span = v.start..v.end;
     match &v.v {
         V::Scalar(s, _) => {
-            if !s.trim_start().starts_with('{') || !s.contains("Statement") {
+            if !s.contains("Statement") {
+                return Ok(None);
+            }
+            if let Some(inner) = s
+                .trim()
+                .strip_prefix("${")
+                .and_then(|x| x.strip_suffix('}'))
+            {
+                return Ok(interpolated(text, v, inner, address, ty, kind));
+            }
+            if !s.trim_start().starts_with('{') {
                 return Ok(None);
             }
             template::embedded_quoted(
@@ -135,4 +145,33 @@ fn policy(
         }
         _ => Ok(None),
     }
+}
+
+/// `"policy": "${jsonencode({…})}"`: HCL inside a JSON string. Read (so that it is checked and
+/// what should change is said), never written: a rewrite would have to print HCL inside JSON
+/// escapes, and a person does that better.
+fn interpolated(
+    text: &str,
+    v: &Node,
+    inner: &str,
+    address: &str,
+    ty: &str,
+    kind: PolicyKind,
+) -> Option<Embedded> {
+    let expr = hcl_edit::parser::parse_expr(inner).ok()?;
+    let mut e = crate::hcl::policy_expr(inner, &expr, address, ty, kind)?;
+    let line = crate::line_of(text, v.start);
+    e.obstacles.insert(
+        0,
+        crate::Obstacle {
+            line,
+            what: "a policy written as HCL inside a Terraform JSON string (`\"${jsonencode(…)}\"`): forcemfa reads it but does not rewrite it".into(),
+            unreadable: true,
+        },
+    );
+    e.line = line;
+    e.end_line = crate::line_of(text, v.end.saturating_sub(1));
+    e.span = v.start..v.end;
+    e.form = Form::TerraformJson;
+    Some(e)
 }

@@ -509,3 +509,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn hcl_inside_a_terraform_json_string_is_read_and_named_for_review() {
+    let text = fixture("review/hcl_inside.tf.json");
+    let found = iac::extract("hcl_inside.tf.json", &text).unwrap();
+    let e = by_resource(&found, "aws_iam_policy.hcl_inside");
+    assert_eq!(e.line, 6);
+    assert!(exempt(e).contains("iam:ListUsers"));
+    assert!(
+        e.obstacles[0].what.contains("${jsonencode(…)}"),
+        "{:?}",
+        e.obstacles
+    );
+    let new = planned(e).expect("the policy needs an upgrade");
+    let err = iac::rewrite(&text, e, &new).unwrap_err();
+    assert_eq!(err.line, 6);
+}
