@@ -104,6 +104,7 @@ fn every_terraform_shape_is_upgraded_in_place_and_replanned_clean() {
     for located in [
         "read/locals.tf:10 (var.console_policy)",
         "read/locals.tf:43 (local.force_mfa)",
+        "read/locals.tf:88 (module.guard.policy)",
         "read/escaped.tf:3 (aws_iam_policy.one_line)",
         "read/guard.tf.json:11 (aws_iam_policy.force_mfa)",
         "read/guard.tf.json:16 (local.guard_only)",
@@ -132,12 +133,12 @@ fn every_terraform_shape_is_upgraded_in_place_and_replanned_clean() {
 
     let (code, applied) = run(&["apply", "--yes"], dir.path());
     assert_eq!(code, Some(0), "{applied}");
-    assert!(applied.contains("Applied 10,"), "{applied}");
+    assert!(applied.contains("Applied 11,"), "{applied}");
     let (code, replan) = run(&["plan", "--detailed-exitcode"], dir.path());
     // Only the conditional is left: for a person, so pending.
     assert_eq!(code, Some(2), "{replan}");
     assert!(
-        replan.contains("Plan: 0 to change, 10 up to date, 1 skipped, 1 need review, 0 errors."),
+        replan.contains("Plan: 0 to change, 11 up to date, 1 skipped, 1 need review, 0 errors."),
         "{replan}"
     );
     assert_eq!(read(&dir.path().join("style/conditional.tf")), conditional);

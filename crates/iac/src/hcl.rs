@@ -103,6 +103,22 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
                     }
                 }
             }
+            ("module", [name]) => {
+                // A policy handed to a module as an input (`policy = <<-EOT`).
+                for a in b.body.attributes() {
+                    let address = format!("module.{name}.{}", a.key.as_str());
+                    if let Some(e) = policy_value(
+                        text,
+                        &a.value,
+                        &address,
+                        "module",
+                        PolicyKind::Unknown,
+                        true,
+                    )? {
+                        out.push(e);
+                    }
+                }
+            }
             ("resource", [ty, name]) => {
                 let address = format!("{ty}.{name}");
                 walk(text, &b.body, &address, ty, kind_of(ty), &mut out)?;

@@ -80,7 +80,9 @@ fn exempt(e: &Embedded) -> String {
 fn policies_in_locals_and_variable_defaults_are_read_with_their_users_kind() {
     let text = fixture("read/locals.tf");
     let found = iac::extract("locals.tf", &text).unwrap();
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 3, "{found:?}");
+    let module = by_resource(&found, "module.guard.policy");
+    assert_eq!(module.form, Form::TerraformHeredoc);
     let local = by_resource(&found, "local.force_mfa");
     assert_eq!(local.form, Form::TerraformHeredoc);
     assert_eq!(local.kind, PolicyKind::InlineGroup);
