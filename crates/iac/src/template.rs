@@ -35,23 +35,26 @@ pub(crate) enum Quote {
 
 /// Whether a JSON text is a Terraform template rather than a plain policy: it holds `$${`
 /// (an escaped IAM variable), a `%{` directive or a `${name}` that is not an IAM policy
-/// variable (`${aws_partition}`, `${var.account_id}`).
+/// variable (`${aws_partition}`, `${var.account_id}`), and no bare IAM variable
+/// (`${aws:username}` would be a broken reference in a Terraform template: such a file is
+/// filled by another tool and read as the policy it is).
 pub(crate) fn looks_like_template(text: &str) -> bool {
-    if text.contains("$${") || text.contains("%{") {
-        return true;
-    }
-    let mut rest = text;
-    while let Some(i) = rest.find("${") {
-        let after = &rest[i + 2..];
-        let Some(end) = after.find('}') else {
-            return false;
-        };
-        if !is_iam_variable(&after[..end]) {
-            return true;
+    let mut template = text.contains("%{");
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("${").map(|x| x + i) {
+        let escaped = at > 0 && bytes[at - 1] == b'$';
+        let after = &text[at + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        match (escaped, is_iam_variable(name)) {
+            (true, _) => template = true,
+            (false, true) => return false,
+            (false, false) => template = true,
         }
-        rest = &after[end..];
+        i = at + 2;
     }
-    false
+    template
 }
 
 /// Whether `${name}` is an IAM policy variable: a condition key (`aws:username`, with an

@@ -175,6 +175,14 @@ fn a_json_template_is_recognised_by_its_variables_and_named_by_templatefile() {
         ),
         None
     );
+    // Nor does a file another tool fills (`${ACCOUNT_ID}` beside a bare `${aws:username}`).
+    assert_eq!(
+        iac::classify(
+            "p.json",
+            r#"{"Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"arn:aws:iam::${ACCOUNT_ID}:user/${aws:username}"}]}"#
+        ),
+        None
+    );
     let main = fixture("templates/main.tf");
     assert_eq!(
         iac::template_references(&main),
