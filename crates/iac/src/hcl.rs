@@ -149,10 +149,19 @@ fn policy_uses(text: &str, body: &Body) -> HashMap<String, Vec<String>> {
         for s in body.iter() {
             match s {
                 Structure::Attribute(a) if a.key.as_str() == "policy" => {
-                    if let (Expression::Traversal(_), Some(sp)) = (&a.value, a.value.span()) {
-                        out.entry(text[sp].trim().to_string())
-                            .or_default()
-                            .push(ty.to_string());
+                    // `policy = local.x`, or `policy = jsonencode(local.x)` of an object.
+                    let reference = match &a.value {
+                        Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => {
+                            f.args.iter().next()
+                        }
+                        other => Some(other),
+                    };
+                    if let Some(r @ Expression::Traversal(_)) = reference {
+                        if let Some(sp) = r.span() {
+                            out.entry(text[sp].trim().to_string())
+                                .or_default()
+                                .push(ty.to_string());
+                        }
                     }
                 }
                 Structure::Block(b) => visit(text, &b.body, ty, out),

@@ -536,3 +536,16 @@ fn hcl_inside_a_terraform_json_string_is_read_and_named_for_review() {
     let err = iac::rewrite(&text, e, &new).unwrap_err();
     assert_eq!(err.line, 6);
 }
+
+#[test]
+fn a_policy_object_in_a_local_is_read_with_the_kind_of_its_user() {
+    let text = "locals {\n  guard = {\n    Version = \"2012-10-17\"\n    Statement = [\n      {\n        Sid       = \"DenyWithoutMFA\"\n        Effect    = \"Deny\"\n        NotAction = [\"iam:CreateVirtualMFADevice\", \"iam:EnableMFADevice\", \"iam:GetUser\", \"iam:ListMFADevices\", \"iam:ListVirtualMFADevices\", \"iam:ResyncMFADevice\", \"iam:ListUsers\", \"sts:GetSessionToken\"]\n        Resource  = \"*\"\n        Condition = { BoolIfExists = { \"aws:MultiFactorAuthPresent\" = \"false\" } }\n      },\n    ]\n  }\n  unrelated = { a = 1 }\n}\n\nresource \"aws_iam_role_policy\" \"r\" {\n  role   = \"r\"\n  policy = jsonencode(local.guard)\n}\n";
+    let found = iac::extract("main.tf", text).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].resource, "local.guard");
+    assert_eq!(found[0].kind, PolicyKind::InlineRole);
+    let after = upgrade("main.tf", text);
+    assert!(!after.contains("iam:ListUsers"));
+    assert!(after.contains("  unrelated = { a = 1 }\n"));
+    assert_clean("main.tf", &after);
+}
