@@ -549,3 +549,57 @@ fn a_policy_object_in_a_local_is_read_with_the_kind_of_its_user() {
     assert!(after.contains("  unrelated = { a = 1 }\n"));
     assert_clean("main.tf", &after);
 }
+
+const FIXTURES: &[(&str, &str)] = &[
+    ("read/locals.tf", "locals.tf"),
+    ("read/escaped.tf", "escaped.tf"),
+    ("read/guard.tf.json", "guard.tf.json"),
+    ("style/colon.tf", "colon.tf"),
+    ("style/tabs.tf", "tabs.tf"),
+    ("style/conditional.tf", "conditional.tf"),
+    ("templates/main.tf", "main.tf"),
+    ("templates/partitioned.json", "partitioned.json"),
+    ("tf011/quoted.tf", "quoted.tf"),
+    ("review/hcl_inside.tf.json", "hcl_inside.tf.json"),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A damaged file (a piece cut out, or a piece doubled) is read or refused, never a panic;
+    /// whatever is read can be planned and rewritten without one.
+    #[test]
+    fn damaged_terraform_never_panics(
+        which in 0..FIXTURES.len(),
+        at in 0.0f64..1.0,
+        len in 0usize..40,
+        double in any::<bool>(),
+    ) {
+        let (rel, name) = FIXTURES[which];
+        let text = fixture(rel);
+        let mut start = ((text.len() as f64) * at) as usize;
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + len).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let damaged = if double {
+            format!("{}{}", &text[..end], &text[start..])
+        } else {
+            format!("{}{}", &text[..start], &text[end..])
+        };
+        if let Ok(found) = iac::extract(name, &damaged) {
+            let chain = migration::default_chain().unwrap();
+            for e in &found {
+                let input = Input::file(Target::file(PathBuf::from(name)), e.policy_text(), SizeLimit::Managed);
+                if let Item::Change(c) = plan::plan_one(&input, &chain, &Options::default()) {
+                    if let Ok(new) = serde_json::from_str::<Value>(&c.after) {
+                        let _ = iac::rewrite(&damaged, e, &new);
+                    }
+                }
+            }
+        }
+    }
+}
