@@ -13,7 +13,9 @@ pub fn exit_for(items: &[Item], detailed: bool) -> Exit {
         Exit::Blocked
     } else if s.errors > 0 {
         Exit::Error
-    } else if detailed && s.changes > 0 {
+    } else if detailed && (s.changes > 0 || s.needs_review > 0) {
+        // Something a person must still do (a policy forcemfa names but cannot rewrite, a
+        // form it does not read) is pending, never "nothing to do".
         Exit::Pending
     } else {
         Exit::Ok

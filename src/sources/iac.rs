@@ -62,10 +62,54 @@ pub fn split(
             }
         }
     }
+    // A JSON file a Terraform file renders with `templatefile` (or `template_file`) is a
+    // template: `${…}` in it is Terraform's, so it is read and written as one, not as a plain
+    // policy (where an added `${aws:username}` would break the template).
+    let named = template_references(&iac_files);
+    plain.retain(|f| match f {
+        Ok(p) if named.contains(&canonical(p)) => {
+            iac_files.push(p.clone());
+            false
+        }
+        _ => true,
+    });
     iac_files.sort();
     iac_files.dedup();
     // A template named twice (a link and its target) is planned, and written, once.
     (plain, files::dedup_by_file(iac_files))
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The template files the Terraform files among `paths` name (canonical paths).
+fn template_references(paths: &[PathBuf]) -> std::collections::HashSet<PathBuf> {
+    let mut out = std::collections::HashSet::new();
+    for p in paths {
+        if !p.extension().is_some_and(|x| x.eq_ignore_ascii_case("tf")) {
+            continue;
+        }
+        let (Ok(text), Some(dir)) = (files::read(p), p.parent()) else {
+            continue;
+        };
+        for rel in iac::template_references(&text) {
+            let target = dir.join(rel);
+            if target.is_file() {
+                out.insert(canonical(&target));
+            }
+        }
+    }
+    out
+}
+
+/// The policies of an IaC file: by its kind, or as a template when it has no kind of its own
+/// (a JSON file named by a `templatefile` call: only those reach the IaC list without one).
+fn extract(path: &Path, text: &str) -> Result<Vec<iac::Embedded>, iac::IacError> {
+    match iac::classify(&name(path), text) {
+        Some(_) => iac::extract(&name(path), text),
+        None => iac::extract_template(text),
+    }
 }
 
 fn has_iac_extension(p: &Path) -> bool {
@@ -132,8 +176,18 @@ pub fn plan_file(path: &Path, chain: &[Migration], options: &Options) -> Vec<Ite
             }]
         }
     };
-    let found = match iac::extract(&name(path), &text) {
+    let found = match extract(path, &text) {
         Ok(f) => f,
+        // A form forcemfa does not read (Terraform 0.11 syntax): a person's to review, not an
+        // error of the run.
+        Err(iac::IacError::NeedsReview { message, .. }) => {
+            return vec![Item::Skipped {
+                target: Target::file(path),
+                reason: message,
+                findings: Vec::new(),
+                needs_review: true,
+            }]
+        }
         Err(e) => {
             return vec![Item::Error {
                 target: Target::file(path),
@@ -161,7 +215,7 @@ pub fn rederive(
     if plan::sha256(&c.before) != c.before_sha256 {
         return Err("its `before` does not match its `before_sha256` (the plan was edited)".into());
     }
-    let found = iac::extract(&name(path), &c.before)
+    let found = extract(path, &c.before)
         .map_err(|e| format!("its `before` is not a template forcemfa reads ({e})"))?;
     let e = found
         .iter()

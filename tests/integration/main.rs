@@ -13,6 +13,7 @@ mod impact;
 mod least_privilege;
 mod moto;
 mod props;
+mod terraform;
 mod tools;
 mod unread;
 mod util;

@@ -282,6 +282,13 @@ fn scalar(
     let at = e.span().map_or(0, |r| r.start);
     match e {
         Expression::String(s) => Value::String(s.value().replace("&{", "${")),
+        // `values = [false]`: the provider renders HCL booleans and numbers as strings.
+        Expression::Bool(b) => Value::String(b.value().to_string()),
+        Expression::Number(_) => Value::String(
+            e.span()
+                .map(|r| text[r].trim().to_string())
+                .unwrap_or_default(),
+        ),
         Expression::StringTemplate(_) => {
             let src = e.span().map(|r| text[r].to_string()).unwrap_or_default();
             match crate::hcl::string_template(&src) {

@@ -18,47 +18,184 @@ use crate::{line_indent, line_of, template, Ctx, Embedded, Form, IacError, Obsta
 
 #[derive(Debug, Clone)]
 pub(crate) struct JsonencodeCtx {
-    opaque: Vec<String>,
-    leaves: HashMap<String, String>,
-    keys: HashMap<String, String>,
-    /// Source text of each statement object.
-    statements: HashMap<String, String>,
-    step: usize,
-    base: usize,
-    multiline_arrays: bool,
+    pub(crate) opaque: Vec<String>,
+    /// Source text of each scalar value, by its JSON.
+    pub(crate) leaves: HashMap<String, String>,
+    /// Source text of each key.
+    pub(crate) keys: HashMap<String, String>,
+    /// One level of indentation (`  `, a tab).
+    pub(crate) unit: String,
+    /// Between key and value: ` = ` or ` : ` / `: ` (the file's choice).
+    pub(crate) sep: String,
+    /// Object items separated by commas (`"Effect" : "Deny",`).
+    pub(crate) commas: bool,
+    /// Keys written quoted (`"Effect"`).
+    pub(crate) quoted_keys: bool,
+    /// Multi-line lists end with a comma after their last item.
+    pub(crate) trailing_comma: bool,
+    pub(crate) multiline_arrays: bool,
     /// Per key, whether its list was written over several lines.
-    array_lines: HashMap<String, bool>,
+    pub(crate) array_lines: HashMap<String, bool>,
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
-    let body = hcl_edit::parser::parse_body(text).map_err(|e| IacError::Syntax {
-        line: e.location().line(),
-        message: e.message().to_string(),
-    })?;
+    let body = match hcl_edit::parser::parse_body(text) {
+        Ok(b) => b,
+        Err(e) => {
+            if let Some((line, what)) = crate::tf011::marker(text) {
+                return Err(crate::tf011::needs_review(line, &what));
+            }
+            return Err(IacError::Syntax {
+                line: e.location().line(),
+                message: e.message().to_string(),
+            });
+        }
+    };
+    if let Some((line, what)) = crate::tf011::marker_in(text, &body) {
+        return Err(crate::tf011::needs_review(line, &what));
+    }
+    let uses = policy_uses(text, &body);
     let mut out = Vec::new();
     for s in body.iter() {
-        if let Structure::Block(b) = s {
-            let labels: Vec<&str> = b.labels.iter().map(label).collect();
-            let (address, ty) = match (b.ident.as_str(), labels.as_slice()) {
-                ("resource", [ty, name]) => (format!("{ty}.{name}"), ty.to_string()),
-                ("data", [ty, name]) => (format!("data.{ty}.{name}"), ty.to_string()),
-                _ => continue,
-            };
-            let kind = match ty.as_str() {
-                "aws_iam_policy" => PolicyKind::Managed,
-                "aws_iam_user_policy" => PolicyKind::InlineUser,
-                "aws_iam_group_policy" => PolicyKind::InlineGroup,
-                "aws_iam_role_policy" | "aws_iam_role" => PolicyKind::InlineRole,
-                _ => PolicyKind::Unknown,
-            };
-            if b.ident.as_str() == "data" && ty == "aws_iam_policy_document" {
-                out.extend(crate::document::extract(text, b, &address));
-                continue;
+        let Structure::Block(b) = s else { continue };
+        let labels: Vec<&str> = b.labels.iter().map(label).collect();
+        match (b.ident.as_str(), labels.as_slice()) {
+            ("locals", []) => {
+                // A policy kept in a local (`policy = local.x`) is read where it is written.
+                for a in b.body.attributes() {
+                    let address = format!("local.{}", a.key.as_str());
+                    let (ty, kind) = used_by(&uses, &address);
+                    if let Some(e) = policy_value(text, &a.value, &address, &ty, kind, true)? {
+                        out.push(e);
+                    }
+                }
             }
-            walk(text, &b.body, &address, &ty, kind, &mut out)?;
+            ("variable", [name]) => {
+                let address = format!("var.{name}");
+                let (ty, kind) = used_by(&uses, &address);
+                for a in b.body.attributes() {
+                    if a.key.as_str() == "default" {
+                        if let Some(e) = policy_value(text, &a.value, &address, &ty, kind, true)? {
+                            out.push(e);
+                        }
+                    }
+                }
+            }
+            ("data", ["aws_iam_policy_document", name]) => {
+                let address = format!("data.aws_iam_policy_document.{name}");
+                out.extend(crate::document::extract(text, b, &address));
+            }
+            ("data", ["template_file", name]) => {
+                // An inline template; a `file(…)` one is read as its own file.
+                let address = format!("data.template_file.{name}");
+                for a in b.body.attributes() {
+                    if a.key.as_str() == "template" {
+                        if let Some(e) = policy_value(
+                            text,
+                            &a.value,
+                            &address,
+                            "template_file",
+                            PolicyKind::Unknown,
+                            true,
+                        )? {
+                            out.push(e);
+                        }
+                    }
+                }
+            }
+            ("module", [name]) => {
+                // A policy handed to a module as an input (`policy = <<-EOT`).
+                for a in b.body.attributes() {
+                    let address = format!("module.{name}.{}", a.key.as_str());
+                    if let Some(e) = policy_value(
+                        text,
+                        &a.value,
+                        &address,
+                        "module",
+                        PolicyKind::Unknown,
+                        true,
+                    )? {
+                        out.push(e);
+                    }
+                }
+            }
+            ("resource", [ty, name]) => {
+                let address = format!("{ty}.{name}");
+                walk(text, &b.body, &address, ty, kind_of(ty), &mut out)?;
+            }
+            ("data", [ty, name]) => {
+                let address = format!("data.{ty}.{name}");
+                walk(text, &b.body, &address, ty, kind_of(ty), &mut out)?;
+            }
+            _ => {}
         }
     }
     Ok(out)
+}
+
+fn kind_of(ty: &str) -> PolicyKind {
+    match ty {
+        "aws_iam_policy" => PolicyKind::Managed,
+        "aws_iam_user_policy" => PolicyKind::InlineUser,
+        "aws_iam_group_policy" => PolicyKind::InlineGroup,
+        "aws_iam_role_policy" | "aws_iam_role" => PolicyKind::InlineRole,
+        _ => PolicyKind::Unknown,
+    }
+}
+
+/// Which resource types use `local.x` / `var.x` as their `policy` in this file.
+fn policy_uses(text: &str, body: &Body) -> HashMap<String, Vec<String>> {
+    fn visit(text: &str, body: &Body, ty: &str, out: &mut HashMap<String, Vec<String>>) {
+        for s in body.iter() {
+            match s {
+                Structure::Attribute(a) if a.key.as_str() == "policy" => {
+                    // `policy = local.x`, or `policy = jsonencode(local.x)` of an object.
+                    let reference = match &a.value {
+                        Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => {
+                            f.args.iter().next()
+                        }
+                        other => Some(other),
+                    };
+                    if let Some(r @ Expression::Traversal(_)) = reference {
+                        if let Some(sp) = r.span() {
+                            out.entry(text[sp].trim().to_string())
+                                .or_default()
+                                .push(ty.to_string());
+                        }
+                    }
+                }
+                Structure::Block(b) => visit(text, &b.body, ty, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for b in body.blocks() {
+        if b.ident.as_str() == "resource" {
+            if let Some(ty) = b.labels.first() {
+                visit(text, &b.body, label(ty), &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The resource type and policy kind of a policy kept in `address` (`local.x`), from the
+/// resources of the file that use it (unknown when none, or several kinds, do).
+fn used_by(uses: &HashMap<String, Vec<String>>, address: &str) -> (String, PolicyKind) {
+    let tys = uses.get(address).cloned().unwrap_or_default();
+    let kinds: Vec<PolicyKind> = tys.iter().map(|t| kind_of(t)).collect();
+    match (tys.first(), kinds.first()) {
+        (Some(ty), Some(k)) if kinds.iter().all(|x| x == k) => (ty.clone(), *k),
+        _ => (
+            if address.starts_with("var.") {
+                "variable".into()
+            } else {
+                "locals".into()
+            },
+            PolicyKind::Unknown,
+        ),
+    }
 }
 
 fn label(l: &BlockLabel) -> &str {
@@ -79,7 +216,7 @@ fn walk(
     for s in body.iter() {
         match s {
             Structure::Attribute(a) if a.key.as_str() == "policy" => {
-                if let Some(e) = policy_attr(text, &a.value, address, ty, kind)? {
+                if let Some(e) = policy_value(text, &a.value, address, ty, kind, false)? {
                     out.push(e);
                 }
             }
@@ -94,26 +231,118 @@ fn walk(
     Ok(())
 }
 
-fn policy_attr(
+/// The policy written as `value`: a heredoc, `jsonencode({…})`, a quoted JSON string, or (in
+/// a local or variable, `lenient`) a bare object; a conditional between such policies is read
+/// and never written. `lenient`: a value that does not look like a policy is not one.
+fn policy_value(
     text: &str,
     value: &Expression,
     address: &str,
     ty: &str,
     kind: PolicyKind,
+    lenient: bool,
 ) -> Result<Option<Embedded>, IacError> {
     let Some(span) = value.span() else {
         return Ok(None);
     };
     match value {
-        Expression::HeredocTemplate(_) => heredoc(text, span, address, ty, kind),
+        Expression::HeredocTemplate(_) => {
+            if lenient && !text[span.clone()].contains("Statement") {
+                return Ok(None);
+            }
+            heredoc(text, span, address, ty, kind)
+        }
         Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => {
             match f.args.iter().next() {
                 Some(obj @ Expression::Object(_)) => Ok(jsonencode(text, obj, address, ty, kind)),
                 _ => Ok(None),
             }
         }
+        Expression::Object(_) if lenient => Ok(jsonencode(text, value, address, ty, kind)),
+        Expression::String(_) | Expression::StringTemplate(_) => {
+            quoted_json(text, span, address, ty, kind)
+        }
+        Expression::Conditional(c) => {
+            let mut found = None;
+            for branch in [&c.true_expr, &c.false_expr] {
+                if let Ok(Some(e)) = policy_value(text, branch, address, ty, kind, lenient) {
+                    found = Some(e);
+                    break;
+                }
+            }
+            let Some(mut e) = found else {
+                return Ok(None);
+            };
+            let cond = c
+                .cond_expr
+                .span()
+                .map(|r| text[r].trim().to_string())
+                .unwrap_or_default();
+            e.obstacles.insert(
+                0,
+                Obstacle {
+                    line: line_of(text, span.start),
+                    what: format!(
+                        "a Terraform conditional (`{cond} ? … : …`) chooses the policy: each branch must be reviewed and changed by hand"
+                    ),
+                    unreadable: true,
+                },
+            );
+            e.line = line_of(text, span.start);
+            e.end_line = line_of(text, span.end.saturating_sub(1));
+            e.span = span;
+            Ok(Some(e))
+        }
         _ => Ok(None),
     }
+}
+
+/// The policy an expression of `text` writes (`jsonencode({…})`, a heredoc, a quoted JSON
+/// string), for readers that find HCL elsewhere (inside a `.tf.json` string).
+pub(crate) fn policy_expr(
+    text: &str,
+    value: &Expression,
+    address: &str,
+    ty: &str,
+    kind: PolicyKind,
+) -> Option<Embedded> {
+    policy_value(text, value, address, ty, kind, true)
+        .ok()
+        .flatten()
+}
+
+/// `policy = "{\"Version\": …}"`: a JSON policy inside an HCL quoted string (one line).
+fn quoted_json(
+    text: &str,
+    span: std::ops::Range<usize>,
+    address: &str,
+    ty: &str,
+    kind: PolicyKind,
+) -> Result<Option<Embedded>, IacError> {
+    let src = &text[span.clone()];
+    let Some(inner) = src.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+        return Ok(None);
+    };
+    if !inner.trim_start().starts_with('{') || !inner.contains("Statement") {
+        return Ok(None);
+    }
+    let Some(decoded) = template::hcl_unescape(inner) else {
+        return Err(IacError::Syntax {
+            line: line_of(text, span.start),
+            message: format!("the policy of {address} is a string with an unknown escape"),
+        });
+    };
+    template::embedded_quoted(
+        text,
+        span,
+        &decoded,
+        "",
+        template::Quote::Hcl,
+        address.to_string(),
+        ty.to_string(),
+        kind,
+        Form::TerraformString,
+    )
 }
 
 fn heredoc(
@@ -174,23 +403,28 @@ fn jsonencode(
     kind: PolicyKind,
 ) -> Option<Embedded> {
     let span = obj.span()?;
-    let base = line_indent(text, span.start).len();
+    let base = line_indent(text, span.start);
     let src = &text[span.clone()];
-    let step = src
+    let unit = src
         .lines()
         .nth(1)
-        .map(|l| l.len() - l.trim_start().len())
-        .filter(|n| *n > base)
-        .map_or(2, |n| n - base);
+        .map(|l| &l[..l.len() - l.trim_start_matches([' ', '\t']).len()])
+        .and_then(|l| l.strip_prefix(base))
+        .filter(|u| !u.is_empty())
+        .unwrap_or("  ")
+        .to_string();
+    let style = crate::hclwrite::source_style(src);
     let mut r = Reader {
         text,
         cx: JsonencodeCtx {
             opaque: Vec::new(),
             leaves: HashMap::new(),
             keys: HashMap::new(),
-            statements: HashMap::new(),
-            step,
-            base,
+            unit,
+            sep: style.sep,
+            commas: style.commas,
+            quoted_keys: style.quoted_keys,
+            trailing_comma: style.trailing_comma,
             multiline_arrays: false,
             array_lines: HashMap::new(),
         },
@@ -198,22 +432,6 @@ fn jsonencode(
     };
     let policy = r.value(obj);
     policy.get("Statement")?;
-    if let (Expression::Object(o), Some(Value::Array(stmts))) = (obj, policy.get("Statement")) {
-        let list = o.iter().find_map(|(k, v)| match k {
-            ObjectKey::Ident(i) if i.as_str() == "Statement" => Some(v.expr()),
-            _ => None,
-        });
-        if let Some(Expression::Array(a)) = list {
-            for (e, v) in a.iter().zip(stmts) {
-                if let Some(sp) = e.span() {
-                    r.cx.statements.insert(
-                        serde_json::to_string(v).unwrap_or_default(),
-                        text[sp].to_string(),
-                    );
-                }
-            }
-        }
-    }
     Some(Embedded {
         resource: address.to_string(),
         resource_type: ty.to_string(),
@@ -368,7 +586,7 @@ pub(crate) fn string_template(src: &str) -> Result<String, String> {
 }
 
 /// An HCL quoted string for a resolved string.
-fn hcl_string(s: &str) -> String {
+pub(crate) fn hcl_string(s: &str) -> String {
     quoted(s, "$${")
 }
 
@@ -394,129 +612,13 @@ pub(crate) fn quoted(s: &str, dollar: &str) -> String {
     out
 }
 
-struct Writer<'a> {
-    cx: &'a JsonencodeCtx,
-}
-
-impl Writer<'_> {
-    fn leaf(&self, v: &Value) -> Option<String> {
-        let key = serde_json::to_string(v).unwrap_or_default();
-        if let Some(src) = self.cx.leaves.get(&key) {
-            return Some(src.clone());
-        }
-        match v {
-            Value::String(s) => Some(match placeholder::opaque_index(s) {
-                Some(i) => self.cx.opaque.get(i)?.clone(),
-                None => hcl_string(s),
-            }),
-            Value::Array(a) if a.is_empty() => Some("[]".into()),
-            Value::Object(m) if m.is_empty() => Some("{}".into()),
-            Value::Array(_) | Value::Object(_) => None,
-            other => Some(other.to_string()),
-        }
-    }
-
-    fn key(&self, k: &str) -> String {
-        if let Some(s) = self.cx.keys.get(k) {
-            return s.clone();
-        }
-        let ident = k
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if ident {
-            k.to_string()
-        } else {
-            serde_json::to_string(k).unwrap_or_default()
-        }
-    }
-
-    /// The expression text of `v` whose first line continues a line indented by `ind`; `key` is
-    /// the object key it is the value of.
-    fn expr(&self, v: &Value, ind: usize, key: Option<&str>) -> String {
-        if let Some(s) = self.leaf(v) {
-            return s;
-        }
-        let pad = |n: usize| " ".repeat(n);
-        let inner = ind + self.cx.step;
-        match v {
-            Value::Array(a) => {
-                let items: Vec<String> = a.iter().map(|x| self.item(x, inner)).collect();
-                let one_line = format!("[{}]", items.join(", "));
-                let multiline = key
-                    .and_then(|k| self.cx.array_lines.get(k).copied())
-                    .unwrap_or(self.cx.multiline_arrays);
-                if !multiline && !one_line.contains('\n') && one_line.len() + ind < 100 {
-                    return one_line;
-                }
-                let mut out = String::from("[\n");
-                for it in items {
-                    out.push_str(&format!("{}{it},\n", pad(inner)));
-                }
-                out.push_str(&pad(ind));
-                out.push(']');
-                out
-            }
-            Value::Object(m) => {
-                let rendered: Vec<(String, String)> = m
-                    .iter()
-                    .map(|(k, x)| (self.key(k), self.expr(x, inner, Some(k))))
-                    .collect();
-                let mut out = String::from("{\n");
-                // `terraform fmt` aligns `=` over runs of one-line items; an item spanning
-                // several lines stands alone.
-                let mut i = 0;
-                while i < rendered.len() {
-                    if rendered[i].1.contains('\n') {
-                        let (k, x) = &rendered[i];
-                        out.push_str(&format!("{}{k} = {x}\n", pad(inner)));
-                        i += 1;
-                        continue;
-                    }
-                    let mut j = i;
-                    while j < rendered.len() && !rendered[j].1.contains('\n') {
-                        j += 1;
-                    }
-                    let width = rendered[i..j]
-                        .iter()
-                        .map(|(k, _)| k.len())
-                        .max()
-                        .unwrap_or(0);
-                    for (k, x) in &rendered[i..j] {
-                        out.push_str(&format!("{}{k:<width$} = {x}\n", pad(inner)));
-                    }
-                    i = j;
-                }
-                out.push_str(&pad(ind));
-                out.push('}');
-                out
-            }
-            _ => String::new(),
-        }
-    }
-
-    fn item(&self, v: &Value, ind: usize) -> String {
-        if let Some(src) = self
-            .cx
-            .statements
-            .get(&serde_json::to_string(v).unwrap_or_default())
-        {
-            return src.clone();
-        }
-        self.expr(v, ind, None)
-    }
-}
-
 pub(crate) fn rewrite_jsonencode(
     text: &str,
     e: &Embedded,
     cx: &JsonencodeCtx,
     new: &Value,
 ) -> Result<String, String> {
-    let w = Writer { cx };
-    let rendered = w.expr(new, cx.base, None);
+    let rendered = crate::hclwrite::rewrite(text, e.span.clone(), cx, &e.policy, new)?;
     Ok(format!(
         "{}{rendered}{}",
         &text[..e.span.start],
@@ -526,4 +628,73 @@ pub(crate) fn rewrite_jsonencode(
 
 pub(crate) fn opaque(cx: &JsonencodeCtx) -> &[String] {
     &cx.opaque
+}
+
+/// See [`crate::template_references`].
+pub(crate) fn template_references(text: &str) -> Vec<String> {
+    fn path_of(text: &str, e: &Expression) -> Option<String> {
+        let src = text[e.span()?].trim();
+        let inner = src.strip_prefix('"')?.strip_suffix('"')?;
+        let rel = inner
+            .strip_prefix("${path.module}/")
+            .unwrap_or(inner)
+            .trim_start_matches("./");
+        (!rel.is_empty() && !rel.contains("${") && !rel.contains('\\')).then(|| rel.to_string())
+    }
+    fn visit_expr(text: &str, e: &Expression, out: &mut Vec<String>) {
+        match e {
+            Expression::FuncCall(f) => {
+                let name = f.name.name.as_str();
+                let args: Vec<&Expression> = f.args.iter().collect();
+                if name == "templatefile" {
+                    if let Some(p) = args.first().and_then(|a| path_of(text, a)) {
+                        out.push(p);
+                    }
+                }
+                for a in args {
+                    visit_expr(text, a, out);
+                }
+            }
+            Expression::Object(o) => o.iter().for_each(|(_, v)| visit_expr(text, v.expr(), out)),
+            Expression::Array(a) => a.iter().for_each(|v| visit_expr(text, v, out)),
+            Expression::Conditional(c) => {
+                visit_expr(text, &c.true_expr, out);
+                visit_expr(text, &c.false_expr, out);
+            }
+            Expression::Parenthesis(p) => visit_expr(text, p.inner(), out),
+            _ => {}
+        }
+    }
+    fn visit_body(text: &str, body: &Body, template_file: bool, out: &mut Vec<String>) {
+        for s in body.iter() {
+            match s {
+                Structure::Attribute(a) => {
+                    if template_file && a.key.as_str() == "template" {
+                        if let Expression::FuncCall(f) = &a.value {
+                            if f.name.name.as_str() == "file" {
+                                if let Some(p) = f.args.iter().next().and_then(|x| path_of(text, x))
+                                {
+                                    out.push(p);
+                                }
+                            }
+                        }
+                    }
+                    visit_expr(text, &a.value, out);
+                }
+                Structure::Block(b) => {
+                    let tf = b.ident.as_str() == "data"
+                        && b.labels.first().map(label) == Some("template_file");
+                    visit_body(text, &b.body, tf, out);
+                }
+            }
+        }
+    }
+    let Ok(body) = hcl_edit::parser::parse_body(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    visit_body(text, &body, false, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }

@@ -13,9 +13,12 @@
 mod cfn;
 mod document;
 mod hcl;
+mod hclwrite;
 mod placeholder;
 mod splice;
 mod template;
+mod tf011;
+mod tfjson;
 pub mod unread;
 mod yaml;
 
@@ -49,6 +52,10 @@ pub enum Form {
     TerraformTemplate,
     /// A `data "aws_iam_policy_document"` block.
     TerraformPolicyDocument,
+    /// `policy = "{\"Version\": …}"`: a JSON policy in an HCL quoted string.
+    TerraformString,
+    /// A policy in a Terraform JSON (`.tf.json`) file, as a JSON string or an object.
+    TerraformJson,
 }
 
 impl Form {
@@ -60,6 +67,8 @@ impl Form {
             Form::TerraformJsonencode => "Terraform jsonencode",
             Form::TerraformTemplate => "Terraform template",
             Form::TerraformPolicyDocument => "Terraform aws_iam_policy_document",
+            Form::TerraformString => "Terraform JSON string",
+            Form::TerraformJson => "Terraform JSON syntax",
         }
     }
 }
@@ -146,6 +155,10 @@ impl Embedded {
 pub enum IacError {
     #[error("line {line}: {message}")]
     Syntax { line: usize, message: String },
+    /// Not an error in the file: a form forcemfa does not read (Terraform 0.11 syntax), named
+    /// so that a person reviews it.
+    #[error("{message}")]
+    NeedsReview { line: usize, message: String },
 }
 
 /// A rewrite that could not be done faithfully: where, and what should change instead.
@@ -163,6 +176,8 @@ pub enum FileKind {
     CloudFormation,
     Terraform,
     TerraformTemplate,
+    /// Terraform's JSON syntax (`*.tf.json`).
+    TerraformJson,
 }
 
 /// The IaC kind of a file, or `None` when it is not one this crate reads (plain policy JSON is
@@ -172,6 +187,9 @@ pub fn classify(file_name: &str, text: &str) -> Option<FileKind> {
     if lower.ends_with(".tf") {
         return Some(FileKind::Terraform);
     }
+    if lower.ends_with(".tf.json") {
+        return Some(FileKind::TerraformJson);
+    }
     if lower.ends_with(".tpl") || lower.ends_with(".tftpl") {
         return Some(FileKind::TerraformTemplate);
     }
@@ -180,6 +198,11 @@ pub fn classify(file_name: &str, text: &str) -> Option<FileKind> {
         .any(|e| lower.ends_with(e));
     if yamlish && cfn::looks_like_cloudformation(text) {
         return Some(FileKind::CloudFormation);
+    }
+    // A JSON policy with template variables (`${aws_partition}`, `$${aws:username}`) is a
+    // Terraform template (`templatefile`, `template_file`), whatever its name.
+    if lower.ends_with(".json") && template::looks_like_template(text) {
+        return Some(FileKind::TerraformTemplate);
     }
     None
 }
@@ -191,6 +214,7 @@ pub fn extract(file_name: &str, text: &str) -> Result<Vec<Embedded>, IacError> {
         Some(FileKind::CloudFormation) => cfn::extract(text)?,
         Some(FileKind::Terraform) => hcl::extract(text)?,
         Some(FileKind::TerraformTemplate) => template::extract_file(text)?,
+        Some(FileKind::TerraformJson) => tfjson::extract(text)?,
         None => Vec::new(),
     };
     // A policy is found again at apply time by its resource address: two policies with the same
@@ -208,6 +232,19 @@ pub fn extract(file_name: &str, text: &str) -> Result<Vec<Embedded>, IacError> {
         }
     }
     Ok(found)
+}
+
+/// The policy of a Terraform template file whatever its name (a `.json` named by a
+/// `templatefile` call or a `template_file` data source).
+pub fn extract_template(text: &str) -> Result<Vec<Embedded>, IacError> {
+    template::extract_file(text)
+}
+
+/// The template files a Terraform file names (`templatefile("${path.module}/x.json", …)`,
+/// `template = file("x.json")` in a `template_file` data source), as paths relative to the
+/// file's folder. Paths computed from anything but `path.module` are not followed.
+pub fn template_references(text: &str) -> Vec<String> {
+    hcl::template_references(text)
 }
 
 /// `text` with `embedded`'s policy replaced by `new_policy` (placeholders as [`extract`] made
@@ -269,11 +306,16 @@ pub fn transplant(
         return Transplant::Write(after.to_string());
     }
     let find = |text: &str| -> Option<Range<usize>> {
-        extract(file_name, text)
-            .ok()?
-            .into_iter()
-            .find(|e| e.resource == resource)
-            .map(|e| e.span)
+        match classify(file_name, text) {
+            Some(_) => extract(file_name, text),
+            // A file the IaC source reads without a kind of its own: a template named by a
+            // `templatefile` call.
+            None => extract_template(text),
+        }
+        .ok()?
+        .into_iter()
+        .find(|e| e.resource == resource)
+        .map(|e| e.span)
     };
     let (Some(cur), Some(b), Some(a)) = (find(current), find(before), find(after)) else {
         return Transplant::Stale(format!("{resource} is no longer in the file"));

@@ -15,6 +15,110 @@ pub(crate) struct TemplateCtx {
     style: Style,
     /// Indentation added to every line after the first (heredocs inside blocks: `<<-EOF`).
     indent: String,
+    /// How the template text is written in the file.
+    pub(crate) quote: Quote,
+}
+
+/// How a template's text sits in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quote {
+    /// As is: a heredoc body or a whole template file (the first line indented like the rest).
+    Bare,
+    /// As is, starting in the middle of a line (an object value in Terraform JSON syntax): the
+    /// first line keeps the text before it.
+    Inline,
+    /// Inside an HCL quoted string (`policy = "{\"Version\": …}"`).
+    Hcl,
+    /// Inside a JSON string (`"policy": "{\"Version\": …}"` in a `.tf.json` file).
+    Json,
+}
+
+/// Whether a JSON text is a Terraform template rather than a plain policy: it holds `$${`
+/// (an escaped IAM variable), a `%{` directive or a `${name}` that is not an IAM policy
+/// variable (`${aws_partition}`, `${var.account_id}`), and no bare IAM variable
+/// (`${aws:username}` would be a broken reference in a Terraform template: such a file is
+/// filled by another tool and read as the policy it is).
+pub(crate) fn looks_like_template(text: &str) -> bool {
+    let mut template = text.contains("%{");
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("${").map(|x| x + i) {
+        let escaped = at > 0 && bytes[at - 1] == b'$';
+        let after = &text[at + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        match (escaped, is_iam_variable(name)) {
+            (true, _) => template = true,
+            (false, true) => return false,
+            (false, false) => template = true,
+        }
+        i = at + 2;
+    }
+    template
+}
+
+/// Whether `${name}` is an IAM policy variable: a condition key (`aws:username`, with an
+/// optional `, 'default'`) or one of the escapes `*`, `?`, `$`.
+fn is_iam_variable(name: &str) -> bool {
+    let key = name.split(',').next().unwrap_or("").trim();
+    if matches!(key, "*" | "?" | "$") {
+        return true;
+    }
+    let Some((prefix, rest)) = key.split_once(':') else {
+        return false;
+    };
+    !prefix.is_empty()
+        && !rest.is_empty()
+        && !rest.contains(':')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The text of an HCL quoted string's inside with its backslash escapes decoded (template
+/// sequences `${…}`, `$${` stay as written: they are the template's).
+pub(crate) fn hcl_unescape(inner: &str) -> Option<String> {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            'U' => {
+                let hex: String = chars.by_ref().take(8).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `s` written inside an HCL quoted string.
+fn hcl_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The JSON text of a template, its opaque values, and what cannot be read.
@@ -136,6 +240,32 @@ pub(crate) fn embedded(
     kind: PolicyKind,
     form: Form,
 ) -> Result<Option<Embedded>, IacError> {
+    embedded_quoted(
+        text,
+        span,
+        body,
+        indent,
+        Quote::Bare,
+        resource,
+        resource_type,
+        kind,
+        form,
+    )
+}
+
+/// [`embedded`] for a template written as `quote` says.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn embedded_quoted(
+    text: &str,
+    span: std::ops::Range<usize>,
+    body: &str,
+    indent: &str,
+    quote: Quote,
+    resource: String,
+    resource_type: String,
+    kind: PolicyKind,
+    form: Form,
+) -> Result<Option<Embedded>, IacError> {
     let offset = span.start;
     let line_at =
         |at: usize| line_of(text, offset) + body[..at.min(body.len())].matches('\n').count();
@@ -182,6 +312,7 @@ pub(crate) fn embedded(
             opaque: r.opaque,
             style: parsed.style,
             indent: indent.to_string(),
+            quote,
         }),
     }))
 }
@@ -227,8 +358,62 @@ pub(crate) fn rewrite(
     new: &Value,
 ) -> Result<String, String> {
     let mut body = render(cx, new);
+    // A string holding a template written over several lines: the same item-by-item rewrite
+    // on the decoded text.
+    if cx.style.indent.is_some() && matches!(cx.quote, Quote::Hcl | Quote::Json) {
+        let src = &text[e.span.clone()];
+        let decoded = match cx.quote {
+            Quote::Json => serde_json::from_str::<String>(src).ok(),
+            _ => src
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .and_then(hcl_unescape),
+        };
+        if let Some(decoded) = decoded {
+            if let (Some(open), Some(close)) = (decoded.find('{'), decoded.rfind('}')) {
+                let at = open..close + 1;
+                if let Some(out) =
+                    crate::hclwrite::rewrite_json(&decoded, at.clone(), &cx.opaque, &e.policy, new)
+                {
+                    body = format!("{}{out}{}", &decoded[..at.start], &decoded[at.end..]);
+                }
+            }
+        }
+    }
+    match cx.quote {
+        Quote::Hcl => {
+            return Ok(format!(
+                "{}\"{}\"{}",
+                &text[..e.span.start],
+                hcl_escape(&body),
+                &text[e.span.end..]
+            ))
+        }
+        Quote::Json => {
+            return Ok(format!(
+                "{}{}{}",
+                &text[..e.span.start],
+                serde_json::to_string(&body).map_err(|err| err.to_string())?,
+                &text[e.span.end..]
+            ))
+        }
+        Quote::Bare | Quote::Inline => {}
+    }
+    // A template written over several lines is rewritten item by item (unchanged statements
+    // and lines keep their bytes); a compact one is printed whole.
+    if cx.style.indent.is_some() {
+        let original = &text[e.span.clone()];
+        if let (Some(open), Some(close)) = (original.find('{'), original.rfind('}')) {
+            let at = e.span.start + open..e.span.start + close + 1;
+            if let Some(out) =
+                crate::hclwrite::rewrite_json(text, at.clone(), &cx.opaque, &e.policy, new)
+            {
+                return Ok(format!("{}{out}{}", &text[..at.start], &text[at.end..]));
+            }
+        }
+    }
     // Keep the first line's indentation (a heredoc body's first line).
-    if !cx.indent.is_empty() {
+    if !cx.indent.is_empty() && cx.quote == Quote::Bare {
         body = format!("{}{body}", cx.indent);
     }
     let original = &text[e.span.clone()];

@@ -464,6 +464,149 @@ fn arn_parts(doc: &Value) -> (String, String) {
     )
 }
 
+/// How ARNs of a document are written and read when the engine asks "is this grant already
+/// there?". A policy may come from a template that was not rendered: `arn:${aws_partition}:…`
+/// (a template variable), `${var.x}` / `${local.partition}` (Terraform interpolations),
+/// `$${aws:username}` (Terraform's escape of the IAM variable) or `&{aws:username}` (the
+/// `aws_iam_policy_document` spelling). Evaluated as written, each of these is an unknown policy
+/// variable or literal text, so a grant written with them is never "there": the engine would
+/// add it again on every run. The question is therefore asked of a view in which each
+/// interpolation is a literal name and each escape the IAM variable it stands for, and added
+/// ARNs are written in the document's own spelling, so that the next run finds them.
+struct ArnSpelling {
+    /// The document as evaluated for the question (only `Resource`/`NotResource` differ).
+    view: Value,
+    /// Partition and account as the document writes them (for added ARNs).
+    partition: String,
+    account: String,
+    /// Partition and account as the view reads them (for the probe).
+    view_partition: String,
+    view_account: String,
+    /// How the document writes `${aws:username}`.
+    username: &'static str,
+}
+
+impl ArnSpelling {
+    fn of(doc: &Value) -> ArnSpelling {
+        let view = template_view(doc);
+        let (partition, account) = arn_parts(doc);
+        let (view_partition, view_account) = arn_parts(&view);
+        let resources = policy::statements(doc)
+            .iter()
+            .flat_map(|s| {
+                ["Resource", "NotResource"]
+                    .into_iter()
+                    .filter_map(|k| policy::string_list(s, k).and_then(Result::ok))
+                    .flatten()
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<String>>();
+        let username = if resources.iter().any(|r| r.contains("$${aws:username}")) {
+            "$${aws:username}"
+        } else if resources.iter().any(|r| r.contains("&{aws:username}")) {
+            "&{aws:username}"
+        } else {
+            "${aws:username}"
+        };
+        ArnSpelling {
+            view,
+            partition,
+            account,
+            view_partition,
+            view_account,
+            username,
+        }
+    }
+
+    fn grant_arn(&self, kind: GrantResource) -> String {
+        grant_arn(kind, &self.partition, &self.account).replace("${aws:username}", self.username)
+    }
+
+    fn probe_arn(&self, kind: GrantResource) -> String {
+        probe_arn(kind, &self.view_partition, &self.view_account)
+    }
+}
+
+/// `doc` with every `Resource`/`NotResource` string read as a rendered template would be (see
+/// [`ArnSpelling`]).
+fn template_view(doc: &Value) -> Value {
+    let mut view = doc.clone();
+    let one = |v: &mut Value| {
+        if let Value::String(s) = v {
+            if s.contains(['{']) {
+                *s = read_template_text(s);
+            }
+        }
+    };
+    let mut fix = |st: &mut Value| {
+        for key in ["Resource", "NotResource"] {
+            match st.get_mut(key) {
+                Some(Value::Array(items)) => items.iter_mut().for_each(one),
+                Some(v) => one(v),
+                None => {}
+            }
+        }
+    };
+    match view.get_mut("Statement") {
+        Some(Value::Array(items)) => items.iter_mut().for_each(&mut fix),
+        Some(st) => fix(st),
+        None => {}
+    }
+    view
+}
+
+/// One resource string as a rendered template reads: `$${x}` and `&{x}` are the IAM variable
+/// `${x}`; `${name}` that is not an IAM policy variable (`aws:username`, `${*}`, …) is the
+/// literal `@@name@@` (colons as dots, so that ARNs still split into their parts).
+pub(crate) fn read_template_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(['$', '&']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("$${").or_else(|| tail.strip_prefix("&{")) {
+            out.push_str("${");
+            rest = after;
+            continue;
+        }
+        if let Some(after) = tail.strip_prefix("${") {
+            if let Some(end) = after.find('}') {
+                let name = &after[..end];
+                if !is_iam_variable(name) {
+                    out.push_str(&format!("@@{}@@", name.trim().replace(':', ".")));
+                    rest = &after[end + 1..];
+                    continue;
+                }
+            }
+        }
+        out.push_str(&tail[..1]);
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `${name}` is an IAM policy variable: a condition key (`aws:username`, `saml:sub`,
+/// with an optional `, 'default'`) or one of the escapes `*`, `?`, `$`.
+fn is_iam_variable(name: &str) -> bool {
+    let key = name.split(',').next().unwrap_or("").trim();
+    if matches!(key, "*" | "?" | "$") {
+        return true;
+    }
+    let Some((prefix, rest)) = key.split_once(':') else {
+        return false;
+    };
+    !prefix.is_empty()
+        && !rest.is_empty()
+        && !rest.contains(':')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_/.".contains(c))
+}
+
 fn grant_arn(kind: GrantResource, partition: &str, account: &str) -> String {
     match kind {
         GrantResource::User => format!("arn:{partition}:iam::{account}:user/${{aws:username}}"),
@@ -519,7 +662,7 @@ fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpRe
     if !has_allow {
         return r; // A guard-only policy stays guard-only.
     }
-    let (partition, account) = arn_parts(doc);
+    let spelling = ArnSpelling::of(doc);
     let mut guard_index = guard.index;
     // Compiling is the costly part, so the document is compiled once, and again only when a
     // grant added since could answer the question: adding a concrete action to an Allow changes
@@ -527,7 +670,7 @@ fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpRe
     let mut evaluator: Option<crate::effect::Evaluator> = None;
     let mut added: Vec<&str> = Vec::new();
     for g in grants {
-        let probe = probe_arn(g.resource, &partition, &account);
+        let probe = spelling.probe_arn(g.resource);
         if added
             .iter()
             .any(|a| a.contains(['*', '?']) || a.eq_ignore_ascii_case(&g.action))
@@ -535,12 +678,13 @@ fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpRe
             evaluator = None;
             added.clear();
         }
-        let ev = evaluator.get_or_insert_with(|| crate::effect::Evaluator::new(doc, TEST_USER));
+        let ev = evaluator
+            .get_or_insert_with(|| crate::effect::Evaluator::new(&template_view(doc), TEST_USER));
         if ev.allows(&g.action, &probe, Context::MfaAbsent) {
             continue;
         }
         added.push(&g.action);
-        let arn = grant_arn(g.resource, &partition, &account);
+        let arn = spelling.grant_arn(g.resource);
         // Prefer the joinable statement that already holds most of these grants' actions.
         let best = policy::statements(doc)
             .iter()
@@ -688,9 +832,9 @@ fn widen_grant_resource(doc: &mut Value, o: &spec::WidenGrantResource) -> OpResu
 /// `Action` list) on the user's own ARN, unless the policy already grants `o.add` there.
 fn extend_grant(doc: &mut Value, o: &spec::ExtendGrant) -> OpResult {
     let mut r = OpResult::default();
-    let (partition, account) = arn_parts(doc);
-    let probe = probe_arn(GrantResource::User, &partition, &account);
-    let evaluator = crate::effect::Evaluator::new(doc, TEST_USER);
+    let spelling = ArnSpelling::of(doc);
+    let probe = spelling.probe_arn(GrantResource::User);
+    let evaluator = crate::effect::Evaluator::new(&spelling.view, TEST_USER);
     if evaluator.allows(&o.add, &probe, Context::MfaPresent) {
         return r;
     }
@@ -708,9 +852,10 @@ fn extend_grant(doc: &mut Value, o: &spec::ExtendGrant) -> OpResult {
         let Some(Ok(resources)) = policy::string_list(st, "Resource") else {
             return false;
         };
-        resources
-            .iter()
-            .any(|res| pattern::matches(&res.replace("${aws:username}", TEST_USER), &probe, false))
+        resources.iter().any(|res| {
+            let res = read_template_text(res).replace("${aws:username}", TEST_USER);
+            pattern::matches(&res, &probe, false)
+        })
     };
     let target = policy::statements(doc).iter().position(|st| {
         policy::effect(st).as_deref() == Some("allow")
@@ -748,4 +893,88 @@ fn extend_grant(doc: &mut Value, o: &spec::ExtendGrant) -> OpResult {
         r.touched.push(o.add.clone());
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn chain() -> Vec<Migration> {
+        super::super::default_chain().unwrap()
+    }
+
+    /// A policy from an unrendered template: partition and account are template variables,
+    /// the user variable is escaped the way the template escapes it.
+    fn template_doc(partition: &str, account: &str, user: &str) -> Value {
+        let arn = format!("arn:{partition}:iam::{account}:user/{user}");
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "AllowOwn", "Effect": "Allow", "Action": ["iam:ChangePassword"], "Resource": arn},
+                {"Sid": "DenyWithoutMFA", "Effect": "Deny",
+                 "NotAction": ["iam:ChangePassword", "iam:CreateVirtualMFADevice", "iam:EnableMFADevice",
+                               "iam:GetUser", "iam:ListMFADevices", "iam:ListVirtualMFADevices",
+                               "iam:ResyncMFADevice", "sts:GetSessionToken"],
+                 "Resource": "*",
+                 "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}
+            ]
+        })
+    }
+
+    #[test]
+    fn grants_written_with_template_variables_are_found_again() {
+        for (partition, account, user) in [
+            ("${aws_partition}", "*", "$${aws:username}"),
+            ("${var.partition}", "${var.account_id}", "${aws:username}"),
+            ("${local.partition}", "*", "&{aws:username}"),
+            (
+                "aws",
+                "${data.aws_caller_identity.current.account_id}",
+                "$${aws:username}",
+            ),
+        ] {
+            let doc = template_doc(partition, account, user);
+            let first = migrate(&doc, &chain(), &Options::default());
+            assert!(first.changed(), "{partition} {account} {user}");
+            let text = first.document.to_string();
+            // Added ARNs use the document's own spelling of partition, account and user.
+            assert!(
+                text.contains(&format!("arn:{partition}:iam::{account}:mfa/*")),
+                "{text}"
+            );
+            assert!(!text.contains("AllowManageOwnUserMFA2"), "{text}");
+            if user != "${aws:username}" {
+                assert!(!text.contains("/${aws:username}"), "{text}");
+            }
+            let second = migrate(&first.document, &chain(), &Options::default());
+            assert!(
+                !second.changed(),
+                "{partition} {account} {user}: {:?}",
+                second
+                    .applied
+                    .iter()
+                    .map(|a| &a.changes)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn template_text_is_read_as_rendered() {
+        assert_eq!(
+            read_template_text("arn:${aws_partition}:iam::${var.a}:user/$${aws:username}"),
+            "arn:@@aws_partition@@:iam::@@var.a@@:user/${aws:username}"
+        );
+        assert_eq!(
+            read_template_text("arn:aws:iam::*:user/&{aws:username}${*}"),
+            "arn:aws:iam::*:user/${aws:username}${*}"
+        );
+        assert_eq!(
+            read_template_text("arn:${AWS::Partition}:s3:::b/${aws:userid, 'x'}"),
+            "arn:@@AWS..Partition@@:s3:::b/${aws:userid, 'x'}"
+        );
+        assert_eq!(read_template_text("a$b&c${"), "a$b&c${");
+    }
 }
