@@ -162,7 +162,7 @@ impl Resolved {
         let mut out = match &self.file {
             Some(f) => format!("config file: {}\n", f.display()),
             None => format!(
-                "config file: none ({FILE_NAME} not found in this folder or its parents up to the repository root)\n"
+                "config file: none ({FILE_NAME} not found in this folder or its parents up to the repository root or the home directory)\n"
             ),
         };
         for s in &self.settings {
@@ -234,6 +234,30 @@ impl Resolved {
     }
 }
 
+/// The rule of the finding a migration skipped by choice leaves (see `skip-migration`).
+pub const KEPT_BY_CHOICE: &str = "kept-by-choice";
+
+impl Resolved {
+    /// Every option that came from the config file, as `key = value`, with its `FILE:LINE`:
+    /// reports name them, so that a choice made in a file is never silent.
+    pub fn from_file(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .settings
+            .iter()
+            .filter_map(|s| match &s.origin {
+                Origin::File(at) => Some((format!("{} = {}", s.key, value_text(&s.value)), at.clone())),
+                _ => None,
+            })
+            .collect();
+        out.extend(
+            self.paths
+                .iter()
+                .map(|p| (format!("[[paths]] glob = {:?}", p.glob), p.at.clone())),
+        );
+        out
+    }
+}
+
 /// `a/./b/../c` → `a/c`, without touching the disk (paths may not exist yet).
 fn normalise(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -292,14 +316,23 @@ pub fn explicit_args(matches: &clap::ArgMatches) -> Vec<String> {
 }
 
 /// Find `forcemfa.toml` from `start` upwards, stopping at the repository root (a folder holding
-/// `.git`, a folder or, in worktrees, a file).
+/// `.git`, a folder or, in worktrees, a file) or the home directory, whichever comes first.
+/// Outside both, only `start` itself is looked in: a file in some parent folder (`/tmp`, say)
+/// that nobody chose for this tree is never picked up.
 pub fn discover(start: &Path) -> Option<PathBuf> {
+    discover_within(start, dirs::home_dir().as_deref())
+}
+
+fn discover_within(start: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    let bounded = start
+        .ancestors()
+        .any(|d| d.join(".git").exists() || Some(d) == home);
     for dir in start.ancestors() {
         let candidate = dir.join(FILE_NAME);
         if candidate.is_file() {
             return Some(candidate);
         }
-        if dir.join(".git").exists() {
+        if !bounded || dir.join(".git").exists() || Some(dir) == home {
             return None;
         }
     }
@@ -557,6 +590,18 @@ fn fold_plan_args(
     folder.fold("kind", "kind", &mut args.kind, file_kind, |k| {
         json!(kind_name(*k))
     });
+    if let Some(v) = &spec.recent_days {
+        if i64::from(*v.get_ref()) > crate::cli::MAX_RECENT_DAYS {
+            return Err(Error::Input {
+                path: file.at(v.span()),
+                message: format!(
+                    "recent-days {} is out of range: use 0 to {}",
+                    v.get_ref(),
+                    crate::cli::MAX_RECENT_DAYS
+                ),
+            });
+        }
+    }
     folder.fold(
         "recent-days",
         "recent_days",
@@ -644,10 +689,20 @@ mod tests {
         let deep = repo.join("a/b");
         std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(outer.join(FILE_NAME), "").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(discover(&deep), Some(outer.join(FILE_NAME)));
+        // Under the home directory and without a repository: up to the home directory.
+        assert_eq!(
+            discover_within(&deep, Some(outer)),
+            Some(outer.join(FILE_NAME))
+        );
+        // Neither a repository nor the home directory above: only the folder itself.
+        assert_eq!(discover_within(&deep, None), None);
+        assert_eq!(discover_within(outer, None), Some(outer.join(FILE_NAME)));
         std::fs::create_dir(repo.join(".git")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(discover(&deep), None);
+        assert_eq!(discover_within(&deep, Some(outer)), None);
         std::fs::write(repo.join("a").join(FILE_NAME), "").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(discover(&deep), Some(repo.join("a").join(FILE_NAME)));
+        assert_eq!(
+            discover_within(&deep, Some(outer)),
+            Some(repo.join("a").join(FILE_NAME))
+        );
     }
 }
