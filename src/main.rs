@@ -49,7 +49,10 @@ fn main() {
             if json {
                 let object = serde_json::json!({
                     "tool": "forcemfa",
-                    "error": {"message": msg, "exit_code": Exit::Error as i32},
+                    "error": {
+                        "message": msg.strip_prefix("error: ").unwrap_or(&msg),
+                        "exit_code": Exit::Error as i32,
+                    },
                 });
                 if let Ok(text) = serde_json::to_string_pretty(&object) {
                     let _ = writeln!(std::io::stdout().lock(), "{text}");

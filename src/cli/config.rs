@@ -245,7 +245,9 @@ impl Resolved {
             .settings
             .iter()
             .filter_map(|s| match &s.origin {
-                Origin::File(at) => Some((format!("{} = {}", s.key, value_text(&s.value)), at.clone())),
+                Origin::File(at) => {
+                    Some((format!("{} = {}", s.key, value_text(&s.value)), at.clone()))
+                }
                 _ => None,
             })
             .collect();

@@ -97,10 +97,13 @@ pub fn weaker_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<
         Some(now) => losing
             .iter()
             .filter(|p| {
-                now.principals.iter().find(|q| q.arn == p.arn).is_none_or(|q| {
-                    q.verdict == Verdict::Unknown
-                        && matches!(q.credentials, Credentials::Unknown { .. })
-                })
+                now.principals
+                    .iter()
+                    .find(|q| q.arn == p.arn)
+                    .is_none_or(|q| {
+                        q.verdict == Verdict::Unknown
+                            && matches!(q.credentials, Credentials::Unknown { .. })
+                    })
             })
             .map(|p| p.name.as_str())
             .collect(),

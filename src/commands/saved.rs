@@ -132,9 +132,7 @@ fn derive(c: &PlannedChange, chain: &[Migration], options: &Options) -> Result<C
         ));
     }
     if c.effect_summary != change.effect.summary {
-        return Err(
-            "its effect summary is not what forcemfa derives (the plan was edited)".into(),
-        );
+        return Err("its effect summary is not what forcemfa derives (the plan was edited)".into());
     }
     Ok(*change)
 }
@@ -181,8 +179,7 @@ fn bound_to_roots(c: &PlannedChange, roots: Option<&[PathBuf]>) -> Result<(), St
             path.display()
         ));
     }
-    let real = std::fs::canonicalize(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let real = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if roots.iter().any(|r| real.starts_with(r)) {
         Ok(())
     } else {

@@ -112,7 +112,11 @@ async fn iam_via(account: &str, endpoint: &str) -> aws_sdk_iam::Client {
 }
 
 /// An account with one managed policy; returns (account id, policy ARN).
-pub(crate) async fn account_with(name: &str, document: &str, tags: &[(&str, &str)]) -> (String, String) {
+pub(crate) async fn account_with(
+    name: &str,
+    document: &str,
+    tags: &[(&str, &str)],
+) -> (String, String) {
     let id = new_account(name, tags).await;
     let iam = iam_in(&id).await;
     let arn = moto::create_managed(&iam, &unique("fm"), document, &[]).await;

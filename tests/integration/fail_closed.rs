@@ -177,7 +177,10 @@ async fn fail_closed_gate_holds_back_what_it_cannot_judge() {
     assert_eq!(code, 4, "{stdout}\n{stderr}");
     let v = json_of(&stdout);
     assert_eq!(v["outcomes"]["refused"], 1, "{v}");
-    assert!(v["blocked"][0].as_str().unwrap().contains("999999999999"), "{v}");
+    assert!(
+        v["blocked"][0].as_str().unwrap().contains("999999999999"),
+        "{v}"
+    );
     assert_eq!(default_version(&account, &arn).await, "v1");
 
     // A torn line in the journal is said by apply, which then writes with --accept-impact.
@@ -214,9 +217,11 @@ fn fail_closed_numeric_options_refuse_absurd_values_on_the_command_line_and_in_t
         .args(["plan", "."])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("forcemfa.toml:2").and(predicate::str::contains(
-            "recent-days 100000 is out of range",
-        )));
+        .stderr(
+            predicate::str::contains("forcemfa.toml:2").and(predicate::str::contains(
+                "recent-days 100000 is out of range",
+            )),
+        );
 }
 
 /// Make a plan of a copy of the fixtures and return (folder, plan path, plan).
@@ -288,7 +293,9 @@ fn fail_closed_saved_plan_options_and_paths_are_bound() {
         .arg(&plan)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("--kind contradicts the saved plan"));
+        .stderr(predicate::str::contains(
+            "--kind contradicts the saved plan",
+        ));
 
     // The same bytes elsewhere, and the change (with its id) pointed there.
     let elsewhere = tempfile::tempdir().unwrap();
@@ -298,16 +305,17 @@ fn fail_closed_saved_plan_options_and_paths_are_bound() {
     let target = forcemfa::engine::target::Target::file(&other);
     let before_sha = saved["changes"][0]["before_sha256"].as_str().unwrap();
     moved["changes"][0]["target"] = serde_json::to_value(&target).unwrap();
-    moved["changes"][0]["id"] = json!(
-        forcemfa::engine::plan::sha256(&format!("{target}\n{before_sha}"))[..12].to_string()
-    );
+    moved["changes"][0]["id"] =
+        json!(forcemfa::engine::plan::sha256(&format!("{target}\n{before_sha}"))[..12].to_string());
     let edited = write_edited(dir.path(), &moved);
     bin()
         .args(["apply", "--yes", "--plan"])
         .arg(&edited)
         .assert()
         .code(4)
-        .stderr(predicate::str::contains("not inside the folders the plan was made from"));
+        .stderr(predicate::str::contains(
+            "not inside the folders the plan was made from",
+        ));
     assert_eq!(read(&other), original);
     assert_eq!(read(&dir.path().join(LEGACY)), original);
 }
@@ -348,10 +356,11 @@ fn fail_closed_config_choices_are_named_and_discovery_is_bounded() {
     crate::tools::assert_valid_sarif(&v);
     let results = v["runs"][0]["results"].as_array().unwrap();
     assert!(
-        results
-            .iter()
-            .any(|r| r["ruleId"] == "kept-by-choice"
-                && r["message"]["text"].as_str().unwrap().contains("forcemfa.toml:2")),
+        results.iter().any(|r| r["ruleId"] == "kept-by-choice"
+            && r["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("forcemfa.toml:2")),
         "{v}"
     );
     let notes = &v["runs"][0]["invocations"][0]["toolConfigurationNotifications"];
@@ -423,8 +432,10 @@ fn fail_closed_leftover_temp_files_are_named() {
         .arg(dir.path())
         .assert()
         .success()
-        .stderr(predicate::str::contains(".forcemfa-AbC123.tmp").and(
-            predicate::str::contains("left over from an apply that was stopped"),
-        ))
+        .stderr(
+            predicate::str::contains(".forcemfa-AbC123.tmp").and(predicate::str::contains(
+                "left over from an apply that was stopped",
+            )),
+        )
         .stdout(predicate::str::contains("Apply: 1 planned"));
 }
