@@ -637,7 +637,7 @@ async fn publisher(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::engine::target::Target;
 
@@ -665,5 +665,31 @@ mod tests {
         };
         let e = check_saved(&edited, &plan).unwrap_err();
         assert!(e.contains("edited") && e.contains("c1"), "{e}");
+    }
+
+    /// The prompt of a saved change is the derived change as a fresh plan shows it, with who is
+    /// affected as read now; nothing of the plan file's text.
+    #[test]
+    fn saved_prompts_show_the_derived_change_and_the_impact_read_now() {
+        use crate::engine::migration::{default_chain, Options};
+        use crate::engine::plan::{plan_one, Input, SizeLimit};
+        let legacy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"iam:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+        let chain = default_chain().unwrap();
+        let input = Input::file(Target::file("p.json"), legacy.into(), SizeLimit::Managed);
+        let Item::Change(c) = plan_one(&input, &chain, &Options::default()) else {
+            panic!("a change")
+        };
+        let now = Impact {
+            summary: "read just now".into(),
+            ..Impact::default()
+        };
+        let derived = BTreeMap::from([(c.id.clone(), (*c).clone())]);
+        let current = BTreeMap::from([(c.id.clone(), now)]);
+        let opts = TextOptions::default();
+        let prompts = saved_prompts(&derived, &current, opts);
+        let mut expected = (*c).clone();
+        expected.impact = current.get(&c.id).cloned();
+        assert_eq!(prompts[&c.id], change_text(&expected, opts));
+        assert!(prompts[&c.id].contains("who is affected (read just now)"));
     }
 }

@@ -439,3 +439,18 @@ fn fail_closed_leftover_temp_files_are_named() {
         )
         .stdout(predicate::str::contains("Apply: 1 planned"));
 }
+
+/// The plan file's own list of blocked changes is its record, not a verdict of this run: a plan
+/// fully applied exits 0 whatever that list says (it decided exit 4 before).
+#[test]
+fn fail_closed_a_plans_blocked_list_decides_nothing() {
+    let (dir, _, mut saved) = saved_plan();
+    saved["blocked"] = json!(["feedbeef0000 (nowhere.json)"]);
+    let edited = write_edited(dir.path(), &saved);
+    bin()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&edited)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Applied 1, already applied 0"));
+}
