@@ -1,6 +1,9 @@
 //! Command-line definitions (clap). Parsing only: `commands` turns these into work.
 
 pub mod config;
+pub mod resolved;
+
+pub use resolved::Kind;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -37,7 +40,7 @@ pub struct Cli {
     pub explicit: Vec<String>,
     /// The configuration in force (`config::apply`).
     #[arg(skip)]
-    pub config: crate::cli::config::Resolved,
+    pub config: crate::cli::resolved::Resolved,
 }
 
 /// The kinds of SOURCE, with one example each: shown by `--help` and every subcommand's help.
@@ -88,19 +91,6 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Which IAM size limit policy files are checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Kind {
-    /// Customer managed policy: 6,144 characters
-    Managed,
-    /// Inline policy of a user: 2,048 characters
-    User,
-    /// Inline policy of a group: 5,120 characters
-    Group,
-    /// Inline policy of a role: 10,240 characters
-    Role,
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Policy JSON files, CloudFormation templates, Terraform files, or folders of them; none:
@@ -120,7 +110,7 @@ pub struct PlanArgs {
     pub kind: Kind,
     /// The config in force (filled by `config::apply`): effective options and `[[paths]]` overrides
     #[arg(skip)]
-    pub config: crate::cli::config::Resolved,
+    pub config: crate::cli::resolved::Resolved,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -162,6 +152,17 @@ pub struct BatchArgs {
     /// Also write the report (in --format) to this file
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+}
+
+impl PlanArgs {
+    /// The top-level options of the run (command line and config file folded in).
+    pub fn profile(&self) -> crate::cli::resolved::Profile {
+        crate::cli::resolved::Profile {
+            allow_before_mfa: self.allow_before_mfa.clone(),
+            skip_migration: self.skip_migration.clone(),
+            kind: self.kind,
+        }
+    }
 }
 
 impl BatchArgs {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cli::config::{Origin, Profile, Resolved, KEPT_BY_CHOICE};
+use crate::cli::resolved::{Origin, Profile, Resolved, KEPT_BY_CHOICE};
 use crate::cli::{Kind, PlanArgs};
 use crate::engine::detect::Finding;
 use crate::engine::migration::{self, Migration, Options};
@@ -48,7 +48,10 @@ impl Rules {
                 skip_origin,
             })
         };
-        let mut profiles = vec![build(resolved.profile(args, None), top_origin.clone())?];
+        let mut profiles = vec![build(
+            resolved.profile(args.profile(), None),
+            top_origin.clone(),
+        )?];
         if paths {
             for i in 0..resolved.paths.len() {
                 let table = &resolved.paths[i];
@@ -57,12 +60,14 @@ impl Rules {
                 } else {
                     top_origin.clone()
                 };
-                profiles.push(build(resolved.profile(args, Some(i)), origin).map_err(|e| {
-                    Error::Input {
-                        path: resolved.paths[i].at.clone(),
-                        message: e.to_string(),
-                    }
-                })?);
+                profiles.push(
+                    build(resolved.profile(args.profile(), Some(i)), origin).map_err(|e| {
+                        Error::Input {
+                            path: resolved.paths[i].at.clone(),
+                            message: e.to_string(),
+                        }
+                    })?,
+                );
             }
         }
         Ok(Rules {

@@ -146,7 +146,7 @@ pub fn check_args(args: &PlanArgs, saved_plan: bool) -> Result<(), Error> {
         .config
         .settings
         .iter()
-        .any(|s| s.key == "kind" && s.origin == crate::cli::config::Origin::CommandLine);
+        .any(|s| s.key == "kind" && s.origin == crate::cli::resolved::Origin::CommandLine);
     if saved_plan && kind_given {
         return Err(command_line(
             "--kind contradicts the saved plan, which records the size limit of each change: drop it, or make the plan again with it".into(),

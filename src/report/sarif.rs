@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
 
-use crate::cli::config::KEPT_BY_CHOICE;
+use crate::cli::resolved::KEPT_BY_CHOICE;
 use crate::engine::detect::Severity;
 use crate::engine::plan::Item;
 use crate::engine::target::{Target, TargetKind};

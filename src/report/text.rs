@@ -8,8 +8,9 @@ use crate::engine::detect::{Finding, Generation, Severity};
 use crate::engine::plan::{summarize, Change, Item};
 use crate::engine::policy;
 use crate::engine::target::TargetKind;
+use crate::report::impact;
+use crate::report::overview;
 use crate::report::summary::{summary_line, Mode};
-use crate::report::{impact, overview};
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
