@@ -10,7 +10,8 @@ pub enum Exit {
     Error = 1,
     /// Changes pending (`--detailed-exitcode` on scan/plan).
     Pending = 2,
-    /// A change was blocked by verification.
+    /// A change was blocked by verification, refused (a saved plan's change that is not what
+    /// forcemfa derives), or held back by the impact gate.
     Blocked = 4,
     /// Interrupted (Ctrl-C).
     Interrupted = 130,

@@ -27,6 +27,7 @@ fn main() {
             std::process::exit(code as i32);
         }
     };
+    let json = cli.global.format == forcemfa::cli::Format::Json;
     let code = match forcemfa::commands::run(cli) {
         Ok(exit) => exit,
         Err(e) => {
@@ -44,6 +45,19 @@ fn main() {
             // terminal.
             let msg = forcemfa::ui::escape_lines(&msg, false);
             let _ = writeln!(std::io::stderr().lock(), "{msg}");
+            // A machine reading JSON gets an answer it can parse: the error, as an object.
+            if json {
+                let object = serde_json::json!({
+                    "tool": "forcemfa",
+                    "error": {
+                        "message": msg.strip_prefix("error: ").unwrap_or(&msg),
+                        "exit_code": Exit::Error as i32,
+                    },
+                });
+                if let Ok(text) = serde_json::to_string_pretty(&object) {
+                    let _ = writeln!(std::io::stdout().lock(), "{text}");
+                }
+            }
             Exit::Error
         }
     };

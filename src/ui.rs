@@ -45,14 +45,15 @@ impl Ui {
         } else {
             std::borrow::Cow::Owned(escape_lines(text, self.color))
         };
-        // A report that did not reach its reader is a failed run, never a silent exit 0.
+        // A report that did not reach its reader is a failed run, never a silent exit 0; a
+        // reader that stopped reading (`| head`) is not a failure of the run.
         let mut o = std::io::stdout().lock();
-        o.write_all(text.as_bytes())
-            .and_then(|()| o.flush())
-            .map_err(|source| crate::error::Error::Write {
+        closed_pipe_is_fine(o.write_all(text.as_bytes()).and_then(|()| o.flush())).map_err(
+            |source| crate::error::Error::Write {
                 path: "standard output".to_string(),
                 source,
-            })
+            },
+        )
     }
 
     /// A JSON report (stdout), serialised straight to the stream as [`Ui::out`] would print its
@@ -78,7 +79,9 @@ impl Ui {
         };
         match written {
             Ok(()) => {}
-            Err(e) if e.is_io() => return Err(write_error(std::io::Error::from(e))),
+            Err(e) if e.is_io() => {
+                return closed_pipe_is_fine(Err(std::io::Error::from(e))).map_err(write_error)
+            }
             Err(source) => {
                 return Err(crate::error::Error::Serialize {
                     what: what.to_string(),
@@ -86,10 +89,12 @@ impl Ui {
                 })
             }
         }
-        w.write_all(b"\n")
-            .and_then(|()| w.into_inner().map_err(std::io::IntoInnerError::into_error))
-            .and_then(|mut escaping| escaping.finish())
-            .map_err(write_error)
+        closed_pipe_is_fine(
+            w.write_all(b"\n")
+                .and_then(|()| w.into_inner().map_err(std::io::IntoInnerError::into_error))
+                .and_then(|mut escaping| escaping.finish()),
+        )
+        .map_err(write_error)
     }
 
     /// Messages (stderr), suppressed by `--quiet`.
@@ -104,6 +109,15 @@ impl Ui {
     pub fn warn(&self, text: &str) {
         let text = escape_lines(text, self.color);
         let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+/// A closed pipe on standard output (`forcemfa plan | head -1`) means the reader has what it
+/// wanted: the run ends quietly with its own exit code, not a write error.
+fn closed_pipe_is_fine(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
 }
 

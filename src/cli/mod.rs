@@ -1,9 +1,16 @@
 //! Command-line definitions (clap). Parsing only: `commands` turns these into work.
 
 pub mod config;
+pub mod resolved;
+
+pub use resolved::Kind;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// The longest `--recent-days` (ten years): a larger number says "any use ever", which is what a
+/// number this large already says, and a negative one would turn the gate off.
+pub const MAX_RECENT_DAYS: i64 = 3650;
 
 /// The role session name unless `--session-name` says otherwise.
 pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
@@ -19,7 +26,7 @@ pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
         enrolling an MFA device (and what --allow-before-mfa names) may become reachable without \
         MFA or with a stale MFA session, whatever a migration declares.\n\n\
         Exit codes: 0 success or nothing to change; 1 error; 2 changes pending (with --detailed-exitcode); \
-        4 a change was blocked by verification; 130 interrupted.",
+        4 a change was blocked by verification, refused or held back; 130 interrupted.",
     after_help = crate::cli::SOURCES_HELP,
 )]
 pub struct Cli {
@@ -33,7 +40,7 @@ pub struct Cli {
     pub explicit: Vec<String>,
     /// The configuration in force (`config::apply`).
     #[arg(skip)]
-    pub config: crate::cli::config::Resolved,
+    pub config: crate::cli::resolved::Resolved,
 }
 
 /// The kinds of SOURCE, with one example each: shown by `--help` and every subcommand's help.
@@ -46,7 +53,8 @@ pub const SOURCES_HELP: &str = "SOURCE is any of:\n  \
     forcemfa plan --profile prod-admin\n  \
     many accounts                 forcemfa plan --accounts accounts.toml   (or --org)\n\n\
     Options not given on the command line come from forcemfa.toml (this folder or a parent, up to \
-    the repository root) or --config FILE; `forcemfa config` shows the effective options.";
+    the repository root or the home directory) or --config FILE; `forcemfa config` shows the \
+    effective options.";
 
 #[derive(Debug, Args)]
 pub struct Global {
@@ -62,7 +70,8 @@ pub struct Global {
     /// Print more (effect rows of each change, unchanged policies' findings)
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// Config file (default: forcemfa.toml in this folder or a parent, up to the repository root)
+    /// Config file (default: forcemfa.toml in this folder or a parent, up to the repository root
+    /// or the home directory)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -80,19 +89,6 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
-}
-
-/// Which IAM size limit policy files are checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Kind {
-    /// Customer managed policy: 6,144 characters
-    Managed,
-    /// Inline policy of a user: 2,048 characters
-    User,
-    /// Inline policy of a group: 5,120 characters
-    Group,
-    /// Inline policy of a role: 10,240 characters
-    Role,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -114,7 +110,7 @@ pub struct PlanArgs {
     pub kind: Kind,
     /// The config in force (filled by `config::apply`): effective options and `[[paths]]` overrides
     #[arg(skip)]
-    pub config: crate::cli::config::Resolved,
+    pub config: crate::cli::resolved::Resolved,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -137,8 +133,9 @@ pub struct BatchArgs {
     /// External id for sts:AssumeRole, when the roles' trust policies require one
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
-    /// Lifetime of the assumed-role sessions, in seconds (900 to the role's maximum)
-    #[arg(long, value_name = "SECONDS")]
+    /// Lifetime of the assumed-role sessions, in seconds (900 to the role's maximum, at most
+    /// 43200)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i32).range(900..=43200))]
     pub duration_seconds: Option<i32>,
     /// Only this account (repeatable)
     #[arg(long = "account", value_name = "ID")]
@@ -155,6 +152,17 @@ pub struct BatchArgs {
     /// Also write the report (in --format) to this file
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+}
+
+impl PlanArgs {
+    /// The top-level options of the run (command line and config file folded in).
+    pub fn profile(&self) -> crate::cli::resolved::Profile {
+        crate::cli::resolved::Profile {
+            allow_before_mfa: self.allow_before_mfa.clone(),
+            skip_migration: self.skip_migration.clone(),
+            kind: self.kind,
+        }
+    }
 }
 
 impl BatchArgs {
@@ -189,8 +197,9 @@ pub struct ImpactArgs {
     /// apply --yes: publish even a change that cuts off access used in the last --recent-days
     #[arg(long)]
     pub accept_impact: bool,
-    /// apply --yes: access used within this many days counts as in use
-    #[arg(long, value_name = "N", default_value_t = crate::engine::impact::DEFAULT_RECENT_DAYS)]
+    /// apply --yes: access used within this many days counts as in use (0 to 3650)
+    #[arg(long, value_name = "N", default_value_t = crate::engine::impact::DEFAULT_RECENT_DAYS,
+          value_parser = clap::value_parser!(i64).range(0..=MAX_RECENT_DAYS))]
     pub recent_days: i64,
 }
 

@@ -24,12 +24,14 @@ use crate::commands::gate::Gate;
 use crate::commands::plan::{plan_accounts, plan_files_part, Planned};
 use crate::commands::progress::Phase;
 use crate::commands::rules::Rules;
-use crate::commands::saved::load_checked_plan;
+use crate::commands::saved::{load_checked_plan, Checked};
 use crate::commands::scope::{self, runtime, Part};
-use crate::engine::plan::{sha256, Item, PlanFile, PlannedChange};
+use crate::engine::impact::Impact;
+use crate::engine::plan::{sha256, Change, Item, PlanFile, PlannedChange};
+use crate::engine::target::TargetKind;
 use crate::error::{Error, Exit};
 use crate::report::run::{emit, Report};
-use crate::report::text::{change_text, planned_text, TextOptions};
+use crate::report::text::{change_text, TextOptions};
 use crate::report::Mode;
 use crate::sources::journal::{self, Journal};
 use crate::sources::reach::{self, Base};
@@ -51,6 +53,8 @@ pub struct Settings {
 struct Job {
     parts: Vec<Part>,
     prompts: BTreeMap<String, String>,
+    /// A saved plan's changes as forcemfa derives them now, by id (what its prompts show).
+    derived: BTreeMap<String, Change>,
     /// Set when applying a saved plan: its changes are checked before they are written.
     saved: Option<PlanFile>,
     /// The operator's credentials, to reach the accounts of a saved plan.
@@ -82,15 +86,24 @@ pub fn apply(
         plan_path.is_none() && !args.sources.is_empty(),
     )?);
     let journal_path = scope::journal_path(&args.aws.journal);
+    let journal_before = std::fs::metadata(&journal_path).ok().map(|m| m.len());
     let interrupted = Arc::new(AtomicBool::new(false));
     let rt = runtime()?;
     let run = rt.block_on(async {
         watch_ctrl_c(interrupted.clone());
         let mut job = prepare(ui, args, plan_path, rules).await?;
+        for leftover in leftover_temp_files(&job.parts) {
+            ui.warn(&format!(
+                "warning: {} is left over from an apply that was stopped while writing (forcemfa writes through such temporary files, then renames them); it is not a policy: delete it",
+                leftover.display()
+            ));
+        }
         let concurrency = usize::from(args.batch.concurrency);
         connect(*ui, &mut job, concurrency).await;
         if job.saved.is_some() {
-            settings.impact.current = Some(recheck_impacts(&mut job).await);
+            let current = recheck_impacts(&mut job).await;
+            job.prompts = saved_prompts(&job.derived, &current, text_options(ui));
+            settings.impact.current = Some(current);
         }
         let writers = Writers {
             journal: &journal_path,
@@ -103,6 +116,7 @@ pub fn apply(
     // A prompt abandoned by Ctrl-C may still block its thread: do not wait for it.
     rt.shutdown_background();
     let (parts, journal) = run?;
+    let journal = journal.filter(|j| journal_grew(j, journal_before));
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     if was_interrupted {
         ui.warn("interrupted: no new writes were started; writes in flight finished and are in the journal. Run the same `apply --plan` again to finish the rest.");
@@ -114,6 +128,7 @@ pub fn apply(
         show_items: yes,
         file: args.batch.report.as_deref(),
         effective_options: Some(args.config.to_json()),
+        from_file: args.config.from_file(),
     };
     let views: Vec<_> = parts.iter().map(Part::view).collect();
     emit(ui, format, &views, &report)?;
@@ -141,6 +156,53 @@ async fn recheck_impacts(
         }
     }
     now
+}
+
+/// Whether this run wrote to the journal. A journal the run created and left empty (nothing
+/// was written to any account) is removed, so that no empty journal and no undo hint are left
+/// for a run that changed nothing.
+fn journal_grew(path: &Path, before: Option<u64>) -> bool {
+    let now = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if now > before.unwrap_or(0) {
+        return true;
+    }
+    if before.is_none() && now == 0 {
+        let _ = std::fs::remove_file(path);
+    }
+    false
+}
+
+/// Temporary files an earlier apply left in the folders this one writes to: a file is written
+/// through `.forcemfa-*.tmp` beside it, then renamed, so one left over means a run was killed
+/// mid-write. They are named, never deleted here (another run may be writing).
+fn leftover_temp_files(parts: &[Part]) -> Vec<PathBuf> {
+    let dirs: std::collections::BTreeSet<PathBuf> = parts
+        .iter()
+        .flat_map(|p| p.changes.iter())
+        .filter_map(|c| match &c.target.kind {
+            TargetKind::File { path } | TargetKind::Embedded { path, .. } => Some(
+                path.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            ),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(".forcemfa-") && name.ends_with(".tmp") {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Ctrl-C stops new writes; the ones in flight finish and are journalled.
@@ -175,10 +237,7 @@ async fn prepare(
 fn prepare_fresh(ui: &Ui, planned: Planned, rules: &Rules) -> Job {
     let mut prompts = BTreeMap::new();
     let mut parts = planned.parts;
-    let opts = TextOptions {
-        color: ui.color,
-        verbose: ui.verbose,
-    };
+    let opts = text_options(ui);
     for p in &mut parts {
         p.changes = PlanFile::new(&p.items, &rules.chain, rules.options(), String::new()).changes;
         for i in &p.items {
@@ -190,9 +249,34 @@ fn prepare_fresh(ui: &Ui, planned: Planned, rules: &Rules) -> Job {
     Job {
         parts,
         prompts,
+        derived: BTreeMap::new(),
         saved: None,
         base: None,
     }
+}
+
+fn text_options(ui: &Ui) -> TextOptions {
+    TextOptions {
+        color: ui.color,
+        verbose: ui.verbose,
+    }
+}
+
+/// What the operator reads before each saved change: derived now, exactly as a fresh plan shows
+/// it, with who is affected as read now (never the plan file's words).
+fn saved_prompts(
+    derived: &BTreeMap<String, Change>,
+    current: &BTreeMap<String, Impact>,
+    opts: TextOptions,
+) -> BTreeMap<String, String> {
+    derived
+        .iter()
+        .map(|(id, c)| {
+            let mut c = c.clone();
+            c.impact = current.get(id).cloned();
+            (id.clone(), change_text(&c, opts))
+        })
+        .collect()
 }
 
 async fn prepare_saved(
@@ -202,12 +286,16 @@ async fn prepare_saved(
     rules: &Rules,
 ) -> std::result::Result<Job, Error> {
     // Refused as a whole for other migrations or options; each edited change is refused alone.
-    let file = load_checked_plan(ui, path, rules)?;
+    let Checked {
+        file,
+        derived,
+        refused,
+    } = load_checked_plan(ui, path, rules)?;
     let scope::Saved {
         parts,
         options: recorded,
         unknown,
-    } = scope::saved_parts(args, path, &file)?;
+    } = scope::saved_parts(args, path, &file, &refused)?;
     for id in &unknown {
         ui.warn(&format!(
             "warning: --account {id} is not among the accounts of the plan"
@@ -223,14 +311,11 @@ async fn prepare_saved(
         }
         _ => None,
     };
-    let prompts = file
-        .changes
-        .iter()
-        .map(|c| (c.id.clone(), planned_text(c)))
-        .collect();
     Ok(Job {
         parts,
-        prompts,
+        // Shown once who is affected has been read again (`saved_prompts`).
+        prompts: BTreeMap::new(),
+        derived,
         saved: Some(file),
         base,
     })
@@ -489,10 +574,18 @@ fn start_writers(
         // with appends).
         let writer = match &p.store {
             Some(store) => {
+                let journal = Journal::open(w.journal)?;
+                // A torn line (a run killed mid-write) is said once, when the journal is first
+                // opened by this run.
+                if running.journal.is_none() {
+                    if let Some(warning) = journal.torn_warning() {
+                        phase.warn(&warning);
+                    }
+                }
                 running.journal = Some(w.journal.to_path_buf());
                 Writer::Account(Box::new(IamWriter {
                     store: store.clone(),
-                    journal: Journal::open(w.journal)?,
+                    journal,
                     run_id: run_id.clone(),
                     no_prune: w.no_prune,
                 }))
@@ -544,7 +637,7 @@ async fn publisher(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::engine::target::Target;
 
@@ -572,5 +665,31 @@ mod tests {
         };
         let e = check_saved(&edited, &plan).unwrap_err();
         assert!(e.contains("edited") && e.contains("c1"), "{e}");
+    }
+
+    /// The prompt of a saved change is the derived change as a fresh plan shows it, with who is
+    /// affected as read now; nothing of the plan file's text.
+    #[test]
+    fn saved_prompts_show_the_derived_change_and_the_impact_read_now() {
+        use crate::engine::migration::{default_chain, Options};
+        use crate::engine::plan::{plan_one, Input, SizeLimit};
+        let legacy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"iam:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+        let chain = default_chain().unwrap();
+        let input = Input::file(Target::file("p.json"), legacy.into(), SizeLimit::Managed);
+        let Item::Change(c) = plan_one(&input, &chain, &Options::default()) else {
+            panic!("a change")
+        };
+        let now = Impact {
+            summary: "read just now".into(),
+            ..Impact::default()
+        };
+        let derived = BTreeMap::from([(c.id.clone(), (*c).clone())]);
+        let current = BTreeMap::from([(c.id.clone(), now)]);
+        let opts = TextOptions::default();
+        let prompts = saved_prompts(&derived, &current, opts);
+        let mut expected = (*c).clone();
+        expected.impact = current.get(&c.id).cloned();
+        assert_eq!(prompts[&c.id], change_text(&expected, opts));
+        assert!(prompts[&c.id].contains("who is affected (read just now)"));
     }
 }

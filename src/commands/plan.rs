@@ -60,6 +60,7 @@ pub fn scan_or_plan(
         show_items: true,
         file: args.batch.report.as_deref(),
         effective_options: Some(args.config.to_json()),
+        from_file: args.config.from_file(),
     };
     let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
     emit(ui, format, &views, &report)?;
@@ -143,6 +144,11 @@ fn save_plan(
         source: e,
     })?;
     value["effective_options"] = args.config.to_json();
+    // The folders and files the plan was made from: its file changes are written only inside.
+    if !args.sources.is_empty() {
+        value[crate::commands::saved::ROOTS_KEY] =
+            serde_json::json!(crate::commands::saved::roots_of(&args.sources));
+    }
     // Never write a plan that could not be serialised whole.
     let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Serialize {
         what: format!("the plan for {}", path.display()),
@@ -218,7 +224,8 @@ async fn plan_one_account(part: &mut Part, base: &reach::Base, rules: &Rules, ph
         Err(e) => return fail(part, e),
     };
     match plan_account_items(&store, &rules.chain, rules.options()).await {
-        Ok((items, warnings)) => {
+        Ok((mut items, warnings)) => {
+            note_kept_in_account(&mut items, rules);
             for w in &warnings {
                 phase.warn(&format!("account {}: {w}", account.id));
             }
@@ -232,6 +239,18 @@ async fn plan_one_account(part: &mut Part, base: &reach::Base, rules: &Rules, ph
         Err(e) => fail(part, e.to_string()),
     }
     part.store = Some(store);
+}
+
+/// Findings for migrations skipped by choice, on the account's policies (see
+/// [`Rules::note_kept`]).
+fn note_kept_in_account(items: &mut [Item], rules: &Rules) {
+    for item in items.iter_mut() {
+        let text = match &*item {
+            Item::Change(c) => c.before.clone(),
+            _ => continue,
+        };
+        rules.note_kept(item, &text, 0);
+    }
 }
 
 fn input_for(f: &Fetched) -> Input {
@@ -331,12 +350,15 @@ pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
             },
             Ok(text) => {
                 // Options per file: forcemfa.toml's [[paths]] overrides.
-                let (options, kind) = rules.for_path(path);
-                plan::plan_one(
-                    &Input::file(Target::file(path), text, limit_for(kind)),
+                let profile = rules.profile_for(path);
+                let (options, kind) = rules.of(profile);
+                let mut item = plan::plan_one(
+                    &Input::file(Target::file(path), text.clone(), limit_for(kind)),
                     &rules.chain,
                     options,
-                )
+                );
+                rules.note_kept(&mut item, &text, profile);
+                item
             }
         },
     };

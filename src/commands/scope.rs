@@ -144,6 +144,18 @@ fn command_line(message: String) -> Error {
 /// Batch-only options without `--accounts`/`--org` (or a saved plan, whose accounts they pick
 /// from) would be silently ignored: refuse them.
 pub fn check_args(args: &PlanArgs, saved_plan: bool) -> Result<(), Error> {
+    // A saved plan records the size limit of each change: a --kind given with it would be
+    // silently ignored.
+    let kind_given = args
+        .config
+        .settings
+        .iter()
+        .any(|s| s.key == "kind" && s.origin == crate::cli::resolved::Origin::CommandLine);
+    if saved_plan && kind_given {
+        return Err(command_line(
+            "--kind contradicts the saved plan, which records the size limit of each change: drop it, or make the plan again with it".into(),
+        ));
+    }
     let b = &args.batch;
     if b.active() {
         return Ok(());
@@ -318,7 +330,12 @@ pub struct Saved {
 
 /// The parts of a saved plan: its file changes, and its account changes by account (the
 /// accounts it records, narrowed by `--account`, `--exclude-account` and `--tag`).
-pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Saved, Error> {
+pub fn saved_parts(
+    args: &PlanArgs,
+    path: &Path,
+    file: &PlanFile,
+    refused: &[PlannedChange],
+) -> Result<Saved, Error> {
     let refuse = |message: String| Error::Input {
         path: path.display().to_string(),
         message,
@@ -331,9 +348,20 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
             Some(id) => by_account.entry(id.clone()).or_default().push(c.clone()),
         }
     }
+    // Refused changes are counted in the part of the account they name, whatever it is.
+    let mut refused_by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in refused {
+        let line = format!("{} ({})", c.id, c.target);
+        match &c.target.account {
+            None => files.blocked.push(line),
+            Some(id) => refused_by_account.entry(id.clone()).or_default().push(line),
+        }
+    }
     let mut parts = Vec::new();
-    if !files.changes.is_empty() || (by_account.is_empty() && file.reach.is_none()) {
-        files.blocked = file.blocked.clone();
+    if !files.changes.is_empty()
+        || !files.blocked.is_empty()
+        || (by_account.is_empty() && file.reach.is_none())
+    {
         parts.push(files);
     }
     let Some(reach) = &file.reach else {
@@ -342,7 +370,7 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
                 "the plan covers policy files, not accounts: drop --accounts/--org".into(),
             ));
         }
-        if by_account.is_empty() {
+        if by_account.is_empty() && refused_by_account.is_empty() {
             return Ok(Saved {
                 parts,
                 options: None,
@@ -367,10 +395,17 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
     for a in &recorded {
         let changes = by_account.remove(&a.id).unwrap_or_default();
         let picked = kept.iter().any(|k| k.id == a.id);
-        parts.push(recorded_part(a, changes, &file.blocked, picked));
+        let blocked = refused_by_account.remove(&a.id).unwrap_or_default();
+        parts.push(recorded_part(a, changes, blocked, picked));
     }
     // Changes for accounts the plan does not say how to reach (an edited plan).
-    for (id, changes) in by_account {
+    let unknown_accounts: std::collections::BTreeSet<String> = by_account
+        .keys()
+        .chain(refused_by_account.keys())
+        .cloned()
+        .collect();
+    for id in unknown_accounts {
+        let changes = by_account.remove(&id).unwrap_or_default();
         let mut part = Part::account(Account {
             id: id.clone(),
             name: None,
@@ -381,6 +416,7 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
             "the plan records no way to reach account {id}; make the plan again"
         ));
         part.changes = changes;
+        part.blocked = refused_by_account.remove(&id).unwrap_or_default();
         parts.push(part);
     }
     let options = AwsOptions {
@@ -401,17 +437,12 @@ pub fn saved_parts(args: &PlanArgs, path: &Path, file: &PlanFile) -> Result<Save
 fn recorded_part(
     a: &Account,
     mut changes: Vec<PlannedChange>,
-    blocked: &[String],
+    blocked: Vec<String>,
     picked: bool,
 ) -> Part {
     let mut part = Part::account(a.clone());
     changes.sort_by(|x, y| x.target.cmp(&y.target));
-    let needle = format!("({}: ", a.id);
-    part.blocked = blocked
-        .iter()
-        .filter(|b| b.contains(&needle))
-        .cloned()
-        .collect();
+    part.blocked = blocked;
     if picked {
         part.changes = changes;
     } else {

@@ -75,7 +75,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
     let mut per_source = Vec::new();
     for source in &args.sources {
         let table = resolved.override_for(source);
-        let p = resolved.profile(args, table);
+        let p = resolved.profile(args.profile(), table);
         per_source.push((source.display().to_string(), table, p));
     }
     match format {
@@ -90,7 +90,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                             "paths-table": table.and_then(|i| resolved.paths.get(i)).map(|o| &o.at),
                             "allow-before-mfa": p.allow_before_mfa,
                             "skip-migration": p.skip_migration,
-                            "kind": crate::cli::config::kind_name(p.kind),
+                            "kind": crate::cli::resolved::kind_name(p.kind),
                         })
                     })
                     .collect(),
@@ -108,7 +108,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                     "{s}: {from}: allow-before-mfa [{}], skip-migration [{}], kind {}\n",
                     p.allow_before_mfa.join(", "),
                     p.skip_migration.join(", "),
-                    crate::cli::config::kind_name(p.kind)
+                    crate::cli::resolved::kind_name(p.kind)
                 ));
             }
             ui.out(&out)?;

@@ -24,7 +24,7 @@ pub struct JsonReport<'a> {
 }
 
 impl JsonReport<'_> {
-    /// Records the effective options (see `config::Resolved::to_json`).
+    /// Records the effective options (see `cli::resolved::Resolved::to_json`).
     pub fn with_effective_options(mut self, options: Value) -> Self {
         self.effective_options = Some(options);
         self

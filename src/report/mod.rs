@@ -20,4 +20,4 @@ pub use json::{json, json_report, pretty, JsonReport};
 pub use markdown::{markdown, md_code, md_fence, md_text};
 pub use sarif::{sarif, sarif_at};
 pub use summary::{summary_line, Mode};
-pub use text::{change_text, colorize, normalized_diff, planned_text, text, TextOptions};
+pub use text::{change_text, colorize, normalized_diff, text, TextOptions};

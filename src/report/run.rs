@@ -15,7 +15,7 @@ use crate::report::markdown::markdown;
 use crate::report::parts::{
     cell, summarize_account, table_markdown, table_text, AccountSummary, PartView,
 };
-use crate::report::sarif::sarif;
+use crate::report::sarif::{sarif, with_config};
 use crate::report::summary::{summary_line, Mode};
 use crate::report::text::{text, TextOptions};
 use crate::sources::writer::{ChangeResult, Outcome};
@@ -35,6 +35,9 @@ pub struct Report<'a> {
     pub file: Option<&'a Path>,
     /// The effective options and where each came from (`forcemfa.toml`, the command line).
     pub effective_options: Option<serde_json::Value>,
+    /// The options that came from a config file (`key = value`, `FILE:LINE`): text, Markdown
+    /// and SARIF name them (JSON has them in `effective_options`).
+    pub from_file: Vec<(String, String)>,
 }
 
 /// One line per result, and the totals, for the text report.
@@ -110,6 +113,13 @@ pub struct OutcomeCounts {
     pub declined: usize,
     pub skipped: usize,
     pub held_back: usize,
+    /// Changes of a saved plan refused before anything was written (not what forcemfa derives).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 pub fn outcome_counts(results: &[ChangeResult]) -> OutcomeCounts {
@@ -130,10 +140,17 @@ pub fn outcome_counts(results: &[ChangeResult]) -> OutcomeCounts {
 
 /// `Applied 1, already applied 0, …` (verb: "Applied" or "Rolled back").
 pub fn outcome_line(verb: &str, c: &OutcomeCounts) -> String {
-    format!(
-        "{verb} {}, already applied {}, stale {}, failed {}, not applied {}, skipped {}.",
+    let mut line = format!(
+        "{verb} {}, already applied {}, stale {}, failed {}, not applied {}, skipped {}",
         c.applied, c.already_applied, c.stale, c.failed, c.declined, c.skipped
-    )
+    );
+    if c.held_back > 0 {
+        line.push_str(&format!(", held back {}", c.held_back));
+    }
+    if c.refused > 0 {
+        line.push_str(&format!(", refused {}", c.refused));
+    }
+    line + "."
 }
 
 /// The JSON report of a run: the planning report (or, for a saved plan applied, which plan),
@@ -149,6 +166,9 @@ struct JsonOut<'a> {
     outcomes: Option<OutcomeCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     journal: Option<String>,
+    /// Changes refused or blocked before anything was written, never applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked: Option<&'a [&'a String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accounts: Option<&'a [AccountSummary]>,
     /// Files that mention an MFA condition key but from which no policy was read.
@@ -230,9 +250,13 @@ fn json_out<'a>(g: &'a Gathered<'a>, r: &Report) -> JsonOut<'a> {
         base,
         results: apply.then_some(g.results.as_slice()),
         // What happened, counted: never the plan's numbers for an apply.
-        outcomes: apply.then(|| outcome_counts(&g.results)),
+        outcomes: apply.then(|| OutcomeCounts {
+            refused: g.blocked.len(),
+            ..outcome_counts(&g.results)
+        }),
         journal: r.journal.filter(|_| apply).map(|j| j.display().to_string()),
         accounts: (!g.rows.is_empty()).then_some(g.rows.as_slice()),
+        blocked: (apply && !g.blocked.is_empty()).then_some(g.blocked.as_slice()),
         unread: g.unread.clone(),
     }
 }
@@ -252,9 +276,10 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
                 markdown(&g.items, r.mode)
             };
             s.push_str(&crate::report::unread::markdown(&g.unread));
-            if r.mode == Mode::Apply && !g.results.is_empty() {
+            if r.mode == Mode::Apply && (!g.results.is_empty() || !g.blocked.is_empty()) {
                 s.push_str(&results_markdown(g.parts));
             }
+            s.push_str(&from_file_markdown(&r.from_file));
             if g.table() {
                 s.push_str(&table_markdown(&g.rows, r.mode));
             } else {
@@ -265,7 +290,7 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
         Format::Sarif => pretty(
             "the SARIF report",
             &crate::report::unread::with_sarif(
-                sarif(&g.items),
+                with_config(sarif(&g.items), &r.from_file),
                 &g.unread,
                 std::env::current_dir().ok().as_deref(),
             ),
@@ -284,6 +309,9 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
                 s.push_str(&table_text(&g.rows, r.mode));
             } else {
                 s.push_str(&unreachable_text(g.parts));
+            }
+            for (what, at) in &r.from_file {
+                s.push_str(&format!("option from {at}: {what}\n"));
             }
             s
         }
@@ -362,11 +390,13 @@ fn apply_text(
     if ui.quiet {
         // Quiet: only what went wrong, and the totals.
         let lines: Vec<&str> = text.lines().collect();
-        let (last, rest) = lines.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
-        text = rest
+        text = lines
             .iter()
-            .filter(|l| l.starts_with("error:") || l.starts_with("stale "))
-            .chain(std::iter::once(&last))
+            .filter(|l| {
+                ["error:", "stale ", "held back ", "Applied ", "Held back "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
             .map(|l| format!("{l}\n"))
             .collect();
     }
@@ -390,9 +420,14 @@ fn apply_text(
 fn results_markdown(parts: &[PartView]) -> String {
     // What happened, not what was planned: the outcome counts first, then one row per change.
     let all: Vec<ChangeResult> = parts.iter().flat_map(|p| p.results.to_vec()).collect();
+    let blocked: Vec<&String> = parts.iter().flat_map(|p| p.blocked.iter()).collect();
+    let counts = OutcomeCounts {
+        refused: blocked.len(),
+        ..outcome_counts(&all)
+    };
     let mut s = format!(
         "\n## Results\n\n{}\n\n| Account | Target | Change | Outcome | Detail |\n|---|---|---|---|---|\n",
-        outcome_line("Applied", &outcome_counts(&all))
+        outcome_line("Applied", &counts)
     );
     for p in parts {
         for x in p.results {
@@ -408,6 +443,24 @@ fn results_markdown(parts: &[PartView]) -> String {
                 outcome_label(&x.outcome),
                 cell(outcome_detail(&x.outcome))
             ));
+        }
+    }
+    if !blocked.is_empty() {
+        s.push_str("\nRefused or blocked by verification, never applied:\n\n");
+        for b in blocked {
+            s.push_str(&format!("- {}\n", cell(b)));
+        }
+    }
+    s
+}
+
+/// The options that came from a config file, for a change ticket.
+fn from_file_markdown(from_file: &[(String, String)]) -> String {
+    let mut s = String::new();
+    if !from_file.is_empty() {
+        s.push_str("\n## Options from the config file\n\n");
+        for (what, at) in from_file {
+            s.push_str(&format!("- `{}` ({})\n", cell(what), cell(at)));
         }
     }
     s

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
 
+use crate::cli::resolved::KEPT_BY_CHOICE;
 use crate::engine::detect::Severity;
 use crate::engine::plan::Item;
 use crate::engine::target::{Target, TargetKind};
@@ -127,6 +128,35 @@ pub fn sarif(items: &[Item]) -> Value {
     sarif_at(items, std::env::current_dir().ok().as_deref())
 }
 
+/// Adds the options that came from a config file (`key = value`, `FILE:LINE`) to a SARIF log as
+/// configuration notifications of its run, each at its line of the file.
+pub fn with_config(mut log: Value, from_file: &[(String, String)]) -> Value {
+    if from_file.is_empty() {
+        return log;
+    }
+    let notes: Vec<Value> = from_file
+        .iter()
+        .map(|(what, at)| {
+            let (file, line) = at.rsplit_once(':').unwrap_or((at.as_str(), "1"));
+            json!({
+                "level": "note",
+                "message": {"text": format!("{what} (from {at})")},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": file_location(Path::new(file), std::env::current_dir().ok().as_deref()),
+                    "region": {"startLine": line.parse::<u64>().unwrap_or(1)}
+                }}]
+            })
+        })
+        .collect();
+    if let Some(run) = log["runs"].get_mut(0) {
+        run["invocations"] = json!([{
+            "executionSuccessful": true,
+            "toolConfigurationNotifications": notes,
+        }]);
+    }
+    log
+}
+
 /// [`sarif`] with file locations relative to `root`.
 pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
     let mut rules: Vec<Value> = Vec::new();
@@ -177,6 +207,14 @@ pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
                 };
                 for f in findings {
                     add(&f.rule, sarif_level(f.severity), &f.message, target, line);
+                }
+            }
+            // A guard kept as it is by the operator's choice is still reported.
+            Item::Unchanged {
+                target, findings, ..
+            } => {
+                for f in findings.iter().filter(|f| f.rule == KEPT_BY_CHOICE) {
+                    add(&f.rule, sarif_level(f.severity), &f.message, target, 1);
                 }
             }
             Item::Error { target, error } => add("invalid-policy-file", "error", error, target, 1),

@@ -25,7 +25,8 @@ pub fn summary_line(s: &Summary, mode: Mode) -> String {
     let verb = match mode {
         Mode::Scan => "to upgrade",
         Mode::Plan => "to change",
-        Mode::Apply => "changed",
+        // What an apply did is counted by its outcomes; its plan only says what it meant to do.
+        Mode::Apply => "planned",
     };
     let mut parts = vec![format!("{} {verb}", s.changes)];
     if s.blocked > 0 {

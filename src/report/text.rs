@@ -5,11 +5,12 @@
 use std::fmt::Write as _;
 
 use crate::engine::detect::{Finding, Generation, Severity};
-use crate::engine::plan::{summarize, Change, Item, PlannedChange};
+use crate::engine::plan::{summarize, Change, Item};
 use crate::engine::policy;
 use crate::engine::target::TargetKind;
+use crate::report::impact;
+use crate::report::overview;
 use crate::report::summary::{summary_line, Mode};
-use crate::report::{impact, overview};
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -306,8 +307,8 @@ pub fn colorize(unified: &str) -> String {
 }
 
 /// The diff between two policy texts, each re-rendered in the one house style first (a text that
-/// is not a policy is diffed as it is), so that only what changed shows, not the layout. The
-/// saved-plan prompt and the rollback preview both show this diff.
+/// is not a policy is diffed as it is), so that only what changed shows, not the layout: what the
+/// rollback preview shows.
 pub fn normalized_diff(before: &str, after: &str) -> crate::engine::diff::Diff {
     let style = policy::Style::default();
     let norm = |t: &str| {
@@ -316,22 +317,4 @@ pub fn normalized_diff(before: &str, after: &str) -> crate::engine::diff::Diff {
             .unwrap_or_else(|_| t.to_string())
     };
     crate::engine::diff::diff(&norm(before), &norm(after), "policy")
-}
-
-/// The confirmation text of a saved change: what it does and its diff.
-pub fn planned_text(c: &PlannedChange) -> String {
-    let mut out = format!(
-        "{}  [change {}]\n  migrations: {}\n",
-        c.target,
-        c.id,
-        c.migrations.join(", ")
-    );
-    for line in normalized_diff(&c.before, &c.after).unified.lines() {
-        out.push_str(&format!("  {line}\n"));
-    }
-    for line in &c.effect_summary {
-        out.push_str(&format!("  effect: {line}\n"));
-    }
-    out.push_str(&impact::block(c.impact.as_ref(), false));
-    out
 }

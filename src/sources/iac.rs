@@ -224,6 +224,32 @@ pub fn rederive(
     c.matches(plan_embedded(path, &c.before, e, chain, options))
 }
 
+/// What forcemfa derives today from a saved template change's `before` (the whole file): the
+/// item of the policy the change names, with the whole file's rewrite, for `apply --plan` to show
+/// and compare. `None` for targets that are not templates.
+pub fn derive_saved(
+    c: &crate::engine::plan::PlannedChange,
+    chain: &[Migration],
+    options: &Options,
+) -> Option<Result<Item, String>> {
+    let TargetKind::Embedded { path, resource, .. } = &c.target.kind else {
+        return None;
+    };
+    Some(
+        iac::extract(&name(path), &c.before)
+            .map_err(|e| format!("its `before` is not a template forcemfa reads ({e})"))
+            .and_then(|found| {
+                found
+                    .iter()
+                    .find(|e| &e.resource == resource)
+                    .map(|e| plan_embedded(path, &c.before, e, chain, options))
+                    .ok_or_else(|| {
+                        format!("its `before` has no policy {resource} (the plan was edited)")
+                    })
+            }),
+    )
+}
+
 fn plan_embedded(
     path: &Path,
     text: &str,

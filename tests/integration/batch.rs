@@ -112,7 +112,11 @@ async fn iam_via(account: &str, endpoint: &str) -> aws_sdk_iam::Client {
 }
 
 /// An account with one managed policy; returns (account id, policy ARN).
-async fn account_with(name: &str, document: &str, tags: &[(&str, &str)]) -> (String, String) {
+pub(crate) async fn account_with(
+    name: &str,
+    document: &str,
+    tags: &[(&str, &str)],
+) -> (String, String) {
     let id = new_account(name, tags).await;
     let iam = iam_in(&id).await;
     let arn = moto::create_managed(&iam, &unique("fm"), document, &[]).await;
@@ -219,7 +223,7 @@ impl Drop for Proxy {
 }
 
 /// forcemfa with the operator's (fake) credentials, pointed at `endpoint`.
-fn forcemfa(endpoint: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn forcemfa(endpoint: &str, args: &[&str]) -> (i32, String, String) {
     let out = crate::util::bin()
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -236,7 +240,7 @@ fn forcemfa(endpoint: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn accounts_file(dir: &Path, ids: &[&str]) -> PathBuf {
+pub(crate) fn accounts_file(dir: &Path, ids: &[&str]) -> PathBuf {
     let mut text = String::from("[defaults]\nsession_name = \"forcemfa-batch-test\"\n");
     for id in ids {
         text.push_str(&format!(
