@@ -294,7 +294,9 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     let detection = detect::detect_with(&parsed.value, &chosen);
     let mut findings = detection.findings.clone();
     match &detection.status {
-        Status::NoGuard => {
+        // No guard: left alone, unless a migration narrows a targeted requirement's MFA test
+        // (that goes through every check below like any change).
+        Status::NoGuard if !migration::migrate(&parsed.value, chain, options).changed() => {
             return Item::Skipped {
                 target: input.target.clone(),
                 reason: detection.no_guard_reason(),
@@ -302,6 +304,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
                 needs_review: false,
             }
         }
+        Status::NoGuard => {}
         Status::Ambiguous { reason } => {
             return Item::Skipped {
                 target: input.target.clone(),

@@ -68,41 +68,82 @@ pub(crate) struct JsonCtx {
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
-    let root = yaml::parse(text)?;
+    let stream = yaml::parse_stream(text)?;
     let json = text
         .trim_start_matches('\u{feff}')
         .trim_start()
         .starts_with('{');
     let mut out = Vec::new();
-    // Serverless Framework files keep CloudFormation under `resources:`.
-    let resources = root
-        .get("Resources")
-        .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
-    let Some(Node {
-        v: V::Map(resources),
-        ..
-    }) = resources
-    else {
-        return Ok(out);
-    };
-    for (k, r) in resources {
-        let Some(id) = k.str() else { continue };
-        let Some(ty) = r.get("Type").and_then(Node::str) else {
-            continue;
+    for (n, root) in stream.docs.iter().enumerate() {
+        // Every document of a stream is read; names of the later ones say which document.
+        let prefix = if n == 0 {
+            String::new()
+        } else {
+            format!("document {}/", n + 1)
         };
-        let Some(props) = r.get("Properties") else {
-            continue;
+        let t = Template {
+            text,
+            json,
+            stream: &stream,
+            prefix,
         };
-        let mut found = |doc: Option<&Node>, resource: String, kind: PolicyKind| {
-            if let Some(doc) = doc.filter(|d| d.tag.is_none() && d.get("Statement").is_some()) {
-                out.push(embedded(text, doc, resource, ty, kind, json));
-            }
+        t.document(root, &mut out);
+    }
+    Ok(out)
+}
+
+/// One document of a template being read.
+struct Template<'a> {
+    text: &'a str,
+    json: bool,
+    stream: &'a yaml::Stream,
+    prefix: String,
+}
+
+/// The resource a policy belongs to.
+struct Resource<'a> {
+    ty: &'a str,
+    suppressions: Vec<crate::Suppression>,
+}
+
+impl Template<'_> {
+    fn document(&self, root: &Node, out: &mut Vec<Embedded>) {
+        // Serverless Framework files keep CloudFormation under `resources:`.
+        let resources = root
+            .get("Resources")
+            .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
+        let Some(Node {
+            v: V::Map(resources),
+            ..
+        }) = resources
+        else {
+            return;
         };
-        match ty {
-            "AWS::IAM::ManagedPolicy" => found(
+        for (k, r) in resources {
+            let Some(id) = k.str() else { continue };
+            let Some(ty) = r.get("Type").and_then(Node::str) else {
+                continue;
+            };
+            let Some(props) = r.get("Properties") else {
+                continue;
+            };
+            let res = Resource {
+                ty,
+                suppressions: self.suppressions(k, r),
+            };
+            let id = format!("{}{id}", self.prefix);
+            self.resource(&id, &res, props, out);
+        }
+    }
+
+    fn resource(&self, id: &str, res: &Resource, props: &Node, out: &mut Vec<Embedded>) {
+        match res.ty {
+            "AWS::IAM::ManagedPolicy" => self.policy(
                 props.get("PolicyDocument"),
                 id.to_string(),
+                res,
                 PolicyKind::Managed,
+                out,
             ),
             "AWS::IAM::Policy" => {
                 let kind = if props.get("Users").is_some() {
@@ -114,44 +155,38 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
                 } else {
                     PolicyKind::Unknown
                 };
-                found(props.get("PolicyDocument"), id.to_string(), kind)
+                self.policy(props.get("PolicyDocument"), id.to_string(), res, kind, out)
             }
             "AWS::IAM::User" | "AWS::IAM::Group" | "AWS::IAM::Role" => {
-                let kind = match ty {
+                let kind = match res.ty {
                     "AWS::IAM::User" => PolicyKind::InlineUser,
                     "AWS::IAM::Group" => PolicyKind::InlineGroup,
                     _ => PolicyKind::InlineRole,
                 };
-                if let Some(Node {
-                    v: V::Seq(items), ..
-                }) = props.get("Policies")
-                {
-                    for (i, p) in items.iter().enumerate() {
-                        let name = p
-                            .get("PolicyName")
-                            .and_then(Node::str)
-                            .map_or_else(|| format!("{i}"), str::to_string);
-                        found(
-                            p.get("PolicyDocument"),
-                            format!("{id}/Policies/{name}"),
-                            kind,
-                        );
-                    }
-                }
+                self.inline_policies(id, res, props, kind, out)
             }
             t if t.starts_with("AWS::Serverless::") => match props.get("Policies") {
-                Some(p @ Node { v: V::Map(_), .. }) => {
-                    found(Some(p), format!("{id}/Policies"), PolicyKind::InlineRole)
-                }
+                Some(p @ Node { v: V::Map(_), .. }) => self.policy(
+                    Some(p),
+                    format!("{id}/Policies"),
+                    res,
+                    PolicyKind::InlineRole,
+                    out,
+                ),
                 Some(Node {
                     v: V::Seq(items), ..
                 }) => {
                     for (i, p) in items.iter().enumerate() {
-                        found(
-                            Some(p),
-                            format!("{id}/Policies/{i}"),
-                            PolicyKind::InlineRole,
-                        );
+                        // Names of managed policies and SAM policy templates are not documents.
+                        if p.get("Statement").is_some() || self.conditional_mfa(p) {
+                            self.policy(
+                                Some(p),
+                                format!("{id}/Policies/{i}"),
+                                res,
+                                PolicyKind::InlineRole,
+                                out,
+                            );
+                        }
                     }
                 }
                 _ => {}
@@ -159,7 +194,189 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
             _ => {}
         }
     }
-    Ok(out)
+
+    /// The `Policies` list of a user, group or role: each entry's `PolicyDocument`.
+    fn inline_policies(
+        &self,
+        id: &str,
+        res: &Resource,
+        props: &Node,
+        kind: PolicyKind,
+        out: &mut Vec<Embedded>,
+    ) {
+        let Some(Node {
+            v: V::Seq(items), ..
+        }) = props.get("Policies")
+        else {
+            return;
+        };
+        for (i, p) in items.iter().enumerate() {
+            let name = p
+                .get("PolicyName")
+                .and_then(Node::str)
+                .map_or_else(|| format!("{i}"), str::to_string);
+            let resource = format!("{id}/Policies/{name}");
+            if self.conditional_mfa(p) {
+                // `- !If [Cond, {PolicyName, PolicyDocument}, !Ref AWS::NoValue]`
+                out.push(self.conditional(p, resource, res, kind));
+                continue;
+            }
+            self.policy(p.get("PolicyDocument"), resource, res, kind, out);
+        }
+    }
+
+    /// One `PolicyDocument` value, in whichever form it is written.
+    fn policy(
+        &self,
+        doc: Option<&Node>,
+        resource: String,
+        res: &Resource,
+        kind: PolicyKind,
+        out: &mut Vec<Embedded>,
+    ) {
+        let Some(doc) = doc else { return };
+        if is_conditional(doc) {
+            if self.conditional_mfa(doc) {
+                out.push(self.conditional(doc, resource, res, kind));
+            }
+            return;
+        }
+        if doc.tag.is_none() && doc.get("Statement").is_some() {
+            let mut e = embedded(self.text, doc, resource, res.ty, kind, self.json);
+            self.anchored_elsewhere(doc, &mut e);
+            e.suppressions = res.suppressions.clone();
+            out.push(e);
+            return;
+        }
+        if let Some(mut e) = string_policy(self.text, doc, &resource, res.ty, kind) {
+            e.suppressions = res.suppressions.clone();
+            out.push(e);
+        }
+    }
+
+    /// A conditional (`Fn::If`) that mentions an MFA condition key.
+    fn conditional_mfa(&self, n: &Node) -> bool {
+        is_conditional(n) && mentions_mfa(&self.text[n.start..n.end.max(n.start)])
+    }
+
+    /// A policy forcemfa cannot read because which branch is deployed depends on a condition:
+    /// named with its location, for a person to review; never written.
+    fn conditional(&self, n: &Node, resource: String, res: &Resource, kind: PolicyKind) -> Embedded {
+        let mut res_ = Resolver::default();
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        let _ = res_.opaque(&self.text[n.start..n.end.max(n.start)]);
+        Embedded {
+            resource,
+            resource_type: res.ty.to_string(),
+            kind,
+            form: if self.json {
+                Form::CloudformationJson
+            } else {
+                Form::CloudformationYaml
+            },
+            line: n.line,
+            end_line: line_of(self.text, n.end.saturating_sub(1).max(n.start)),
+            policy,
+            obstacles: vec![crate::Obstacle {
+                line: n.line,
+                what: CONDITIONAL.into(),
+                unreadable: true,
+            }],
+            suppressions: res.suppressions.clone(),
+            span: n.start..n.end,
+            ctx: Ctx::CfnYaml(yaml_ctx(self.text, n, res_, &[])),
+        }
+    }
+
+    /// A policy whose anchor is aliased elsewhere: rewriting it changes the alias's copy too.
+    fn anchored_elsewhere(&self, doc: &Node, e: &mut Embedded) {
+        if doc.anchor == 0 {
+            return;
+        }
+        if let Some(line) = self.stream.alias_line(doc.anchor) {
+            e.obstacles.push(crate::Obstacle {
+                line: doc.line,
+                what: format!(
+                    "the policy carries a YAML anchor that line {line} uses as an alias: rewriting it would change that copy too, unplanned; change both by hand"
+                ),
+                unreadable: false,
+            });
+        }
+    }
+
+    /// Inline suppressions of a resource: `Metadata: forcemfa: skip: [...]` and
+    /// `# forcemfa:skip=ID reason` comments on the resource (its lines and the comment lines
+    /// right above its logical id).
+    fn suppressions(&self, key: &Node, r: &Node) -> Vec<crate::Suppression> {
+        let mut out = metadata_suppressions(r.get("Metadata"));
+        let start = comment_block_start(self.text, key.start);
+        out.extend(crate::comment_suppressions(self.text, start..r.end));
+        out
+    }
+}
+
+const CONDITIONAL: &str = "a conditional (`Fn::If`) decides what this policy holds, so forcemfa cannot tell which branch is deployed; review both branches by hand";
+
+fn is_conditional(n: &Node) -> bool {
+    n.tag.as_deref() == Some("If")
+        || matches!(&n.v, V::Map(e) if e.len() == 1 && e[0].0.str() == Some("Fn::If"))
+}
+
+fn mentions_mfa(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.contains("multifactorauthpresent") || l.contains("multifactorauthage")
+}
+
+/// Where the comment lines directly above the line holding `offset` start.
+fn comment_block_start(text: &str, offset: usize) -> usize {
+    let mut start = line_start(text, offset);
+    while start > 0 {
+        let prev = line_start(text, start - 1);
+        if !text[prev..start].trim_start().starts_with('#') {
+            break;
+        }
+        start = prev;
+    }
+    start
+}
+
+/// `Metadata: {forcemfa: {skip: [ID, …] | [{id: ID, reason: …}, …], reason: …}}`.
+fn metadata_suppressions(meta: Option<&Node>) -> Vec<crate::Suppression> {
+    let Some(f) = meta.and_then(|m| m.get("forcemfa")) else {
+        return Vec::new();
+    };
+    let common = f
+        .get("reason")
+        .and_then(Node::str)
+        .map(str::to_string)
+        .unwrap_or_default();
+    let items: Vec<&Node> = match f.get("skip").map(|s| &s.v) {
+        Some(V::Seq(items)) => items.iter().collect(),
+        Some(V::Scalar(..)) => f.get("skip").into_iter().collect(),
+        _ => Vec::new(),
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let (id, reason) = match item.str() {
+                Some(id) => (id.to_string(), common.clone()),
+                None => (
+                    item.get("id")
+                        .or_else(|| item.get("migration"))
+                        .and_then(Node::str)?
+                        .to_string(),
+                    item.get("reason")
+                        .and_then(Node::str)
+                        .map_or_else(|| common.clone(), str::to_string),
+                ),
+            };
+            Some(crate::Suppression {
+                migration: id,
+                reason,
+                line: item.line,
+            })
+        })
+        .collect()
 }
 
 fn embedded(
@@ -174,6 +391,7 @@ fn embedded(
     let policy = res.resolve(text, doc);
     let line = line_of(text, doc.start);
     let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
+    let mut obstacles: Vec<crate::Obstacle> = std::mem::take(&mut res.obstacles);
     let (form, ctx) = if json {
         let mut statements = HashMap::new();
         if let (
@@ -197,10 +415,9 @@ fn embedded(
     } else {
         (
             Form::CloudformationYaml,
-            Ctx::CfnYaml(yaml_ctx(text, doc, res)),
+            Ctx::CfnYaml(yaml_ctx(text, doc, res, &[])),
         )
     };
-    let mut obstacles = Vec::new();
     if doc.alias {
         obstacles.push(crate::Obstacle {
             line,
@@ -217,8 +434,137 @@ fn embedded(
         end_line,
         policy,
         obstacles,
+        suppressions: Vec::new(),
         span: content_start(doc)..doc.end,
         ctx,
+    }
+}
+
+/// A `PolicyDocument` written as a JSON string (`PolicyDocument: |` or a quoted string), which
+/// CloudFormation accepts too: read as the JSON it holds, written back inside the same scalar.
+fn string_policy(
+    text: &str,
+    doc: &Node,
+    resource: &str,
+    ty: &str,
+    kind: PolicyKind,
+) -> Option<Embedded> {
+    let V::Scalar(content, style) = &doc.v else {
+        return None;
+    };
+    if doc.tag.is_some() || !content.trim_start().starts_with('{') {
+        return None;
+    }
+    let stream = yaml::parse_stream(content).ok()?;
+    let root = stream.docs.first()?;
+    root.get("Statement")?;
+    let inner = embedded(content, root, resource.to_string(), ty, kind, true);
+    let raw = &text[doc.start..doc.end.max(doc.start)];
+    let (scalar, span) = match style {
+        ScalarStyle::Literal | ScalarStyle::Folded if *style == ScalarStyle::Literal => {
+            let header_end = raw.find('\n')?;
+            let header = raw[..header_end].trim_end_matches('\r').to_string();
+            let body = &raw[header_end + 1..];
+            let indent = body
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l[..l.len() - l.trim_start().len()].to_string())?;
+            let end = doc.start + raw.trim_end().len();
+            (StringScalar::Block { header, indent }, doc.start..end)
+        }
+        ScalarStyle::SingleQuoted if !content.contains('\n') => {
+            (StringScalar::Quoted('\''), doc.start..doc.end)
+        }
+        ScalarStyle::DoubleQuoted if !content.contains('\n') => {
+            (StringScalar::Quoted('"'), doc.start..doc.end)
+        }
+        _ => return None,
+    };
+    let mut obstacles = inner.obstacles.clone();
+    obstacles.iter_mut().for_each(|o| o.line += doc.line);
+    let Ctx::CfnJson(_) = &inner.ctx else {
+        return None;
+    };
+    Some(Embedded {
+        resource: resource.to_string(),
+        resource_type: ty.to_string(),
+        kind,
+        form: Form::CloudformationYaml,
+        line: doc.line,
+        end_line: line_of(text, span.end.saturating_sub(1).max(span.start)),
+        policy: inner.policy.clone(),
+        obstacles,
+        suppressions: Vec::new(),
+        span,
+        ctx: Ctx::CfnString(StringCtx {
+            content: content.clone(),
+            inner: Box::new(inner),
+            scalar,
+        }),
+    })
+}
+
+/// How a policy given as a JSON string is written in the YAML.
+#[derive(Debug, Clone)]
+enum StringScalar {
+    /// `|` (with its header as written) and the content's indentation.
+    Block { header: String, indent: String },
+    /// One line in quotes.
+    Quoted(char),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StringCtx {
+    /// The string's value: the policy's JSON text.
+    content: String,
+    /// The policy as found in that JSON text.
+    inner: Box<Embedded>,
+    scalar: StringScalar,
+}
+
+pub(crate) fn rewrite_string(
+    text: &str,
+    e: &Embedded,
+    cx: &StringCtx,
+    new: &Value,
+) -> Result<String, String> {
+    let Ctx::CfnJson(jcx) = &cx.inner.ctx else {
+        return Err("the policy string could not be read back".into());
+    };
+    let json = rewrite_json(&cx.content, &cx.inner, jcx, new)?;
+    let scalar = match &cx.scalar {
+        StringScalar::Block { header, indent } => {
+            let body: Vec<String> = json
+                .trim_end_matches('\n')
+                .split('\n')
+                .map(|l| {
+                    if l.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!("{indent}{l}")
+                    }
+                })
+                .collect();
+            format!("{header}\n{}", body.join("\n"))
+        }
+        StringScalar::Quoted(q) => {
+            if json.contains('\n') {
+                return Err("the policy would no longer fit on the one line of its quoted string".into());
+            }
+            quote(&json, *q)
+        }
+    };
+    Ok(format!(
+        "{}{scalar}{}",
+        &text[..e.span.start],
+        &text[e.span.end..]
+    ))
+}
+
+pub(crate) fn string_opaque(cx: &StringCtx) -> &[String] {
+    match &cx.inner.ctx {
+        Ctx::CfnJson(j) => &j.res.opaque,
+        _ => &[],
     }
 }
 

@@ -29,6 +29,49 @@ pub(crate) struct Node {
     pub flow: bool,
     /// An alias (`*name`): the value is the anchored node's, the span the alias's.
     pub alias: bool,
+    /// The parser's id of the anchor this node defines (`&name`), 0 when none.
+    pub anchor: usize,
+}
+
+/// Every document of a YAML stream, and where each anchor is used.
+#[derive(Debug, Clone)]
+pub(crate) struct Stream {
+    pub docs: Vec<Node>,
+    /// Each alias: the id of its anchor and its 1-based line.
+    pub aliases: Vec<(usize, usize)>,
+}
+
+impl Stream {
+    /// The line of the first alias of anchor `id`, if it is used at all.
+    pub fn alias_line(&self, id: usize) -> Option<usize> {
+        self.aliases.iter().find(|(a, _)| *a == id).map(|(_, l)| *l)
+    }
+}
+
+/// Anchors defined in `n` or below it: (id, 1-based line).
+pub(crate) fn anchors_in(n: &Node, out: &mut Vec<(usize, usize)>) {
+    if n.alias {
+        return;
+    }
+    if n.anchor > 0 {
+        out.push((n.anchor, n.line));
+    }
+    match &n.v {
+        V::Seq(items) => items.iter().for_each(|i| anchors_in(i, out)),
+        V::Map(entries) => entries.iter().for_each(|(k, v)| {
+            anchors_in(k, out);
+            anchors_in(v, out);
+        }),
+        V::Scalar(..) => {}
+    }
+}
+
+/// The name of the anchor written at the start of `text` (`&guard` → `guard`), after a tag.
+pub(crate) fn anchor_name(text: &str) -> Option<&str> {
+    text.split_whitespace()
+        .take(2)
+        .find_map(|t| t.strip_prefix('&'))
+        .filter(|n| !n.is_empty())
 }
 
 impl Node {
@@ -50,8 +93,8 @@ impl Node {
     }
 }
 
-/// Parse the first document of `text`.
-pub(crate) fn parse(text: &str) -> Result<Node, IacError> {
+/// Parse every document of `text` (a `---`-separated stream; usually one).
+pub(crate) fn parse_stream(text: &str) -> Result<Stream, IacError> {
     let mut events = Vec::new();
     for ev in Parser::new_from_str(text) {
         let (e, span) = ev.map_err(|e| IacError::Syntax {
@@ -67,19 +110,28 @@ pub(crate) fn parse(text: &str) -> Result<Node, IacError> {
         events,
         pos: 0,
         anchors: HashMap::new(),
+        aliases: Vec::new(),
     };
+    let mut docs = Vec::new();
     while b.pos < b.events.len() {
         if matches!(
             b.events[b.pos].0,
             Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
         ) {
-            return b.node();
+            docs.push(b.node()?);
+        } else {
+            b.pos += 1;
         }
-        b.pos += 1;
     }
-    Err(IacError::Syntax {
-        line: 1,
-        message: "empty document".into(),
+    if docs.is_empty() {
+        return Err(IacError::Syntax {
+            line: 1,
+            message: "empty document".into(),
+        });
+    }
+    Ok(Stream {
+        docs,
+        aliases: b.aliases,
     })
 }
 
@@ -111,6 +163,7 @@ struct Builder<'a> {
     events: Vec<(Event<'a>, saphyr_parser::Span)>,
     pos: usize,
     anchors: HashMap<usize, Node>,
+    aliases: Vec<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -145,6 +198,8 @@ impl Builder<'_> {
                 n.end = self.plain_end(start, self.bytes.at(span.end.index()));
                 n.line = line;
                 n.alias = true;
+                n.anchor = 0;
+                self.aliases.push((id, line));
                 (n, 0)
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -165,6 +220,7 @@ impl Builder<'_> {
                         tag: tag_of(&tag),
                         flow: false,
                         alias: false,
+                        anchor,
                     },
                     anchor,
                 )
@@ -193,6 +249,7 @@ impl Builder<'_> {
                                     tag: tag_of(&tag),
                                     flow,
                                     alias: false,
+                                    anchor,
                                 },
                                 anchor,
                             );
@@ -226,6 +283,7 @@ impl Builder<'_> {
                                     tag: tag_of(&tag),
                                     flow,
                                     alias: false,
+                                    anchor,
                                 },
                                 anchor,
                             );
@@ -233,6 +291,7 @@ impl Builder<'_> {
                         Some(_) => {
                             let k = self.node()?;
                             let v = self.node()?;
+                            duplicate_key(&entries, &k)?;
                             entries.push((k, v));
                         }
                         None => return Err(self.err("unterminated mapping")),
@@ -277,5 +336,29 @@ impl Builder<'_> {
             None => s,
         };
         start + s.trim_end().len()
+    }
+}
+
+/// A key written twice in one mapping: YAML parsers keep one of the values silently (and which one
+/// differs between them), so the file is refused, as IAM Access Analyzer refuses such a policy.
+fn duplicate_key(entries: &[(Node, Node)], k: &Node) -> Result<(), IacError> {
+    let V::Scalar(key, _) = &k.v else {
+        return Ok(());
+    };
+    if key == "<<" || k.alias {
+        return Ok(());
+    }
+    match entries
+        .iter()
+        .find(|(prev, _)| matches!(&prev.v, V::Scalar(p, _) if p == key))
+    {
+        Some((prev, _)) => Err(IacError::Syntax {
+            line: k.line,
+            message: format!(
+                "duplicate key {key:?} (also at line {}): only one of the values would be used; remove the duplicate",
+                prev.line
+            ),
+        }),
+        None => Ok(()),
     }
 }

@@ -55,6 +55,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0010_current_self_service_grants.toml",
         include_str!("../../migrations/0010_current_self_service_grants.toml"),
     ),
+    (
+        "0011_targeted_bool_if_exists.toml",
+        include_str!("../../migrations/0011_targeted_bool_if_exists.toml"),
+    ),
+    (
+        "0012_targeted_age_if_exists.toml",
+        include_str!("../../migrations/0012_targeted_age_if_exists.toml"),
+    ),
 ];
 
 /// A loaded migration.
