@@ -349,7 +349,11 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
         error: "internal error while planning (a bug in forcemfa: please report it)".into(),
     });
     let mut items = items;
-    let (chain, options) = chain_and_options(args)?;
-    items.extend(crate::sources::iac::plan_all(&iac_files, &chain, &options));
+    // Templates take their options from `[[paths]]` as policy files do.
+    let profile = |p: &Path| {
+        let (chain, options, _) = profiles.for_path(p);
+        (chain, options)
+    };
+    items.extend(crate::sources::iac::plan_all(&iac_files, &profile));
     Ok(items)
 }

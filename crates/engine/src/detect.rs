@@ -462,7 +462,7 @@ pub fn detect_with(doc: &Value, allowed: &[String]) -> Detection {
 /// MFA key skip.
 fn targeted_hole_finding(index: usize, st: &Value, actions: &[String], test: MfaTest) -> Finding {
     let how = match test {
-        MfaTest::AgeLimit => "its MFA age limit has no IfExists, so it applies only to MFA sessions: requests signed with long-term access keys (and console sessions without MFA) skip this requirement",
+        MfaTest::AgeLimit => "its MFA age limit has no IfExists, so it applies only to MFA sessions: console sessions without MFA and requests signed with long-term access keys skip this requirement",
         _ => "it tests aws:MultiFactorAuthPresent with Bool, which matches only requests that carry the key: requests signed with long-term access keys skip this requirement",
     };
     Finding {

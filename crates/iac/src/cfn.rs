@@ -42,6 +42,8 @@ pub(crate) struct Resolver {
     quotes: [usize; 3],
     /// Keys whose value the file writes in flow style (`[a, b]`, `{k: v}`).
     flow_keys: std::collections::HashSet<String>,
+    /// What cannot be read faithfully (a conditional).
+    obstacles: Vec<crate::Obstacle>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +58,21 @@ pub(crate) struct YamlCtx {
     flow: bool,
     /// Byte ranges (whole lines) of each statement of a block `Statement` list.
     items: Option<Vec<std::ops::Range<usize>>>,
+    /// The anchors each of those statements defines.
+    anchors: Vec<ItemAnchors>,
     /// Column of the statements' `-`.
     dash_col: usize,
+}
+
+/// Anchors (`&name`) a statement defines.
+#[derive(Debug, Clone, Default)]
+struct ItemAnchors {
+    /// The anchor on the statement itself, kept when the statement is printed afresh.
+    own: Option<String>,
+    /// An anchor inside the statement (printing it afresh would drop it).
+    nested: bool,
+    /// An anchor of the statement that an alias uses: (its line, the alias's line).
+    used: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +118,6 @@ struct Template<'a> {
 /// The resource a policy belongs to.
 struct Resource<'a> {
     ty: &'a str,
-    suppressions: Vec<crate::Suppression>,
 }
 
 impl Template<'_> {
@@ -127,10 +141,7 @@ impl Template<'_> {
             let Some(props) = r.get("Properties") else {
                 continue;
             };
-            let res = Resource {
-                ty,
-                suppressions: self.suppressions(k, r),
-            };
+            let res = Resource { ty };
             let id = format!("{}{id}", self.prefix);
             self.resource(&id, &res, props, out);
         }
@@ -242,14 +253,20 @@ impl Template<'_> {
             return;
         }
         if doc.tag.is_none() && doc.get("Statement").is_some() {
-            let mut e = embedded(self.text, doc, resource, res.ty, kind, self.json);
+            let mut e = embedded(
+                self.text,
+                doc,
+                resource,
+                res.ty,
+                kind,
+                self.json,
+                &self.stream.aliases,
+            );
             self.anchored_elsewhere(doc, &mut e);
-            e.suppressions = res.suppressions.clone();
             out.push(e);
             return;
         }
-        if let Some(mut e) = string_policy(self.text, doc, &resource, res.ty, kind) {
-            e.suppressions = res.suppressions.clone();
+        if let Some(e) = string_policy(self.text, doc, &resource, res.ty, kind) {
             out.push(e);
         }
     }
@@ -282,7 +299,6 @@ impl Template<'_> {
                 what: CONDITIONAL.into(),
                 unreadable: true,
             }],
-            suppressions: res.suppressions.clone(),
             span: n.start..n.end,
             ctx: Ctx::CfnYaml(yaml_ctx(self.text, n, res_, &[])),
         }
@@ -304,15 +320,45 @@ impl Template<'_> {
         }
     }
 
-    /// Inline suppressions of a resource: `Metadata: forcemfa: skip: [...]` and
-    /// `# forcemfa:skip=ID reason` comments on the resource (its lines and the comment lines
-    /// right above its logical id).
-    fn suppressions(&self, key: &Node, r: &Node) -> Vec<crate::Suppression> {
-        let mut out = metadata_suppressions(r.get("Metadata"));
-        let start = comment_block_start(self.text, key.start);
-        out.extend(crate::comment_suppressions(self.text, start..r.end));
-        out
+}
+
+/// Inline suppressions of the resource holding policy `resource` (as [`extract`] names it):
+/// `Metadata: forcemfa: skip: [...]` and `# forcemfa:skip=ID reason` comments on the resource
+/// (its lines and the comment lines right above its logical id).
+pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression> {
+    let Ok(stream) = yaml::parse_stream(text) else {
+        return Vec::new();
+    };
+    for (n, root) in stream.docs.iter().enumerate() {
+        let prefix = if n == 0 {
+            String::new()
+        } else {
+            format!("document {}/", n + 1)
+        };
+        let Some(rest) = resource.strip_prefix(prefix.as_str()) else {
+            continue;
+        };
+        let resources = root
+            .get("Resources")
+            .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
+        let Some(Node {
+            v: V::Map(resources),
+            ..
+        }) = resources
+        else {
+            continue;
+        };
+        for (k, r) in resources {
+            let Some(id) = k.str() else { continue };
+            if rest == id || rest.starts_with(&format!("{id}/")) {
+                let mut out = metadata_suppressions(r.get("Metadata"));
+                let start = comment_block_start(text, k.start);
+                out.extend(crate::comment_suppressions(text, start..r.end));
+                return out;
+            }
+        }
     }
+    Vec::new()
 }
 
 const CONDITIONAL: &str = "a conditional (`Fn::If`) decides what this policy holds, so forcemfa cannot tell which branch is deployed; review both branches by hand";
@@ -386,6 +432,7 @@ fn embedded(
     ty: &str,
     kind: PolicyKind,
     json: bool,
+    aliases: &[(usize, usize)],
 ) -> Embedded {
     let mut res = Resolver::default();
     let policy = res.resolve(text, doc);
@@ -415,7 +462,7 @@ fn embedded(
     } else {
         (
             Form::CloudformationYaml,
-            Ctx::CfnYaml(yaml_ctx(text, doc, res, &[])),
+            Ctx::CfnYaml(yaml_ctx(text, doc, res, aliases)),
         )
     };
     if doc.alias {
@@ -434,7 +481,6 @@ fn embedded(
         end_line,
         policy,
         obstacles,
-        suppressions: Vec::new(),
         span: content_start(doc)..doc.end,
         ctx,
     }
@@ -458,10 +504,10 @@ fn string_policy(
     let stream = yaml::parse_stream(content).ok()?;
     let root = stream.docs.first()?;
     root.get("Statement")?;
-    let inner = embedded(content, root, resource.to_string(), ty, kind, true);
+    let inner = embedded(content, root, resource.to_string(), ty, kind, true, &[]);
     let raw = &text[doc.start..doc.end.max(doc.start)];
     let (scalar, span) = match style {
-        ScalarStyle::Literal | ScalarStyle::Folded if *style == ScalarStyle::Literal => {
+        ScalarStyle::Literal => {
             let header_end = raw.find('\n')?;
             let header = raw[..header_end].trim_end_matches('\r').to_string();
             let body = &raw[header_end + 1..];
@@ -494,7 +540,6 @@ fn string_policy(
         end_line: line_of(text, span.end.saturating_sub(1).max(span.start)),
         policy: inner.policy.clone(),
         obstacles,
-        suppressions: Vec::new(),
         span,
         ctx: Ctx::CfnString(StringCtx {
             content: content.clone(),
@@ -580,7 +625,7 @@ fn col(text: &str, offset: usize) -> usize {
     text[line_start(text, offset)..offset].chars().count()
 }
 
-fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
+fn yaml_ctx(text: &str, doc: &Node, res: Resolver, aliases: &[(usize, usize)]) -> YamlCtx {
     let doc_col = col(text, content_start(doc));
     let key_col = line_indent(text, doc.start).len();
     let mut step = if doc.flow || doc_col <= key_col {
@@ -590,6 +635,7 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
     };
     let mut seq_indented = true;
     let mut items = None;
+    let mut anchors = Vec::new();
     let mut dash_col = doc_col + step;
     if let (Some(V::Map(entries)), false) = (Some(&doc.v), doc.flow) {
         if let Some((k, s)) = entries.iter().find(|(k, _)| k.str() == Some("Statement")) {
@@ -605,6 +651,7 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
                         break;
                     }
                     ranges.push(splice::whole_lines(text, item.start, item.end));
+                    anchors.push(item_anchors(text, item, aliases));
                 }
                 if let Some(first) = list.first() {
                     let ls = line_start(text, first.start);
@@ -628,7 +675,27 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
         col: doc_col,
         flow: doc.flow,
         items,
+        anchors,
         dash_col,
+    }
+}
+
+/// The anchors a statement defines, for a rewrite that must not lose one in use.
+fn item_anchors(text: &str, item: &Node, aliases: &[(usize, usize)]) -> ItemAnchors {
+    let mut found = Vec::new();
+    yaml::anchors_in(item, &mut found);
+    let used = found.iter().find_map(|(id, line)| {
+        aliases
+            .iter()
+            .find(|(a, _)| a == id)
+            .map(|(_, alias_line)| (*line, *alias_line))
+    });
+    ItemAnchors {
+        own: (item.anchor > 0)
+            .then(|| yaml::anchor_name(&text[item.start..]).map(str::to_string))
+            .flatten(),
+        nested: found.iter().any(|(id, _)| *id != item.anchor),
+        used,
     }
 }
 
@@ -690,6 +757,16 @@ impl Resolver {
 
     fn leaf(&mut self, v: &Value, src: &str) {
         let key = serde_json::to_string(v).unwrap_or_default();
+        // An anchor is defined once: a value printed again from its source goes without it.
+        let src = match src.strip_prefix('&') {
+            Some(rest) => rest
+                .split_once(char::is_whitespace)
+                .map_or("", |(_, v)| v.trim_start()),
+            None => src,
+        };
+        if src.is_empty() {
+            return;
+        }
         self.leaves.entry(key).or_insert_with(|| src.to_string());
     }
 
@@ -701,7 +778,21 @@ impl Resolver {
         Value::String(placeholder::opaque_token(self.opaque.len() - 1))
     }
 
-    fn intrinsic(&mut self, _text: &str, name: &str, arg: &Node, src: &str) -> Value {
+    fn intrinsic(&mut self, text: &str, name: &str, arg: &Node, src: &str) -> Value {
+        if name == "If" {
+            // Which branch is deployed depends on the stack: never guessed. Only a conditional
+            // that touches MFA makes the policy unreadable; any other one only blocks a rewrite.
+            self.obstacles.push(crate::Obstacle {
+                line: line_of(text, arg.start),
+                what: if mentions_mfa(src) {
+                    CONDITIONAL.into()
+                } else {
+                    "a conditional (`Fn::If`) in the policy, which forcemfa does not rewrite"
+                        .into()
+                },
+                unreadable: mentions_mfa(src),
+            });
+        }
         let resolved = match (name, &arg.v) {
             ("Sub", V::Scalar(s, _)) => Some((from_sub(s), ArnStyle::Sub)),
             ("Join", V::Seq(args)) => join(args).map(|s| (s, ArnStyle::Join)),
@@ -967,6 +1058,17 @@ impl YamlWriter<'_> {
         }
     }
 
+    /// One list item whose `-` is at column `ind`, carrying the anchor `own` if any
+    /// (`- &name` on a line of its own, the mapping below it).
+    fn item_anchored(&self, v: &Value, ind: usize, own: Option<&str>, out: &mut String) {
+        let (Some(name), Value::Object(m)) = (own, v) else {
+            return self.item(v, ind, out);
+        };
+        out.push_str(&" ".repeat(ind));
+        out.push_str(&format!("- &{name}\n"));
+        self.map_body(m, ind + 2, out);
+    }
+
     /// One list item whose `-` is at column `ind`.
     fn item(&self, v: &Value, ind: usize, out: &mut String) {
         out.push_str(&" ".repeat(ind));
@@ -1008,19 +1110,30 @@ pub(crate) fn rewrite_yaml(
         e.policy.get("Statement"),
         new.get("Statement"),
     ) {
-        let render = |v: &Value, _first: bool| {
+        let render = |v: &Value, _first: bool, replaces: Option<usize>| {
             let mut s = String::new();
-            w.item(v, cx.dash_col, &mut s);
-            s
+            let own = replaces.and_then(|k| cx.anchors.get(k)?.own.as_deref());
+            w.item_anchored(v, cx.dash_col, own, &mut s);
+            // What the old statement's comments described keeps them.
+            match replaces.and_then(|k| items.get(k)) {
+                Some(range) => splice::keep_comments(&text[range.clone()], &s, &["#"]),
+                None => s,
+            }
         };
-        if let Some((range, replacement)) = splice::splice_items(text, items, old, newer, &render) {
+        if let Some(sp) = splice::splice_items(text, items, old, newer, &render) {
+            check_anchors(cx, &sp.rewritten, text, items)?;
             return Ok(format!(
                 "{}{}{}",
-                &text[..range.start],
-                replacement,
-                &text[range.end..]
+                &text[..sp.range.start],
+                sp.text,
+                &text[sp.range.end..]
             ));
         }
+    }
+    // The whole policy is printed afresh: refused when that would lose an anchor in use.
+    let whole: Vec<usize> = (0..cx.anchors.len()).collect();
+    if let Some(items) = &cx.items {
+        check_anchors(cx, &whole, text, items)?;
     }
     // Whole policy: a block mapping at the policy's column.
     let Value::Object(m) = new else {
@@ -1045,6 +1158,31 @@ pub(crate) fn rewrite_yaml(
         &text[..e.span.start],
         &text[e.span.end..]
     ))
+}
+
+/// A statement printed afresh loses the anchors inside it: refused when an alias uses one (the
+/// alias's copy would change unplanned, or dangle) or when one would be dropped.
+fn check_anchors(
+    cx: &YamlCtx,
+    rewritten: &[usize],
+    text: &str,
+    items: &[std::ops::Range<usize>],
+) -> Result<(), String> {
+    for &k in rewritten {
+        let Some(a) = cx.anchors.get(k) else { continue };
+        let at = items.get(k).map_or(1, |r| line_of(text, r.start));
+        if let Some((line, alias)) = a.used {
+            return Err(format!(
+                "the statement at line {at} carries a YAML anchor (line {line}) that line {alias} uses as an alias; rewriting the statement would change that copy too, unplanned: change both by hand, or write the alias out in full first"
+            ));
+        }
+        if a.nested {
+            return Err(format!(
+                "the statement at line {at} carries a YAML anchor inside it, which printing it afresh would drop; change it by hand"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn without_statement(v: &Value) -> Value {
