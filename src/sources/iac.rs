@@ -191,7 +191,9 @@ fn plan_suppressed(
         };
         findings.push(crate::engine::detect::Finding {
             rule: SUPPRESSION_RULE.into(),
-            severity: crate::engine::detect::Severity::Info,
+            // Shown with the policy even when it is up to date; the operator's own decision,
+            // so it does not count as pending.
+            severity: crate::engine::detect::Severity::Low,
             message: format!(
                 "{} {} kept off this policy by an inline suppression (line {}): {}",
                 m.spec.id,

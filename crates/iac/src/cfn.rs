@@ -508,15 +508,20 @@ fn string_policy(
     let raw = &text[doc.start..doc.end.max(doc.start)];
     let (scalar, span) = match style {
         ScalarStyle::Literal => {
-            let header_end = raw.find('\n')?;
-            let header = raw[..header_end].trim_end_matches('\r').to_string();
-            let body = &raw[header_end + 1..];
-            let indent = body
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .map(|l| l[..l.len() - l.trim_start().len()].to_string())?;
-            let end = doc.start + raw.trim_end().len();
-            (StringScalar::Block { header, indent }, doc.start..end)
+            // The content lines only (the `|` header stays as written): from the first
+            // non-blank line after the header to the end of the last non-blank one.
+            let after_header = if raw.starts_with('|') {
+                doc.start + raw.find('\n')? + 1
+            } else {
+                line_start(text, doc.start)
+            };
+            let body = &text[after_header..doc.end.max(after_header)];
+            let lead = body.len() - body.trim_start_matches(['\r', '\n']).len();
+            let first = after_header + lead;
+            let line = &text[first..];
+            let indent = line[..line.len() - line.trim_start_matches([' ', '\t']).len()].to_string();
+            let end = first + text[first..doc.end.max(first)].trim_end().len();
+            (StringScalar::Block { indent }, first..end)
         }
         ScalarStyle::SingleQuoted if !content.contains('\n') => {
             (StringScalar::Quoted('\''), doc.start..doc.end)
@@ -552,8 +557,8 @@ fn string_policy(
 /// How a policy given as a JSON string is written in the YAML.
 #[derive(Debug, Clone)]
 enum StringScalar {
-    /// `|` (with its header as written) and the content's indentation.
-    Block { header: String, indent: String },
+    /// `|`: the content's indentation.
+    Block { indent: String },
     /// One line in quotes.
     Quoted(char),
 }
@@ -578,7 +583,7 @@ pub(crate) fn rewrite_string(
     };
     let json = rewrite_json(&cx.content, &cx.inner, jcx, new)?;
     let scalar = match &cx.scalar {
-        StringScalar::Block { header, indent } => {
+        StringScalar::Block { indent } => {
             let body: Vec<String> = json
                 .trim_end_matches('\n')
                 .split('\n')
@@ -590,9 +595,15 @@ pub(crate) fn rewrite_string(
                     }
                 })
                 .collect();
-            format!("{header}\n{}", body.join("\n"))
+            body.join("\n")
         }
         StringScalar::Quoted(q) => {
+            // One line as the author spaced it (`{"a": 1, "b": 2}`) or compact.
+            let json = if cx.content.contains("\": ") {
+                one_line(new)
+            } else {
+                json
+            };
             if json.contains('\n') {
                 return Err("the policy would no longer fit on the one line of its quoted string".into());
             }
@@ -1212,6 +1223,25 @@ impl Markers {
             out = out.replace(&format!("\"@@=src{i}@@\""), src);
         }
         out
+    }
+}
+
+/// `v` on one line, spaced after `:` and `,` (`{"a": [1, 2]}`).
+fn one_line(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(one_line).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, x)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    one_line(x)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
     }
 }
 

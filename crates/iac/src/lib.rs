@@ -258,13 +258,17 @@ fn line_endings_kept(text: &str, new: String) -> String {
         p -= 1;
     }
     let max_s = a.len().min(b.len()) - p;
-    let s = a
+    let mut s = a
         .iter()
         .rev()
         .zip(b.iter().rev())
         .take(max_s)
         .take_while(|(x, y)| x == y)
         .count();
+    // A line ending the changed part shares its LF with the old text, not its CR: take the LF in.
+    if s > 0 && b.len() - s > p && b[b.len() - s] == b'\n' && b[b.len() - s - 1] != b'\r' {
+        s -= 1;
+    }
     let (head, rest) = new.split_at(p);
     let (middle, tail) = rest.split_at(rest.len() - s);
     let middle = middle.replace("\r\n", "\n").replace('\n', "\r\n");
