@@ -477,7 +477,8 @@ pub fn check_written(
     resource: &str,
 ) -> Result<(), String> {
     let policy_of = |text: &str, what: &str| -> Result<serde_json::Value, String> {
-        let found = iac::extract(file_name, text).map_err(|e| format!("{what} does not parse: {e}"))?;
+        let found =
+            iac::extract(file_name, text).map_err(|e| format!("{what} does not parse: {e}"))?;
         found
             .into_iter()
             .find(|e| e.resource == resource)

@@ -1068,7 +1068,11 @@ mod tests {
         for (op, key, value) in [
             ("BoolIfExists", "aws:MultiFactorAuthPresent", json!("false")),
             ("Null", "aws:MultiFactorAuthAge", json!("true")),
-            ("NumericGreaterThanIfExists", "aws:MultiFactorAuthAge", json!(3600)),
+            (
+                "NumericGreaterThanIfExists",
+                "aws:MultiFactorAuthAge",
+                json!(3600),
+            ),
         ] {
             assert!(hole(&with(op, key, value)).is_empty(), "{op}");
         }

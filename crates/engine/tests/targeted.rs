@@ -75,7 +75,11 @@ fn bool_becomes_bool_if_exists_and_nothing_else_changes() {
         let ids: Vec<&str> = c.migrations.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, [id], "{op}");
         let after = policy::parse(&c.after).unwrap().value;
-        assert_eq!(after, renamed(&doc, op, to), "{op}: more than the operator changed");
+        assert_eq!(
+            after,
+            renamed(&doc, op, to),
+            "{op}: more than the operator changed"
+        );
         assert!(c.checks.idempotent);
         assert!(
             c.findings
@@ -99,7 +103,9 @@ fn the_fix_can_be_skipped_and_sound_requirements_are_left_alone() {
     let doc = requirement("Bool", "aws:MultiFactorAuthPresent", json!("false"));
     match plan(&doc, &skip) {
         Item::Skipped { findings, .. } => {
-            assert!(findings.iter().any(|f| f.rule == detect::TARGETED_HOLE_RULE))
+            assert!(findings
+                .iter()
+                .any(|f| f.rule == detect::TARGETED_HOLE_RULE))
         }
         other => panic!("expected left alone, got {other:?}"),
     }
@@ -108,7 +114,10 @@ fn the_fix_can_be_skipped_and_sound_requirements_are_left_alone() {
         ("Null", "aws:MultiFactorAuthAge", json!("true")),
     ] {
         assert!(
-            matches!(plan(&requirement(op, key, value), &Options::default()), Item::Skipped { .. }),
+            matches!(
+                plan(&requirement(op, key, value), &Options::default()),
+                Item::Skipped { .. }
+            ),
             "{op}"
         );
     }

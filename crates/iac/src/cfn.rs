@@ -253,7 +253,9 @@ impl Template<'_> {
             return;
         }
         if doc.tag.is_none() && doc.get("Statement").is_some() {
-            let mut e = embedded(
+            // A whole policy aliased elsewhere (`PolicyDocument: *doc`) is the same document
+            // there, so its rewrite is the one the alias's own plan asks for.
+            out.push(embedded(
                 self.text,
                 doc,
                 resource,
@@ -261,9 +263,7 @@ impl Template<'_> {
                 kind,
                 self.json,
                 &self.stream.aliases,
-            );
-            self.anchored_elsewhere(doc, &mut e);
-            out.push(e);
+            ));
             return;
         }
         if let Some(e) = string_policy(self.text, doc, &resource, res.ty, kind) {
@@ -278,7 +278,13 @@ impl Template<'_> {
 
     /// A policy forcemfa cannot read because which branch is deployed depends on a condition:
     /// named with its location, for a person to review; never written.
-    fn conditional(&self, n: &Node, resource: String, res: &Resource, kind: PolicyKind) -> Embedded {
+    fn conditional(
+        &self,
+        n: &Node,
+        resource: String,
+        res: &Resource,
+        kind: PolicyKind,
+    ) -> Embedded {
         let mut res_ = Resolver::default();
         let policy = serde_json::json!({"Version": "2012-10-17", "Statement": []});
         let _ = res_.opaque(&self.text[n.start..n.end.max(n.start)]);
@@ -303,23 +309,6 @@ impl Template<'_> {
             ctx: Ctx::CfnYaml(yaml_ctx(self.text, n, res_, &[])),
         }
     }
-
-    /// A policy whose anchor is aliased elsewhere: rewriting it changes the alias's copy too.
-    fn anchored_elsewhere(&self, doc: &Node, e: &mut Embedded) {
-        if doc.anchor == 0 {
-            return;
-        }
-        if let Some(line) = self.stream.alias_line(doc.anchor) {
-            e.obstacles.push(crate::Obstacle {
-                line: doc.line,
-                what: format!(
-                    "the policy carries a YAML anchor that line {line} uses as an alias: rewriting it would change that copy too, unplanned; change both by hand"
-                ),
-                unreadable: false,
-            });
-        }
-    }
-
 }
 
 /// Inline suppressions of the resource holding policy `resource` (as [`extract`] names it):
@@ -519,7 +508,8 @@ fn string_policy(
             let lead = body.len() - body.trim_start_matches(['\r', '\n']).len();
             let first = after_header + lead;
             let line = &text[first..];
-            let indent = line[..line.len() - line.trim_start_matches([' ', '\t']).len()].to_string();
+            let indent =
+                line[..line.len() - line.trim_start_matches([' ', '\t']).len()].to_string();
             let end = first + text[first..doc.end.max(first)].trim_end().len();
             (StringScalar::Block { indent }, first..end)
         }
@@ -605,7 +595,9 @@ pub(crate) fn rewrite_string(
                 json
             };
             if json.contains('\n') {
-                return Err("the policy would no longer fit on the one line of its quoted string".into());
+                return Err(
+                    "the policy would no longer fit on the one line of its quoted string".into(),
+                );
             }
             quote(&json, *q)
         }
@@ -798,8 +790,7 @@ impl Resolver {
                 what: if mentions_mfa(src) {
                     CONDITIONAL.into()
                 } else {
-                    "a conditional (`Fn::If`) in the policy, which forcemfa does not rewrite"
-                        .into()
+                    "a conditional (`Fn::If`) in the policy, which forcemfa does not rewrite".into()
                 },
                 unreadable: mentions_mfa(src),
             });
@@ -1229,7 +1220,10 @@ impl Markers {
 /// `v` on one line, spaced after `:` and `,` (`{"a": [1, 2]}`).
 fn one_line(v: &Value) -> String {
     match v {
-        Value::Array(a) => format!("[{}]", a.iter().map(one_line).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(one_line).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
             m.iter()

@@ -327,9 +327,10 @@ pub fn comment_suppressions(text: &str, span: Range<usize>) -> Vec<Suppression> 
 pub fn suppressions(file_name: &str, text: &str, embedded: &Embedded) -> Vec<Suppression> {
     match classify(file_name, text) {
         Some(FileKind::CloudFormation) => cfn::suppressions(text, &embedded.resource),
-        Some(FileKind::Terraform) => {
-            comment_suppressions(text, terraform_block_start(text, embedded)..embedded.span.end)
-        }
+        Some(FileKind::Terraform) => comment_suppressions(
+            text,
+            terraform_block_start(text, embedded)..embedded.span.end,
+        ),
         // A template file has no resource: the comments of the whole file.
         Some(FileKind::TerraformTemplate) => comment_suppressions(text, 0..text.len()),
         None => Vec::new(),

@@ -234,8 +234,7 @@ fn move_condition_key(
     o: &spec::GuardConditionOperator,
 ) -> OpResult {
     let mut r = OpResult::default();
-    let Some(Value::Object(cond)) =
-        statement_mut(doc, index).and_then(|s| s.get_mut("Condition"))
+    let Some(Value::Object(cond)) = statement_mut(doc, index).and_then(|s| s.get_mut("Condition"))
     else {
         return r;
     };
@@ -285,7 +284,8 @@ fn move_condition_key(
             cond.remove(&from_name);
         }
     }
-    r.changes.push(format!("{label}: {} → {} on {}", from_name, o.to, o.key));
+    r.changes
+        .push(format!("{label}: {} → {} on {}", from_name, o.to, o.key));
     r
 }
 
