@@ -312,3 +312,147 @@ fn a_saved_plan_records_and_rederives_suppressions() {
     );
     let _ = std::fs::remove_file(&plan_file);
 }
+
+/// `../shared/corpus/iac-real`: real infrastructure files (read at test time, never copied into
+/// the project). Every case gets its reviewed outcome per policy found, in a snapshot; after
+/// `apply --yes` on a copy, the CloudFormation and YAML cases plan clean and stay valid.
+#[test]
+fn iac_real_corpus_outcomes_and_a_clean_second_plan() {
+    let corpus = root().join("../shared/corpus/iac-real");
+    if !corpus.is_dir() {
+        crate::util::notice("../shared/corpus/iac-real is absent: IaC corpus outcomes not checked");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name == "SOURCES.md" {
+            continue;
+        }
+        std::fs::copy(&p, dir.path().join(&name)).unwrap();
+        cases.push(name);
+    }
+    cases.sort();
+    let cfn_cases: Vec<&String> = cases
+        .iter()
+        .filter(|c| c.contains("-cfn-") || c.contains("-sam-") || c.contains(".serverless."))
+        .collect();
+    // Templates cfn-lint accepts before the rewrite must be accepted after it.
+    let lint = root().join(".venv/bin/cfn-lint");
+    let lints = |name: &str| -> Option<bool> {
+        if !lint.exists() {
+            return None;
+        }
+        let out = std::process::Command::new(&lint)
+            .arg(dir.path().join(name))
+            .output()
+            .ok()?;
+        // Exit codes 0 and 4/8 (warnings, informational) leave the template valid.
+        Some(matches!(out.status.code(), Some(c) if c & 2 == 0))
+    };
+    let valid_before: Vec<(&String, Option<bool>)> =
+        cfn_cases.iter().map(|c| (*c, lints(c))).collect();
+
+    let first = outcomes(dir.path(), &cases);
+    let out = apply(dir.path());
+    let applied = all_output(&out);
+    let second = outcomes(dir.path(), &cases);
+    insta::assert_snapshot!(
+        "iac_real_outcomes",
+        format!("first plan:\n{first}\n\nsecond plan, after apply --yes:\n{second}")
+    );
+
+    for case in &cfn_cases {
+        for line in second.lines().filter(|l| l.starts_with(case.as_str())) {
+            assert!(
+                !line.contains(": upgraded"),
+                "{case}: a second plan still changes it: {line}\n{applied}"
+            );
+        }
+    }
+    for (case, before) in valid_before {
+        if before == Some(true) {
+            assert_eq!(lints(case), Some(true), "{case}: valid before, not after");
+        }
+    }
+    if !lint.exists() {
+        crate::util::notice("cfn-lint not installed in .venv: corpus templates not linted");
+    }
+}
+
+/// One line per policy found (and one per case with none): upgraded (which migrations), up to
+/// date, left alone (why), needs review (what and where), not read (why), or an error.
+fn outcomes(dir: &Path, cases: &[String]) -> String {
+    let out = bin()
+        .args(["plan", "--format", "json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", all_output(&out)));
+    let mut lines: Vec<String> = Vec::new();
+    let short = |s: &str| {
+        let s = s.replace(&format!("{}/", dir.display()), "");
+        match s.char_indices().nth(160) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s,
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for key in ["changes", "unchanged", "skipped", "errors", "unread"] {
+        for item in v[key].as_array().into_iter().flatten() {
+            let t = if item["target"].is_object() {
+                &item["target"]
+            } else {
+                item
+            };
+            let path = t["path"].as_str().unwrap_or("?");
+            let file = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            seen.insert(file.clone());
+            let at = match (t["line"].as_u64(), t["resource"].as_str()) {
+                (Some(l), Some(r)) => format!("{file}:{l} {r}"),
+                _ => file,
+            };
+            let outcome = match key {
+                "changes" => {
+                    let ids: Vec<&str> = item["migrations"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| m["id"].as_str())
+                        .collect();
+                    let blocked = item["blocked"].as_array().map_or(0, Vec::len);
+                    if blocked > 0 {
+                        format!(
+                            "BLOCKED {}: {}",
+                            ids.join(","),
+                            short(item["blocked"][0].as_str().unwrap_or(""))
+                        )
+                    } else {
+                        format!("upgraded {}", ids.join(","))
+                    }
+                }
+                "unchanged" => "up to date".to_string(),
+                "skipped" if item["needs_review"] == true => {
+                    format!("needs review: {}", short(item["reason"].as_str().unwrap_or("")))
+                }
+                "skipped" => format!("left alone: {}", short(item["reason"].as_str().unwrap_or(""))),
+                "errors" => format!("error: {}", short(item["error"].as_str().unwrap_or(""))),
+                _ => format!("not read: {}", short(item["reason"].as_str().unwrap_or(""))),
+            };
+            lines.push(format!("{at}: {outcome}"));
+        }
+    }
+    for case in cases {
+        if !seen.contains(case) {
+            lines.push(format!("{case}: nothing reported"));
+        }
+    }
+    lines.sort();
+    lines.join("\n")
+}
