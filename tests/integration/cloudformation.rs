@@ -115,7 +115,7 @@ fn every_yaml_style_is_upgraded_in_place_with_its_comments() {
             "            Condition: {Bool: {aws:MultiFactorAuthPresent: \"false\"}}   # keys slip past",
             "                  Bool:",
             "                  \"Condition\": {\"Bool\": {\"aws:MultiFactorAuthPresent\": \"false\"}}",
-            &before.lines().nth(86).unwrap().to_string(),
+            before.lines().nth(86).unwrap(),
         ],
         "{after}"
     );
@@ -390,8 +390,8 @@ fn outcomes(dir: &Path, cases: &[String]) -> String {
         .arg(dir)
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", all_output(&out)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", all_output(&out)));
     let mut lines: Vec<String> = Vec::new();
     let short = |s: &str| {
         let s = s.replace(&format!("{}/", dir.display()), "");
@@ -439,9 +439,15 @@ fn outcomes(dir: &Path, cases: &[String]) -> String {
                 }
                 "unchanged" => "up to date".to_string(),
                 "skipped" if item["needs_review"] == true => {
-                    format!("needs review: {}", short(item["reason"].as_str().unwrap_or("")))
+                    format!(
+                        "needs review: {}",
+                        short(item["reason"].as_str().unwrap_or(""))
+                    )
                 }
-                "skipped" => format!("left alone: {}", short(item["reason"].as_str().unwrap_or(""))),
+                "skipped" => format!(
+                    "left alone: {}",
+                    short(item["reason"].as_str().unwrap_or(""))
+                ),
                 "errors" => format!("error: {}", short(item["error"].as_str().unwrap_or(""))),
                 _ => format!("not read: {}", short(item["reason"].as_str().unwrap_or(""))),
             };

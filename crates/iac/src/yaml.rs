@@ -41,13 +41,6 @@ pub(crate) struct Stream {
     pub aliases: Vec<(usize, usize)>,
 }
 
-impl Stream {
-    /// The line of the first alias of anchor `id`, if it is used at all.
-    pub fn alias_line(&self, id: usize) -> Option<usize> {
-        self.aliases.iter().find(|(a, _)| *a == id).map(|(_, l)| *l)
-    }
-}
-
 /// Anchors defined in `n` or below it: (id, 1-based line).
 pub(crate) fn anchors_in(n: &Node, out: &mut Vec<(usize, usize)>) {
     if n.alias {
