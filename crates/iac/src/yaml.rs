@@ -222,74 +222,35 @@ impl Builder<'_> {
                 let flow = self.text[start..self.bytes.at(span.end.index())]
                     .trim_end()
                     .ends_with('[');
-                let mut items = Vec::new();
-                loop {
-                    match self.events.get(self.pos) {
-                        Some((Event::SequenceEnd, s)) => {
-                            let s = *s;
-                            self.pos += 1;
-                            let end = if flow {
-                                self.bytes.at(s.end.index())
-                            } else {
-                                items.last().map_or(start, |n: &Node| n.end)
-                            };
-                            break (
-                                Node {
-                                    v: V::Seq(items),
-                                    start,
-                                    end,
-                                    line,
-                                    tag: tag_of(&tag),
-                                    flow,
-                                    alias: false,
-                                    anchor,
-                                },
-                                anchor,
-                            );
-                        }
-                        Some(_) => items.push(self.node()?),
-                        None => return Err(self.err("unterminated sequence")),
-                    }
-                }
+                let (v, end) = self.seq(start, flow)?;
+                let node = Node {
+                    v,
+                    start,
+                    end,
+                    line,
+                    tag: tag_of(&tag),
+                    flow,
+                    alias: false,
+                    anchor,
+                };
+                (node, anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 let flow = self.text[start..self.bytes.at(span.end.index())]
                     .trim_end()
                     .ends_with('{');
-                let mut entries = Vec::new();
-                loop {
-                    match self.events.get(self.pos) {
-                        Some((Event::MappingEnd, s)) => {
-                            let s = *s;
-                            self.pos += 1;
-                            let end = if flow {
-                                self.bytes.at(s.end.index())
-                            } else {
-                                entries.last().map_or(start, |(_, v): &(Node, Node)| v.end)
-                            };
-                            break (
-                                Node {
-                                    v: V::Map(entries),
-                                    start,
-                                    end,
-                                    line,
-                                    tag: tag_of(&tag),
-                                    flow,
-                                    alias: false,
-                                    anchor,
-                                },
-                                anchor,
-                            );
-                        }
-                        Some(_) => {
-                            let k = self.node()?;
-                            let v = self.node()?;
-                            duplicate_key(&entries, &k)?;
-                            entries.push((k, v));
-                        }
-                        None => return Err(self.err("unterminated mapping")),
-                    }
-                }
+                let (v, end) = self.map(start, flow)?;
+                let node = Node {
+                    v,
+                    start,
+                    end,
+                    line,
+                    tag: tag_of(&tag),
+                    flow,
+                    alias: false,
+                    anchor,
+                };
+                (node, anchor)
             }
             _ => return Err(self.err("unexpected YAML event")),
         };
@@ -297,6 +258,54 @@ impl Builder<'_> {
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
+    }
+
+    /// A sequence's items up to its end event, and where it ends.
+    fn seq(&mut self, start: usize, flow: bool) -> Result<(V, usize), IacError> {
+        let mut items: Vec<Node> = Vec::new();
+        loop {
+            match self.events.get(self.pos) {
+                Some((Event::SequenceEnd, s)) => {
+                    let s = *s;
+                    self.pos += 1;
+                    let end = if flow {
+                        self.bytes.at(s.end.index())
+                    } else {
+                        items.last().map_or(start, |n| n.end)
+                    };
+                    return Ok((V::Seq(items), end));
+                }
+                Some(_) => items.push(self.node()?),
+                None => return Err(self.err("unterminated sequence")),
+            }
+        }
+    }
+
+    /// A mapping's entries up to its end event (a key written twice is an error), and where
+    /// it ends.
+    fn map(&mut self, start: usize, flow: bool) -> Result<(V, usize), IacError> {
+        let mut entries: Vec<(Node, Node)> = Vec::new();
+        loop {
+            match self.events.get(self.pos) {
+                Some((Event::MappingEnd, s)) => {
+                    let s = *s;
+                    self.pos += 1;
+                    let end = if flow {
+                        self.bytes.at(s.end.index())
+                    } else {
+                        entries.last().map_or(start, |(_, v)| v.end)
+                    };
+                    return Ok((V::Map(entries), end));
+                }
+                Some(_) => {
+                    let k = self.node()?;
+                    let v = self.node()?;
+                    duplicate_key(&entries, &k)?;
+                    entries.push((k, v));
+                }
+                None => return Err(self.err("unterminated mapping")),
+            }
+        }
     }
 
     /// The end of a quoted scalar: its closing quote (the parser's end can run past comments).
