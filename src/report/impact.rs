@@ -324,6 +324,7 @@ mod tests {
                 Some(2),
             )])),
             limit: None,
+            suppressed: vec![],
         };
         let why = hold_reason(&c, 90, false).unwrap();
         assert!(

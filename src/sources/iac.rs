@@ -154,8 +154,7 @@ pub fn plan_file(path: &Path, chain: &[Migration], options: &Options) -> Vec<Ite
         .collect()
 }
 
-/// Rule of the finding that names an inline suppression.
-pub const SUPPRESSION_RULE: &str = "inline-suppression";
+use crate::engine::plan::SUPPRESSION_RULE;
 
 /// Plan one embedded policy with the migrations its resource keeps off it (inline suppressions)
 /// skipped, each named in a finding with its line and reason. A suppression naming no migration

@@ -116,6 +116,7 @@ fn every_yaml_style_is_upgraded_in_place_with_its_comments() {
             "                  Bool:",
             "                  \"Condition\": {\"Bool\": {\"aws:MultiFactorAuthPresent\": \"false\"}}",
             before.lines().nth(86).unwrap(),
+            before.lines().nth(143).unwrap(),
         ],
         "{after}"
     );
@@ -127,6 +128,10 @@ fn every_yaml_style_is_upgraded_in_place_with_its_comments() {
     assert!(new.iter().any(|l| l.trim() == "\"BoolIfExists\": {"));
     assert_eq!(
         new.last().unwrap(),
+        "            Condition: {BoolIfExists: {aws:MultiFactorAuthPresent: \"false\"}}  # forcemfa:skip=0005 the help desk finds users by name"
+    );
+    assert_eq!(
+        &new[new.len() - 2],
         &before
             .lines()
             .nth(86)
@@ -294,10 +299,22 @@ fn a_saved_plan_records_and_rederives_suppressions() {
         .arg(dir.path())
         .assert()
         .success();
-    let saved = read(&plan_file);
-    // The suppressed policies are not in the plan; the suppression's text is in each change's
-    // `before` and is read again when the plan is applied.
-    assert!(saved.contains("forcemfa:skip=guard-bool-if-exists"));
+    let saved: serde_json::Value = serde_json::from_str(&read(&plan_file)).unwrap();
+    // A change made with a migration kept off records which and why; the suppression's text is
+    // in each change's `before` too and is read again when the plan is applied.
+    let help_desk = saved["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"]["resource"] == "HelpDesk")
+        .expect("HelpDesk planned");
+    assert_eq!(help_desk["migrations"], serde_json::json!(["0001"]));
+    assert_eq!(
+        help_desk["suppressed"],
+        serde_json::json!([
+            "0005 remove-risky-exemptions kept off this policy by an inline suppression (line 144): the help desk finds users by name"
+        ])
+    );
     let out = bin()
         .args(["apply", "--yes", "--plan"])
         .arg(&plan_file)
@@ -309,6 +326,14 @@ fn a_saved_plan_records_and_rederives_suppressions() {
     assert!(
         break_glass.contains("{Bool: {aws:MultiFactorAuthPresent"),
         "the suppressed policy was changed:\n{styles}"
+    );
+    let help_desk = styles.split("HelpDesk:").nth(1).unwrap();
+    assert!(
+        help_desk.contains("sts:GetSessionToken, iam:ListUsers]")
+            && help_desk.contains(
+                "{BoolIfExists: {aws:MultiFactorAuthPresent: \"false\"}}  # forcemfa:skip=0005"
+            ),
+        "{styles}"
     );
     let _ = std::fs::remove_file(&plan_file);
 }

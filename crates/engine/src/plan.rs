@@ -540,7 +540,14 @@ pub struct PlannedChange {
     /// The impact the change was reviewed with (account targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<crate::impact::Impact>,
+    /// Migrations the operator kept off this policy where it is written (inline suppressions
+    /// in a template), each with its line and reason, as the plan showed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
 }
+
+/// Rule of the finding that names a migration kept off one policy by an inline suppression.
+pub const SUPPRESSION_RULE: &str = "inline-suppression";
 
 impl PlannedChange {
     /// Whether `derived` (what the engine makes of this change's `before` today) is exactly
@@ -635,6 +642,12 @@ impl PlanFile {
                 iac_managed: c.iac_managed.clone(),
                 limit: Some(c.limit),
                 impact: c.impact.clone(),
+                suppressed: c
+                    .findings
+                    .iter()
+                    .filter(|f| f.rule == SUPPRESSION_RULE)
+                    .map(|f| f.message.clone())
+                    .collect(),
             });
         }
         PlanFile {
