@@ -8,7 +8,8 @@
 //! JSON policy the engine can plan: intrinsic functions and interpolations become placeholder
 //! strings (`@@AWS..AccountId@@`, `@@var.account_id@@`; opaque values `{{=N}}`) that the writer
 //! turns back exactly. [`rewrite`] puts a new policy back, changing only the policy's lines, or
-//! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses.
+//! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses. [`suppressions`]
+//! reads the migrations an operator keeps off a policy where its resource is written.
 
 mod cfn;
 mod document;
