@@ -487,3 +487,37 @@ fn outcomes(dir: &Path, cases: &[String]) -> String {
     lines.sort();
     lines.join("\n")
 }
+
+#[test]
+fn paths_tables_of_forcemfa_toml_apply_to_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = read(&fixture("iac/cloudformation/stream.yaml"));
+    let first = template.split("---").next().unwrap().to_string();
+    for sub in ["legacy", "new"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        std::fs::write(dir.path().join(sub).join("t.yaml"), &first).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("forcemfa.toml"),
+        "[[paths]]\nglob = \"legacy/**\"\nskip-migration = [\"guard-bool-if-exists\"]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["plan", "--format", "json", "--config", "forcemfa.toml"])
+        .args(["legacy", "new"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", all_output(&out)));
+    let changed: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["target"]["path"].as_str())
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].contains("new"), "{changed:?}");
+    let unchanged = serde_json::to_string(&v["unchanged"]).unwrap();
+    assert!(unchanged.contains("legacy"), "{unchanged}");
+}
