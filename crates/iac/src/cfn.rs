@@ -2,9 +2,12 @@
 //! `PolicyDocument` of `AWS::IAM::ManagedPolicy`, `AWS::IAM::Policy`, the `Policies` of
 //! `AWS::IAM::User|Group|Role`, and policy documents in `AWS::Serverless::*` `Policies`.
 //!
-//! Both syntaxes are read with one span-aware parser (JSON is YAML's flow syntax). YAML is written
-//! back statement by statement (unchanged statements keep their lines); JSON is written back as the
-//! whole policy object in the template's indentation, like a policy file.
+//! Both syntaxes are read with one span-aware parser (JSON is YAML's flow syntax), every document
+//! of a `---` stream. YAML is written back statement by statement (unchanged statements keep their
+//! lines; a changed one keeps its comments and unchanged lines as written, and the anchor on it);
+//! JSON is written back as the whole policy object in the template's indentation, like a policy
+//! file, and so is a policy given as a JSON string, inside its string. A conditional (`Fn::If`)
+//! around an MFA guard is named for review, never resolved.
 
 use std::collections::HashMap;
 
