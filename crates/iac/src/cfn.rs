@@ -232,7 +232,7 @@ impl Template<'_> {
             let resource = format!("{id}/Policies/{name}");
             if self.conditional_mfa(p) {
                 // `- !If [Cond, {PolicyName, PolicyDocument}, !Ref AWS::NoValue]`
-                out.push(self.conditional(p, resource, res, kind));
+                out.push(self.unreadable(p, resource, res, kind, CONDITIONAL));
                 continue;
             }
             self.policy(p.get("PolicyDocument"), resource, res, kind, out);
@@ -251,7 +251,7 @@ impl Template<'_> {
         let Some(doc) = doc else { return };
         if is_conditional(doc) {
             if self.conditional_mfa(doc) {
-                out.push(self.conditional(doc, resource, res, kind));
+                out.push(self.unreadable(doc, resource, res, kind, CONDITIONAL));
             }
             return;
         }
@@ -271,6 +271,9 @@ impl Template<'_> {
         }
         if let Some(e) = string_policy(self.text, doc, &resource, res.ty, kind) {
             out.push(e);
+        } else if mentions_mfa(&self.text[doc.start..doc.end.max(doc.start)]) {
+            // Never passed over: a policy forcemfa cannot read that tests MFA is named.
+            out.push(self.unreadable(doc, resource, res, kind, UNREAD_STRING));
         }
     }
 
@@ -279,14 +282,15 @@ impl Template<'_> {
         is_conditional(n) && mentions_mfa(&self.text[n.start..n.end.max(n.start)])
     }
 
-    /// A policy forcemfa cannot read because which branch is deployed depends on a condition:
-    /// named with its location, for a person to review; never written.
-    fn conditional(
+    /// A policy forcemfa cannot read (which branch of a condition is deployed, a computed
+    /// string): named with its location and `what`, for a person to review; never written.
+    fn unreadable(
         &self,
         n: &Node,
         resource: String,
         res: &Resource,
         kind: PolicyKind,
+        what: &str,
     ) -> Embedded {
         let mut res_ = Resolver::default();
         let policy = serde_json::json!({"Version": "2012-10-17", "Statement": []});
@@ -305,7 +309,7 @@ impl Template<'_> {
             policy,
             obstacles: vec![crate::Obstacle {
                 line: n.line,
-                what: CONDITIONAL.into(),
+                what: what.into(),
                 unreadable: true,
             }],
             span: n.start..n.end,
@@ -352,6 +356,8 @@ pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression
     }
     Vec::new()
 }
+
+const UNREAD_STRING: &str = "a policy built by an intrinsic function (`Fn::Sub`, `Fn::Join`) or written as a multi-line quoted string, which forcemfa does not read or rewrite; review it by hand";
 
 const CONDITIONAL: &str = "a conditional (`Fn::If`) decides what this policy holds, so forcemfa cannot tell which branch is deployed; review both branches by hand";
 

@@ -288,3 +288,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_policy_forcemfa_cannot_read_that_tests_mfa_is_named_not_passed_over() {
+    let text = "Resources:
+  Guard:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument: !Sub |
+        {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Deny\", \"NotAction\": \"iam:GetUser\",
+          \"Resource\": \"arn:${AWS::Partition}:iam::*:*\", \"Condition\": {\"Bool\": {\"aws:MultiFactorAuthPresent\": \"false\"}}}]}
+  Other:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument: !Sub '{\"Statement\": []}'
+";
+    let e = only("t.yaml", text);
+    assert_eq!(e.resource, "Guard");
+    assert!(
+        e.obstacles
+            .iter()
+            .any(|o| o.unreadable && o.line == 5 && o.what.contains("Fn::Sub")),
+        "{:?}",
+        e.obstacles
+    );
+}
