@@ -349,7 +349,9 @@ pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression
             if rest == id || rest.starts_with(&format!("{id}/")) {
                 let mut out = metadata_suppressions(r.get("Metadata"));
                 let start = comment_block_start(text, k.start);
-                out.extend(crate::comment_suppressions(text, start..r.end));
+                // The resource's last line, its trailing comment included.
+                let end = splice::whole_lines(text, r.start, r.end.max(r.start + 1)).end;
+                out.extend(crate::comment_suppressions(text, start..end));
                 return out;
             }
         }

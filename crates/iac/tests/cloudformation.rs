@@ -313,3 +313,18 @@ fn a_policy_forcemfa_cannot_read_that_tests_mfa_is_named_not_passed_over() {
         e.obstacles
     );
 }
+
+#[test]
+fn a_suppression_trailing_the_last_line_of_a_resource_counts() {
+    let text = format!(
+        "{}  Next:\n    Type: AWS::S3::Bucket\n",
+        GUARD.replace(
+            "aws:MultiFactorAuthPresent: 'false'   # as a string",
+            "aws:MultiFactorAuthPresent: 'false'   # forcemfa:skip=0001 keys of the pipeline",
+        )
+    );
+    let e = only("t.yaml", &text);
+    let s = suppressions("t.yaml", &text, &e);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!((s[0].migration.as_str(), s[0].line), ("0001", 25));
+}
