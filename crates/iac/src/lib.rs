@@ -254,8 +254,8 @@ fn line_endings_kept(text: &str, new: String) -> String {
     }
     let (a, b) = (text.as_bytes(), new.as_bytes());
     let mut p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    // Never split a CRLF pair between the kept prefix and the changed middle.
-    while p > 0 && b[p - 1] == b'\r' {
+    // Never split a CRLF pair (or a character) between the kept prefix and the changed middle.
+    while p > 0 && (b[p - 1] == b'\r' || !new.is_char_boundary(p)) {
         p -= 1;
     }
     let max_s = a.len().min(b.len()) - p;
@@ -268,6 +268,9 @@ fn line_endings_kept(text: &str, new: String) -> String {
         .count();
     // A line ending the changed part shares its LF with the old text, not its CR: take the LF in.
     if s > 0 && b.len() - s > p && b[b.len() - s] == b'\n' && b[b.len() - s - 1] != b'\r' {
+        s -= 1;
+    }
+    while s > 0 && !new.is_char_boundary(b.len() - s) {
         s -= 1;
     }
     let (head, rest) = new.split_at(p);

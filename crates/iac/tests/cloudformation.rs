@@ -328,3 +328,17 @@ fn a_suppression_trailing_the_last_line_of_a_resource_counts() {
     assert_eq!(s.len(), 1, "{s:?}");
     assert_eq!((s[0].migration.as_str(), s[0].line), ("0001", 25));
 }
+
+#[test]
+fn crlf_rewrites_never_split_a_character() {
+    // The changed part starts inside a two-byte character shared by the old and new text.
+    let text = GUARD
+        .replace("IfNoMFA   #", "IfNoMFAé   #")
+        .replace('\n', "\r\n");
+    let e = only("t.yaml", &text);
+    let mut planned = bool_if_exists(&e);
+    planned["Statement"][0]["Sid"] = Value::String("DenyAllExceptListedIfNoMFAè".into());
+    let out = rewrite(&text, &e, &planned).unwrap();
+    assert!(out.contains("DenyAllExceptListedIfNoMFAè"));
+    assert_eq!(out.matches('\n').count(), out.matches("\r\n").count());
+}
