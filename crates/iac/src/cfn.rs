@@ -350,7 +350,7 @@ pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression
                 let mut out = metadata_suppressions(r.get("Metadata"));
                 let start = comment_block_start(text, k.start);
                 // The resource's last line, its trailing comment included.
-                let end = splice::whole_lines(text, r.start, r.end.max(r.start + 1)).end;
+                let end = splice::whole_lines(text, r.start, r.end.max(r.start)).end;
                 out.extend(crate::comment_suppressions(text, start..end));
                 return out;
             }
