@@ -656,6 +656,7 @@ mod tests {
             iac_managed: None,
             limit: None,
             impact: None,
+            suppressed: vec![],
         };
         let plan = PlanFile::new(&[], &[], &Default::default(), String::new());
         assert!(check_saved(&c, &plan).is_ok());

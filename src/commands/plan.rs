@@ -369,10 +369,8 @@ pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
         error: "internal error while planning (a bug in forcemfa: please report it)".into(),
     });
     let mut items = items;
-    items.extend(crate::sources::iac::plan_all(
-        &iac_files,
-        &rules.chain,
-        rules.options(),
-    ));
+    // Templates take their options from `[[paths]]` as policy files do.
+    let profile = |p: &Path| (rules.chain.as_slice(), rules.of(rules.profile_for(p)).0);
+    items.extend(crate::sources::iac::plan_all(&iac_files, &profile));
     items
 }

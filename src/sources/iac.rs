@@ -148,11 +148,18 @@ fn limit_for(kind: PolicyKind) -> SizeLimit {
     }
 }
 
-/// Plan every embedded policy of every file, files in parallel, results in file order.
-pub fn plan_all(paths: &[PathBuf], chain: &[Migration], options: &Options) -> Vec<Item> {
+/// The migration chain and options for one file (`forcemfa.toml`'s `[[paths]]` tables).
+pub type Profile<'a> = &'a (dyn Fn(&Path) -> (&'a [Migration], &'a Options) + Sync);
+
+/// Plan every embedded policy of every file, files in parallel, results in file order; each file
+/// with the chain and options its path is given.
+pub fn plan_all(paths: &[PathBuf], profile: Profile<'_>) -> Vec<Item> {
     super::parallel::map_in_order(
         paths,
-        |p| plan_file(p, chain, options),
+        |p| {
+            let (chain, options) = profile(p);
+            plan_file(p, chain, options)
+        },
         |p| {
             vec![Item::Error {
                 target: Target::file(p),
@@ -197,8 +204,109 @@ pub fn plan_file(path: &Path, chain: &[Migration], options: &Options) -> Vec<Ite
     };
     found
         .iter()
-        .map(|e| plan_embedded(path, &text, e, chain, options))
+        .map(|e| plan_suppressed(path, &text, e, chain, options))
         .collect()
+}
+
+use crate::engine::plan::SUPPRESSION_RULE;
+
+/// Plan one embedded policy with the migrations its resource keeps off it (inline suppressions)
+/// skipped, each named in a finding with its line and reason. A suppression naming no migration
+/// is an error: a typo must not pass for a decision.
+fn plan_suppressed(
+    path: &Path,
+    text: &str,
+    e: &iac::Embedded,
+    chain: &[Migration],
+    options: &Options,
+) -> Item {
+    let suppressions = iac::suppressions(&name(path), text, e);
+    if suppressions.is_empty() {
+        return plan_embedded(path, text, e, chain, options);
+    }
+    let mut findings = Vec::new();
+    for s in &suppressions {
+        let Some(m) = crate::engine::migration::find(chain, s.migration.trim()) else {
+            return Item::Error {
+                target: Target {
+                    account: None,
+                    kind: TargetKind::Embedded {
+                        path: path.to_path_buf(),
+                        resource: e.resource.clone(),
+                        line: e.line,
+                    },
+                },
+                error: format!(
+                    "line {}: forcemfa:skip names {:?}, which is no migration (`forcemfa migrations list` shows them); fix the suppression; the file was left untouched",
+                    s.line, s.migration
+                ),
+            };
+        };
+        findings.push(crate::engine::detect::Finding {
+            rule: SUPPRESSION_RULE.into(),
+            // Shown with the policy even when it is up to date; the operator's own decision,
+            // so it does not count as pending.
+            severity: crate::engine::detect::Severity::Low,
+            message: format!(
+                "{} {} kept off this policy by an inline suppression (line {}): {}",
+                m.spec.id,
+                m.spec.name,
+                s.line,
+                if s.reason.is_empty() {
+                    "no reason given"
+                } else {
+                    s.reason.as_str()
+                }
+            ),
+            statement: None,
+            sid: None,
+        });
+    }
+    let keys: Vec<String> = suppressions.iter().map(|s| s.migration.clone()).collect();
+    // Found above, so this cannot fail; fall back to the run's options all the same.
+    let here = options
+        .clone()
+        .skipping(&keys, chain)
+        .unwrap_or_else(|_| options.clone());
+    with_findings(plan_embedded(path, text, e, chain, &here), findings)
+}
+
+fn with_findings(item: Item, extra: Vec<crate::engine::detect::Finding>) -> Item {
+    match item {
+        Item::Change(mut c) => {
+            c.findings.extend(extra);
+            Item::Change(c)
+        }
+        Item::Unchanged {
+            target,
+            generation,
+            mut findings,
+            attachments,
+        } => {
+            findings.extend(extra);
+            Item::Unchanged {
+                target,
+                generation,
+                findings,
+                attachments,
+            }
+        }
+        Item::Skipped {
+            target,
+            reason,
+            mut findings,
+            needs_review,
+        } => {
+            findings.extend(extra);
+            Item::Skipped {
+                target,
+                reason,
+                findings,
+                needs_review,
+            }
+        }
+        other => other,
+    }
 }
 
 /// Re-derive a saved change (see `PlanFile::rederive`): for a template, extract its policies
@@ -221,7 +329,7 @@ pub fn rederive(
         .iter()
         .find(|e| &e.resource == resource)
         .ok_or_else(|| format!("its `before` has no policy {resource} (the plan was edited)"))?;
-    c.matches(plan_embedded(path, &c.before, e, chain, options))
+    c.matches(plan_suppressed(path, &c.before, e, chain, options))
 }
 
 /// What forcemfa derives today from a saved template change's `before` (the whole file): the
@@ -399,13 +507,86 @@ pub fn write(path: &Path, resource: &str, c: &PlannedChange) -> Result<Written, 
             path.display()
         ))),
         Transplant::Write(new_text) => match files::write_atomic(path, &current, &new_text) {
-            Ok(()) => Ok(Written::Applied),
+            Ok(()) => verify_written(path, resource, c, &current),
             Err(FileError::Stale { .. }) => Ok(Written::Stale(format!(
                 "{} changed while being applied; nothing written",
                 path.display()
             ))),
             Err(e) => Err(e),
         },
+    }
+}
+
+/// After a write, the file is read and parsed again: it must yield, for `resource`, exactly the
+/// policy the plan's `after` yields. Otherwise the original bytes are put back and the write is
+/// reported as failed, naming the file and why.
+fn verify_written(
+    path: &Path,
+    resource: &str,
+    c: &PlannedChange,
+    original: &str,
+) -> Result<Written, FileError> {
+    #[cfg(debug_assertions)]
+    fault::after_write(path);
+    let now = files::read(path)?;
+    let Err(why) = check_written(&name(path), &now, &c.after, resource) else {
+        return Ok(Written::Applied);
+    };
+    let restored = match files::write_atomic(path, &now, original) {
+        Ok(()) => "the original bytes were restored".to_string(),
+        Err(e) => format!(
+            "restoring the original failed too ({}): restore it from version control",
+            crate::sources::files::strip_path(&e.to_string())
+        ),
+    };
+    Err(FileError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!(
+            "after writing, the file no longer yields the planned policy of {resource} ({why}); {restored}"
+        )),
+    })
+}
+
+/// Whether `now` (the file as written) yields for `resource` the policy `planned_after` (the
+/// plan's whole-file after text) yields.
+pub fn check_written(
+    file_name: &str,
+    now: &str,
+    planned_after: &str,
+    resource: &str,
+) -> Result<(), String> {
+    let policy_of = |text: &str, what: &str| -> Result<serde_json::Value, String> {
+        let found =
+            iac::extract(file_name, text).map_err(|e| format!("{what} does not parse: {e}"))?;
+        found
+            .into_iter()
+            .find(|e| e.resource == resource)
+            .map(|e| e.policy)
+            .ok_or_else(|| format!("{what} has no policy {resource}"))
+    };
+    let planned = policy_of(planned_after, "the planned text")?;
+    let got = policy_of(now, "the file")?;
+    if got == planned {
+        Ok(())
+    } else {
+        Err("its policy differs from the planned one".into())
+    }
+}
+
+/// A test-only seam (debug builds only): `FORCEMFA_TEST_FAULT_AFTER_WRITE=TEXT` appends TEXT to
+/// the file right after it is written, as a faulty write or a writer bug would leave it, so that
+/// the check after the write can be tested end to end.
+#[cfg(debug_assertions)]
+mod fault {
+    use std::io::Write;
+
+    pub fn after_write(path: &std::path::Path) {
+        let Ok(extra) = std::env::var("FORCEMFA_TEST_FAULT_AFTER_WRITE") else {
+            return;
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = f.write_all(extra.as_bytes());
+        }
     }
 }
 

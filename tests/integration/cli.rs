@@ -513,7 +513,8 @@ fn an_edited_saved_plan_is_refused_and_nothing_is_written() {
 }
 
 /// A "these actions need MFA" deny is a targeted requirement: never rewritten, and never
-/// reported as "not a force-MFA policy" without saying what it is.
+/// reported as "not a force-MFA policy" without saying what it is. (Written with `Bool`, its test
+/// alone is narrowed, by 0011: `cli::a_targeted_requirement_written_with_bool_gets_only_if_exists`.)
 #[test]
 fn targeted_mfa_requirements_are_left_alone_and_named() {
     let targeted = r#"{"Version": "2012-10-17", "Statement": [
@@ -521,7 +522,7 @@ fn targeted_mfa_requirements_are_left_alone_and_named() {
        "Resource": "arn:aws:iam::*:user/${aws:username}"},
       {"Sid": "RequireMfaForThese", "Effect": "Deny",
        "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:EnableMFADevice", "sts:AssumeRole"],
-       "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
+       "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
     let dir = temp_copy(&[("targeted.json", targeted)]);
     bin()
         .args(["plan", "--detailed-exitcode"])
@@ -535,6 +536,36 @@ fn targeted_mfa_requirements_are_left_alone_and_named() {
         .assert()
         .success();
     assert_eq!(read(&dir.path().join("targeted.json")), targeted);
+}
+
+/// The same requirement written with `Bool`: long-term access keys skip it, a `high` finding says
+/// so, and the fix changes the operator only.
+#[test]
+fn a_targeted_requirement_written_with_bool_gets_only_if_exists() {
+    let targeted = r#"{"Version": "2012-10-17", "Statement": [
+      {"Sid": "RequireMfaForThese", "Effect": "Deny",
+       "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "sts:AssumeRole"],
+       "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]}"#;
+    let dir = temp_copy(&[("targeted.json", targeted)]);
+    bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "requests signed with long-term access keys skip this requirement",
+        ))
+        .stdout(predicate::str::contains("0011 targeted-bool-if-exists"));
+    bin()
+        .args(["apply", "--yes"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
+    assert_eq!(
+        parse(&read(&dir.path().join("targeted.json"))),
+        parse(&targeted.replace("\"Bool\":", "\"BoolIfExists\":"))
+    );
 }
 
 /// A policy that is otherwise up to date but exempts an action that changes how a user signs

@@ -5,6 +5,7 @@ mod aws;
 mod aws_cli;
 mod batch;
 mod cli;
+mod cloudformation;
 mod effect;
 mod fail_closed;
 mod fixtures;

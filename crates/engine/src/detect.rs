@@ -186,6 +186,9 @@ impl Detection {
 
 /// Rule name of the finding for a targeted MFA requirement.
 pub const TARGETED_RULE: &str = "targeted-mfa-requirement";
+/// Rule name of the finding for a targeted MFA requirement whose test misses requests without
+/// the MFA key (long-term access keys), as `Bool` does.
+pub const TARGETED_HOLE_RULE: &str = "targeted-requirement-skipped-by-access-keys";
 /// Rule name of the findings for exemptions beyond the enrolment set.
 pub const EXEMPTION_RULE: &str = "exemption-before-mfa";
 
@@ -291,10 +294,31 @@ pub fn guard(doc: &Value) -> Option<Guard> {
             Candidate::Guard(_) | Candidate::Shape(_) | Candidate::Uninterpretable(_) => {
                 return None
             }
-            Candidate::NotGuard | Candidate::TargetedDeny(_) => {}
+            Candidate::NotGuard | Candidate::TargetedDeny(..) => {}
         }
     }
     found
+}
+
+/// The targeted MFA requirements of a document (a `Deny` of specific actions without MFA, never
+/// rewritten as a guard): each statement's index and how it tests for "no MFA". What a migration
+/// may narrow in them is only that test.
+pub fn targeted(doc: &Value) -> Vec<(usize, MfaTest)> {
+    policy::statements(doc)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, st)| match classify_statement(index, st) {
+            Candidate::TargetedDeny(_, test) => Some((index, test)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a targeted requirement's test lets requests without the MFA key through: `Bool` (and
+/// `StringEquals`) match only requests that carry `aws:MultiFactorAuthPresent`, an age limit
+/// without `IfExists` only MFA sessions. Requests signed with long-term access keys carry neither.
+pub fn targeted_test_has_hole(test: MfaTest) -> bool {
+    matches!(test, MfaTest::Bool | MfaTest::AgeLimit)
 }
 
 /// Detect the guard and structural findings of a policy document.
@@ -322,16 +346,21 @@ pub fn detect_with(doc: &Value, allowed: &[String]) -> Detection {
     for (index, st) in policy::statements(doc).into_iter().enumerate() {
         match classify_statement(index, st) {
             Candidate::NotGuard => {}
-            Candidate::TargetedDeny(actions) => findings.push(Finding {
-                rule: TARGETED_RULE.into(),
-                severity: Severity::Info,
-                message: format!(
-                    "denies {} without MFA: a targeted MFA requirement, not a force-MFA guard; kept as it is",
-                    list_short(&actions)
-                ),
-                statement: Some(index),
-                sid: sid(st),
-            }),
+            Candidate::TargetedDeny(actions, test) => {
+                findings.push(Finding {
+                    rule: TARGETED_RULE.into(),
+                    severity: Severity::Info,
+                    message: format!(
+                        "denies {} without MFA: a targeted MFA requirement, not a force-MFA guard; kept as it is",
+                        list_short(&actions)
+                    ),
+                    statement: Some(index),
+                    sid: sid(st),
+                });
+                if targeted_test_has_hole(test) {
+                    findings.push(targeted_hole_finding(index, st, &actions, test));
+                }
+            }
             Candidate::Guard(g) => guards.push(g),
             Candidate::Shape(reason) => shapes.push((index, sid(st), reason)),
             Candidate::Uninterpretable(reason) => problems.push((index, sid(st), reason)),
@@ -430,6 +459,26 @@ pub fn detect_with(doc: &Value, allowed: &[String]) -> Detection {
     }
 }
 
+/// The `high` finding of a targeted requirement written with a test that requests without the
+/// MFA key skip.
+fn targeted_hole_finding(index: usize, st: &Value, actions: &[String], test: MfaTest) -> Finding {
+    let how = match test {
+        MfaTest::AgeLimit => "its MFA age limit has no IfExists, so it applies only to MFA sessions: console sessions without MFA and requests signed with long-term access keys skip this requirement",
+        _ => "it tests aws:MultiFactorAuthPresent with Bool, which matches only requests that carry the key: requests signed with long-term access keys skip this requirement",
+    };
+    Finding {
+        rule: TARGETED_HOLE_RULE.into(),
+        severity: Severity::High,
+        message: format!(
+            "statement {} requires MFA for {}, but {how}",
+            index + 1,
+            list_short(actions)
+        ),
+        statement: Some(index),
+        sid: sid(st),
+    }
+}
+
 fn list_short(actions: &[String]) -> String {
     const SHOWN: usize = 4;
     if actions.len() <= SHOWN + 1 {
@@ -465,8 +514,8 @@ fn variables_not_substituted(doc: &Value) -> Option<String> {
 
 enum Candidate {
     NotGuard,
-    /// A Deny of specific actions without MFA (the actions as written).
-    TargetedDeny(Vec<String>),
+    /// A Deny of specific actions without MFA (the actions as written, and the MFA test).
+    TargetedDeny(Vec<String>, MfaTest),
     Guard(Guard),
     /// A force-MFA guard of a shape forcemfa recognises but does not rewrite (why).
     Shape(String),
@@ -550,7 +599,7 @@ fn classify_statement(index: usize, st: &Value) -> Candidate {
             } else if !not_resource && is_inverted_guard_list(&a) {
                 (GuardForm::InvertedAction, a)
             } else {
-                return Candidate::TargetedDeny(a);
+                return Candidate::TargetedDeny(a, test);
             }
         }
         (Some(_), Some(_)) => {
@@ -980,6 +1029,54 @@ mod tests {
         let doc = json!({"Statement": [{"Effect": "Deny", "Action": ["iam:DeleteUser"], "Resource": "*",
             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]});
         assert_eq!(detect(&doc).status, Status::NoGuard);
+    }
+
+    #[test]
+    fn a_targeted_requirement_that_long_term_keys_skip_is_named_high() {
+        let with = |op: &str, key: &str, value: Value| {
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "NeedMfa", "Effect": "Deny",
+                "Action": ["sts:AssumeRole", "iam:DeleteAccessKey"], "Resource": "*",
+                "Condition": {op: {key: value}}}]})
+        };
+        let hole = |doc: &Value| {
+            detect(doc)
+                .findings
+                .into_iter()
+                .filter(|f| f.rule == TARGETED_HOLE_RULE)
+                .collect::<Vec<_>>()
+        };
+        for (op, key, value) in [
+            ("Bool", "aws:MultiFactorAuthPresent", json!("false")),
+            ("StringEquals", "aws:MultiFactorAuthPresent", json!(false)),
+            ("NumericGreaterThan", "aws:MultiFactorAuthAge", json!(3600)),
+        ] {
+            let doc = with(op, key, value);
+            assert_eq!(detect(&doc).status, Status::NoGuard, "{op}");
+            let found = hole(&doc);
+            assert_eq!(found.len(), 1, "{op}: {found:?}");
+            assert_eq!(found[0].severity, Severity::High);
+            assert_eq!(found[0].statement, Some(0));
+            assert!(
+                found[0]
+                    .message
+                    .contains("requests signed with long-term access keys skip this requirement"),
+                "{}",
+                found[0].message
+            );
+            assert_eq!(targeted(&doc).len(), 1);
+        }
+        // Forms without the hole: nothing to report.
+        for (op, key, value) in [
+            ("BoolIfExists", "aws:MultiFactorAuthPresent", json!("false")),
+            ("Null", "aws:MultiFactorAuthAge", json!("true")),
+            (
+                "NumericGreaterThanIfExists",
+                "aws:MultiFactorAuthAge",
+                json!(3600),
+            ),
+        ] {
+            assert!(hole(&with(op, key, value)).is_empty(), "{op}");
+        }
     }
 
     #[test]

@@ -274,7 +274,9 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
     let detection = detect::detect_with(&parsed.value, &chosen);
     let mut findings = detection.findings.clone();
     match &detection.status {
-        Status::NoGuard => {
+        // No guard: left alone, unless a migration narrows a targeted requirement's MFA test
+        // (that goes through every check below like any change).
+        Status::NoGuard if !migration::migrate(&parsed.value, chain, options).changed() => {
             return Item::Skipped {
                 target: input.target.clone(),
                 reason: detection.no_guard_reason(),
@@ -282,6 +284,7 @@ pub fn plan_one(input: &Input, chain: &[Migration], options: &Options) -> Item {
                 needs_review: false,
             }
         }
+        Status::NoGuard => {}
         Status::Ambiguous { reason } => {
             return Item::Skipped {
                 target: input.target.clone(),
@@ -572,7 +575,14 @@ pub struct PlannedChange {
     /// The impact the change was reviewed with (account targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<crate::impact::Impact>,
+    /// Migrations the operator kept off this policy where it is written (inline suppressions
+    /// in a template), each with its line and reason, as the plan showed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
 }
+
+/// Rule of the finding that names a migration kept off one policy by an inline suppression.
+pub const SUPPRESSION_RULE: &str = "inline-suppression";
 
 impl PlannedChange {
     /// Whether `derived` (what the engine makes of this change's `before` today) is exactly
@@ -667,6 +677,12 @@ impl PlanFile {
                 iac_managed: c.iac_managed.clone(),
                 limit: Some(c.limit),
                 impact: c.impact.clone(),
+                suppressed: c
+                    .findings
+                    .iter()
+                    .filter(|f| f.rule == SUPPRESSION_RULE)
+                    .map(|f| f.message.clone())
+                    .collect(),
             });
         }
         PlanFile {

@@ -2,9 +2,12 @@
 //! `PolicyDocument` of `AWS::IAM::ManagedPolicy`, `AWS::IAM::Policy`, the `Policies` of
 //! `AWS::IAM::User|Group|Role`, and policy documents in `AWS::Serverless::*` `Policies`.
 //!
-//! Both syntaxes are read with one span-aware parser (JSON is YAML's flow syntax). YAML is written
-//! back statement by statement (unchanged statements keep their lines); JSON is written back as the
-//! whole policy object in the template's indentation, like a policy file.
+//! Both syntaxes are read with one span-aware parser (JSON is YAML's flow syntax), every document
+//! of a `---` stream. YAML is written back statement by statement (unchanged statements keep their
+//! lines; a changed one keeps its comments and unchanged lines as written, and the anchor on it);
+//! JSON is written back as the whole policy object in the template's indentation, like a policy
+//! file, and so is a policy given as a JSON string, inside its string. A conditional (`Fn::If`)
+//! around an MFA guard is named for review, never resolved.
 
 use std::collections::HashMap;
 
@@ -42,6 +45,8 @@ pub(crate) struct Resolver {
     quotes: [usize; 3],
     /// Keys whose value the file writes in flow style (`[a, b]`, `{k: v}`).
     flow_keys: std::collections::HashSet<String>,
+    /// What cannot be read faithfully (a conditional).
+    obstacles: Vec<crate::Obstacle>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +61,21 @@ pub(crate) struct YamlCtx {
     flow: bool,
     /// Byte ranges (whole lines) of each statement of a block `Statement` list.
     items: Option<Vec<std::ops::Range<usize>>>,
+    /// The anchors each of those statements defines.
+    anchors: Vec<ItemAnchors>,
     /// Column of the statements' `-`.
     dash_col: usize,
+}
+
+/// Anchors (`&name`) a statement defines.
+#[derive(Debug, Clone, Default)]
+struct ItemAnchors {
+    /// The anchor on the statement itself, kept when the statement is printed afresh.
+    own: Option<String>,
+    /// An anchor inside the statement (printing it afresh would drop it).
+    nested: bool,
+    /// An anchor of the statement that an alias uses: (its line, the alias's line).
+    used: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,41 +86,78 @@ pub(crate) struct JsonCtx {
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
-    let root = yaml::parse(text)?;
+    let stream = yaml::parse_stream(text)?;
     let json = text
         .trim_start_matches('\u{feff}')
         .trim_start()
         .starts_with('{');
     let mut out = Vec::new();
-    // Serverless Framework files keep CloudFormation under `resources:`.
-    let resources = root
-        .get("Resources")
-        .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
-    let Some(Node {
-        v: V::Map(resources),
-        ..
-    }) = resources
-    else {
-        return Ok(out);
-    };
-    for (k, r) in resources {
-        let Some(id) = k.str() else { continue };
-        let Some(ty) = r.get("Type").and_then(Node::str) else {
-            continue;
+    for (n, root) in stream.docs.iter().enumerate() {
+        // Every document of a stream is read; names of the later ones say which document.
+        let prefix = if n == 0 {
+            String::new()
+        } else {
+            format!("document {}/", n + 1)
         };
-        let Some(props) = r.get("Properties") else {
-            continue;
+        let t = Template {
+            text,
+            json,
+            stream: &stream,
+            prefix,
         };
-        let mut found = |doc: Option<&Node>, resource: String, kind: PolicyKind| {
-            if let Some(doc) = doc.filter(|d| d.tag.is_none() && d.get("Statement").is_some()) {
-                out.push(embedded(text, doc, resource, ty, kind, json));
-            }
+        t.document(root, &mut out);
+    }
+    Ok(out)
+}
+
+/// One document of a template being read.
+struct Template<'a> {
+    text: &'a str,
+    json: bool,
+    stream: &'a yaml::Stream,
+    prefix: String,
+}
+
+/// The resource a policy belongs to.
+struct Resource<'a> {
+    ty: &'a str,
+}
+
+impl Template<'_> {
+    fn document(&self, root: &Node, out: &mut Vec<Embedded>) {
+        // Serverless Framework files keep CloudFormation under `resources:`.
+        let resources = root
+            .get("Resources")
+            .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
+        let Some(Node {
+            v: V::Map(resources),
+            ..
+        }) = resources
+        else {
+            return;
         };
-        match ty {
-            "AWS::IAM::ManagedPolicy" => found(
+        for (k, r) in resources {
+            let Some(id) = k.str() else { continue };
+            let Some(ty) = r.get("Type").and_then(Node::str) else {
+                continue;
+            };
+            let Some(props) = r.get("Properties") else {
+                continue;
+            };
+            let res = Resource { ty };
+            let id = format!("{}{id}", self.prefix);
+            self.resource(&id, &res, props, out);
+        }
+    }
+
+    fn resource(&self, id: &str, res: &Resource, props: &Node, out: &mut Vec<Embedded>) {
+        match res.ty {
+            "AWS::IAM::ManagedPolicy" => self.policy(
                 props.get("PolicyDocument"),
                 id.to_string(),
+                res,
                 PolicyKind::Managed,
+                out,
             ),
             "AWS::IAM::Policy" => {
                 let kind = if props.get("Users").is_some() {
@@ -114,44 +169,38 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
                 } else {
                     PolicyKind::Unknown
                 };
-                found(props.get("PolicyDocument"), id.to_string(), kind)
+                self.policy(props.get("PolicyDocument"), id.to_string(), res, kind, out)
             }
             "AWS::IAM::User" | "AWS::IAM::Group" | "AWS::IAM::Role" => {
-                let kind = match ty {
+                let kind = match res.ty {
                     "AWS::IAM::User" => PolicyKind::InlineUser,
                     "AWS::IAM::Group" => PolicyKind::InlineGroup,
                     _ => PolicyKind::InlineRole,
                 };
-                if let Some(Node {
-                    v: V::Seq(items), ..
-                }) = props.get("Policies")
-                {
-                    for (i, p) in items.iter().enumerate() {
-                        let name = p
-                            .get("PolicyName")
-                            .and_then(Node::str)
-                            .map_or_else(|| format!("{i}"), str::to_string);
-                        found(
-                            p.get("PolicyDocument"),
-                            format!("{id}/Policies/{name}"),
-                            kind,
-                        );
-                    }
-                }
+                self.inline_policies(id, res, props, kind, out)
             }
             t if t.starts_with("AWS::Serverless::") => match props.get("Policies") {
-                Some(p @ Node { v: V::Map(_), .. }) => {
-                    found(Some(p), format!("{id}/Policies"), PolicyKind::InlineRole)
-                }
+                Some(p @ Node { v: V::Map(_), .. }) => self.policy(
+                    Some(p),
+                    format!("{id}/Policies"),
+                    res,
+                    PolicyKind::InlineRole,
+                    out,
+                ),
                 Some(Node {
                     v: V::Seq(items), ..
                 }) => {
                     for (i, p) in items.iter().enumerate() {
-                        found(
-                            Some(p),
-                            format!("{id}/Policies/{i}"),
-                            PolicyKind::InlineRole,
-                        );
+                        // Names of managed policies and SAM policy templates are not documents.
+                        if p.get("Statement").is_some() || self.conditional_mfa(p) {
+                            self.policy(
+                                Some(p),
+                                format!("{id}/Policies/{i}"),
+                                res,
+                                PolicyKind::InlineRole,
+                                out,
+                            );
+                        }
                     }
                 }
                 _ => {}
@@ -159,7 +208,221 @@ pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
             _ => {}
         }
     }
-    Ok(out)
+
+    /// The `Policies` list of a user, group or role: each entry's `PolicyDocument`.
+    fn inline_policies(
+        &self,
+        id: &str,
+        res: &Resource,
+        props: &Node,
+        kind: PolicyKind,
+        out: &mut Vec<Embedded>,
+    ) {
+        let Some(Node {
+            v: V::Seq(items), ..
+        }) = props.get("Policies")
+        else {
+            return;
+        };
+        for (i, p) in items.iter().enumerate() {
+            let name = p
+                .get("PolicyName")
+                .and_then(Node::str)
+                .map_or_else(|| format!("{i}"), str::to_string);
+            let resource = format!("{id}/Policies/{name}");
+            if self.conditional_mfa(p) {
+                // `- !If [Cond, {PolicyName, PolicyDocument}, !Ref AWS::NoValue]`
+                out.push(self.unreadable(p, resource, res, kind, CONDITIONAL));
+                continue;
+            }
+            self.policy(p.get("PolicyDocument"), resource, res, kind, out);
+        }
+    }
+
+    /// One `PolicyDocument` value, in whichever form it is written.
+    fn policy(
+        &self,
+        doc: Option<&Node>,
+        resource: String,
+        res: &Resource,
+        kind: PolicyKind,
+        out: &mut Vec<Embedded>,
+    ) {
+        let Some(doc) = doc else { return };
+        if is_conditional(doc) {
+            if self.conditional_mfa(doc) {
+                out.push(self.unreadable(doc, resource, res, kind, CONDITIONAL));
+            }
+            return;
+        }
+        if doc.tag.is_none() && doc.get("Statement").is_some() {
+            // A whole policy aliased elsewhere (`PolicyDocument: *doc`) is the same document
+            // there, so its rewrite is the one the alias's own plan asks for.
+            out.push(embedded(
+                self.text,
+                doc,
+                resource,
+                res.ty,
+                kind,
+                self.json,
+                &self.stream.aliases,
+            ));
+            return;
+        }
+        if let Some(e) = string_policy(self.text, doc, &resource, res.ty, kind) {
+            out.push(e);
+        } else if mentions_mfa(&self.text[doc.start..doc.end.max(doc.start)]) {
+            // Never passed over: a policy forcemfa cannot read that tests MFA is named.
+            out.push(self.unreadable(doc, resource, res, kind, UNREAD_STRING));
+        }
+    }
+
+    /// A conditional (`Fn::If`) that mentions an MFA condition key.
+    fn conditional_mfa(&self, n: &Node) -> bool {
+        is_conditional(n) && mentions_mfa(&self.text[n.start..n.end.max(n.start)])
+    }
+
+    /// A policy forcemfa cannot read (which branch of a condition is deployed, a computed
+    /// string): named with its location and `what`, for a person to review; never written.
+    fn unreadable(
+        &self,
+        n: &Node,
+        resource: String,
+        res: &Resource,
+        kind: PolicyKind,
+        what: &str,
+    ) -> Embedded {
+        let mut res_ = Resolver::default();
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        let _ = res_.opaque(&self.text[n.start..n.end.max(n.start)]);
+        Embedded {
+            resource,
+            resource_type: res.ty.to_string(),
+            kind,
+            form: if self.json {
+                Form::CloudformationJson
+            } else {
+                Form::CloudformationYaml
+            },
+            line: n.line,
+            end_line: line_of(self.text, n.end.saturating_sub(1).max(n.start)),
+            policy,
+            obstacles: vec![crate::Obstacle {
+                line: n.line,
+                what: what.into(),
+                unreadable: true,
+            }],
+            span: n.start..n.end,
+            ctx: Ctx::CfnYaml(yaml_ctx(self.text, n, res_, &[])),
+        }
+    }
+}
+
+/// Inline suppressions of the resource holding policy `resource` (as [`extract`] names it):
+/// `Metadata: forcemfa: skip: [...]` and `# forcemfa:skip=ID reason` comments on the resource
+/// (its lines and the comment lines right above its logical id).
+pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression> {
+    let Ok(stream) = yaml::parse_stream(text) else {
+        return Vec::new();
+    };
+    for (n, root) in stream.docs.iter().enumerate() {
+        let prefix = if n == 0 {
+            String::new()
+        } else {
+            format!("document {}/", n + 1)
+        };
+        let Some(rest) = resource.strip_prefix(prefix.as_str()) else {
+            continue;
+        };
+        let resources = root
+            .get("Resources")
+            .or_else(|| root.get("resources").and_then(|r| r.get("Resources")));
+        let Some(Node {
+            v: V::Map(resources),
+            ..
+        }) = resources
+        else {
+            continue;
+        };
+        for (k, r) in resources {
+            let Some(id) = k.str() else { continue };
+            if rest == id || rest.starts_with(&format!("{id}/")) {
+                let mut out = metadata_suppressions(r.get("Metadata"));
+                let start = comment_block_start(text, k.start);
+                // The resource's last line, its trailing comment included.
+                let end = splice::whole_lines(text, r.start, r.end.max(r.start)).end;
+                out.extend(crate::comment_suppressions(text, start..end));
+                return out;
+            }
+        }
+    }
+    Vec::new()
+}
+
+const UNREAD_STRING: &str = "a policy built by an intrinsic function (`Fn::Sub`, `Fn::Join`) or written as a multi-line quoted string, which forcemfa does not read or rewrite; review it by hand";
+
+const CONDITIONAL: &str = "a conditional (`Fn::If`) decides what this policy holds, so forcemfa cannot tell which branch is deployed; review both branches by hand";
+
+fn is_conditional(n: &Node) -> bool {
+    n.tag.as_deref() == Some("If")
+        || matches!(&n.v, V::Map(e) if e.len() == 1 && e[0].0.str() == Some("Fn::If"))
+}
+
+fn mentions_mfa(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.contains("multifactorauthpresent") || l.contains("multifactorauthage")
+}
+
+/// Where the comment lines directly above the line holding `offset` start.
+fn comment_block_start(text: &str, offset: usize) -> usize {
+    let mut start = line_start(text, offset);
+    while start > 0 {
+        let prev = line_start(text, start - 1);
+        if !text[prev..start].trim_start().starts_with('#') {
+            break;
+        }
+        start = prev;
+    }
+    start
+}
+
+/// `Metadata: {forcemfa: {skip: [ID, …] | [{id: ID, reason: …}, …], reason: …}}`.
+fn metadata_suppressions(meta: Option<&Node>) -> Vec<crate::Suppression> {
+    let Some(f) = meta.and_then(|m| m.get("forcemfa")) else {
+        return Vec::new();
+    };
+    let common = f
+        .get("reason")
+        .and_then(Node::str)
+        .map(str::to_string)
+        .unwrap_or_default();
+    let items: Vec<&Node> = match f.get("skip").map(|s| &s.v) {
+        Some(V::Seq(items)) => items.iter().collect(),
+        Some(V::Scalar(..)) => f.get("skip").into_iter().collect(),
+        _ => Vec::new(),
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let (id, reason) = match item.str() {
+                Some(id) => (id.to_string(), common.clone()),
+                None => (
+                    item.get("id")
+                        .or_else(|| item.get("migration"))
+                        .and_then(Node::str)?
+                        .to_string(),
+                    item.get("reason")
+                        .and_then(Node::str)
+                        .map_or_else(|| common.clone(), str::to_string),
+                ),
+            };
+            Some(crate::Suppression {
+                migration: id,
+                reason,
+                line: item.line,
+            })
+        })
+        .collect()
 }
 
 fn embedded(
@@ -169,11 +432,13 @@ fn embedded(
     ty: &str,
     kind: PolicyKind,
     json: bool,
+    aliases: &[(usize, usize)],
 ) -> Embedded {
     let mut res = Resolver::default();
     let policy = res.resolve(text, doc);
     let line = line_of(text, doc.start);
     let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
+    let mut obstacles: Vec<crate::Obstacle> = std::mem::take(&mut res.obstacles);
     let (form, ctx) = if json {
         let mut statements = HashMap::new();
         if let (
@@ -197,10 +462,9 @@ fn embedded(
     } else {
         (
             Form::CloudformationYaml,
-            Ctx::CfnYaml(yaml_ctx(text, doc, res)),
+            Ctx::CfnYaml(yaml_ctx(text, doc, res, aliases)),
         )
     };
-    let mut obstacles = Vec::new();
     if doc.alias {
         obstacles.push(crate::Obstacle {
             line,
@@ -222,6 +486,147 @@ fn embedded(
     }
 }
 
+/// A `PolicyDocument` written as a JSON string (`PolicyDocument: |` or a quoted string), which
+/// CloudFormation accepts too: read as the JSON it holds, written back inside the same scalar.
+fn string_policy(
+    text: &str,
+    doc: &Node,
+    resource: &str,
+    ty: &str,
+    kind: PolicyKind,
+) -> Option<Embedded> {
+    let V::Scalar(content, style) = &doc.v else {
+        return None;
+    };
+    if doc.tag.is_some() || !content.trim_start().starts_with('{') {
+        return None;
+    }
+    let stream = yaml::parse_stream(content).ok()?;
+    let root = stream.docs.first()?;
+    root.get("Statement")?;
+    let inner = embedded(content, root, resource.to_string(), ty, kind, true, &[]);
+    let raw = &text[doc.start..doc.end.max(doc.start)];
+    let (scalar, span) = match style {
+        ScalarStyle::Literal => {
+            // The content lines only (the `|` header stays as written): from the first
+            // non-blank line after the header to the end of the last non-blank one.
+            let after_header = if raw.starts_with('|') {
+                doc.start + raw.find('\n')? + 1
+            } else {
+                line_start(text, doc.start)
+            };
+            let body = &text[after_header..doc.end.max(after_header)];
+            let lead = body.len() - body.trim_start_matches(['\r', '\n']).len();
+            let first = after_header + lead;
+            let line = &text[first..];
+            let indent =
+                line[..line.len() - line.trim_start_matches([' ', '\t']).len()].to_string();
+            let end = first + text[first..doc.end.max(first)].trim_end().len();
+            (StringScalar::Block { indent }, first..end)
+        }
+        ScalarStyle::SingleQuoted if !content.contains('\n') => {
+            (StringScalar::Quoted('\''), doc.start..doc.end)
+        }
+        ScalarStyle::DoubleQuoted if !content.contains('\n') => {
+            (StringScalar::Quoted('"'), doc.start..doc.end)
+        }
+        _ => return None,
+    };
+    let mut obstacles = inner.obstacles.clone();
+    obstacles.iter_mut().for_each(|o| o.line += doc.line);
+    let Ctx::CfnJson(_) = &inner.ctx else {
+        return None;
+    };
+    Some(Embedded {
+        resource: resource.to_string(),
+        resource_type: ty.to_string(),
+        kind,
+        form: Form::CloudformationYaml,
+        line: doc.line,
+        end_line: line_of(text, span.end.saturating_sub(1).max(span.start)),
+        policy: inner.policy.clone(),
+        obstacles,
+        span,
+        ctx: Ctx::CfnString(StringCtx {
+            content: content.clone(),
+            inner: Box::new(inner),
+            scalar,
+        }),
+    })
+}
+
+/// How a policy given as a JSON string is written in the YAML.
+#[derive(Debug, Clone)]
+enum StringScalar {
+    /// `|`: the content's indentation.
+    Block { indent: String },
+    /// One line in quotes.
+    Quoted(char),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StringCtx {
+    /// The string's value: the policy's JSON text.
+    content: String,
+    /// The policy as found in that JSON text.
+    inner: Box<Embedded>,
+    scalar: StringScalar,
+}
+
+pub(crate) fn rewrite_string(
+    text: &str,
+    e: &Embedded,
+    cx: &StringCtx,
+    new: &Value,
+) -> Result<String, String> {
+    let Ctx::CfnJson(jcx) = &cx.inner.ctx else {
+        return Err("the policy string could not be read back".into());
+    };
+    let json = rewrite_json(&cx.content, &cx.inner, jcx, new)?;
+    let scalar = match &cx.scalar {
+        StringScalar::Block { indent } => {
+            let body: Vec<String> = json
+                .trim_end_matches('\n')
+                .split('\n')
+                .map(|l| {
+                    if l.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!("{indent}{l}")
+                    }
+                })
+                .collect();
+            body.join("\n")
+        }
+        StringScalar::Quoted(q) => {
+            // One line as the author spaced it (`{"a": 1, "b": 2}`) or compact.
+            let json = if cx.content.contains("\": ") {
+                one_line(new)
+            } else {
+                json
+            };
+            if json.contains('\n') {
+                return Err(
+                    "the policy would no longer fit on the one line of its quoted string".into(),
+                );
+            }
+            quote(&json, *q)
+        }
+    };
+    Ok(format!(
+        "{}{scalar}{}",
+        &text[..e.span.start],
+        &text[e.span.end..]
+    ))
+}
+
+pub(crate) fn string_opaque(cx: &StringCtx) -> &[String] {
+    match &cx.inner.ctx {
+        Ctx::CfnJson(j) => &j.res.opaque,
+        _ => &[],
+    }
+}
+
 /// Where a block mapping's entries start (after an anchor or tag on the key's line).
 fn content_start(doc: &Node) -> usize {
     match (&doc.v, doc.flow) {
@@ -234,7 +639,7 @@ fn col(text: &str, offset: usize) -> usize {
     text[line_start(text, offset)..offset].chars().count()
 }
 
-fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
+fn yaml_ctx(text: &str, doc: &Node, res: Resolver, aliases: &[(usize, usize)]) -> YamlCtx {
     let doc_col = col(text, content_start(doc));
     let key_col = line_indent(text, doc.start).len();
     let mut step = if doc.flow || doc_col <= key_col {
@@ -244,6 +649,7 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
     };
     let mut seq_indented = true;
     let mut items = None;
+    let mut anchors = Vec::new();
     let mut dash_col = doc_col + step;
     if let (Some(V::Map(entries)), false) = (Some(&doc.v), doc.flow) {
         if let Some((k, s)) = entries.iter().find(|(k, _)| k.str() == Some("Statement")) {
@@ -259,6 +665,7 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
                         break;
                     }
                     ranges.push(splice::whole_lines(text, item.start, item.end));
+                    anchors.push(item_anchors(text, item, aliases));
                 }
                 if let Some(first) = list.first() {
                     let ls = line_start(text, first.start);
@@ -282,7 +689,27 @@ fn yaml_ctx(text: &str, doc: &Node, res: Resolver) -> YamlCtx {
         col: doc_col,
         flow: doc.flow,
         items,
+        anchors,
         dash_col,
+    }
+}
+
+/// The anchors a statement defines, for a rewrite that must not lose one in use.
+fn item_anchors(text: &str, item: &Node, aliases: &[(usize, usize)]) -> ItemAnchors {
+    let mut found = Vec::new();
+    yaml::anchors_in(item, &mut found);
+    let used = found.iter().find_map(|(id, line)| {
+        aliases
+            .iter()
+            .find(|(a, _)| a == id)
+            .map(|(_, alias_line)| (*line, *alias_line))
+    });
+    ItemAnchors {
+        own: (item.anchor > 0)
+            .then(|| yaml::anchor_name(&text[item.start..]).map(str::to_string))
+            .flatten(),
+        nested: found.iter().any(|(id, _)| *id != item.anchor),
+        used,
     }
 }
 
@@ -344,6 +771,16 @@ impl Resolver {
 
     fn leaf(&mut self, v: &Value, src: &str) {
         let key = serde_json::to_string(v).unwrap_or_default();
+        // An anchor is defined once: a value printed again from its source goes without it.
+        let src = match src.strip_prefix('&') {
+            Some(rest) => rest
+                .split_once(char::is_whitespace)
+                .map_or("", |(_, v)| v.trim_start()),
+            None => src,
+        };
+        if src.is_empty() {
+            return;
+        }
         self.leaves.entry(key).or_insert_with(|| src.to_string());
     }
 
@@ -355,7 +792,20 @@ impl Resolver {
         Value::String(placeholder::opaque_token(self.opaque.len() - 1))
     }
 
-    fn intrinsic(&mut self, _text: &str, name: &str, arg: &Node, src: &str) -> Value {
+    fn intrinsic(&mut self, text: &str, name: &str, arg: &Node, src: &str) -> Value {
+        if name == "If" {
+            // Which branch is deployed depends on the stack: never guessed. Only a conditional
+            // that touches MFA makes the policy unreadable; any other one only blocks a rewrite.
+            self.obstacles.push(crate::Obstacle {
+                line: line_of(text, arg.start),
+                what: if mentions_mfa(src) {
+                    CONDITIONAL.into()
+                } else {
+                    "a conditional (`Fn::If`) in the policy, which forcemfa does not rewrite".into()
+                },
+                unreadable: mentions_mfa(src),
+            });
+        }
         let resolved = match (name, &arg.v) {
             ("Sub", V::Scalar(s, _)) => Some((from_sub(s), ArnStyle::Sub)),
             ("Join", V::Seq(args)) => join(args).map(|s| (s, ArnStyle::Join)),
@@ -621,6 +1071,17 @@ impl YamlWriter<'_> {
         }
     }
 
+    /// One list item whose `-` is at column `ind`, carrying the anchor `own` if any
+    /// (`- &name` on a line of its own, the mapping below it).
+    fn item_anchored(&self, v: &Value, ind: usize, own: Option<&str>, out: &mut String) {
+        let (Some(name), Value::Object(m)) = (own, v) else {
+            return self.item(v, ind, out);
+        };
+        out.push_str(&" ".repeat(ind));
+        out.push_str(&format!("- &{name}\n"));
+        self.map_body(m, ind + 2, out);
+    }
+
     /// One list item whose `-` is at column `ind`.
     fn item(&self, v: &Value, ind: usize, out: &mut String) {
         out.push_str(&" ".repeat(ind));
@@ -662,19 +1123,30 @@ pub(crate) fn rewrite_yaml(
         e.policy.get("Statement"),
         new.get("Statement"),
     ) {
-        let render = |v: &Value, _first: bool| {
+        let render = |v: &Value, _first: bool, replaces: Option<usize>| {
             let mut s = String::new();
-            w.item(v, cx.dash_col, &mut s);
-            s
+            let own = replaces.and_then(|k| cx.anchors.get(k)?.own.as_deref());
+            w.item_anchored(v, cx.dash_col, own, &mut s);
+            // What the old statement's comments described keeps them.
+            match replaces.and_then(|k| items.get(k)) {
+                Some(range) => splice::keep_comments(&text[range.clone()], &s, &["#"]),
+                None => s,
+            }
         };
-        if let Some((range, replacement)) = splice::splice_items(text, items, old, newer, &render) {
+        if let Some(sp) = splice::splice_items(text, items, old, newer, &render) {
+            check_anchors(cx, &sp.rewritten, text, items)?;
             return Ok(format!(
                 "{}{}{}",
-                &text[..range.start],
-                replacement,
-                &text[range.end..]
+                &text[..sp.range.start],
+                sp.text,
+                &text[sp.range.end..]
             ));
         }
+    }
+    // The whole policy is printed afresh: refused when that would lose an anchor in use.
+    let whole: Vec<usize> = (0..cx.anchors.len()).collect();
+    if let Some(items) = &cx.items {
+        check_anchors(cx, &whole, text, items)?;
     }
     // Whole policy: a block mapping at the policy's column.
     let Value::Object(m) = new else {
@@ -699,6 +1171,31 @@ pub(crate) fn rewrite_yaml(
         &text[..e.span.start],
         &text[e.span.end..]
     ))
+}
+
+/// A statement printed afresh loses the anchors inside it: refused when an alias uses one (the
+/// alias's copy would change unplanned, or dangle) or when one would be dropped.
+fn check_anchors(
+    cx: &YamlCtx,
+    rewritten: &[usize],
+    text: &str,
+    items: &[std::ops::Range<usize>],
+) -> Result<(), String> {
+    for &k in rewritten {
+        let Some(a) = cx.anchors.get(k) else { continue };
+        let at = items.get(k).map_or(1, |r| line_of(text, r.start));
+        if let Some((line, alias)) = a.used {
+            return Err(format!(
+                "the statement at line {at} carries a YAML anchor (line {line}) that line {alias} uses as an alias; rewriting the statement would change that copy too, unplanned: change both by hand, or write the alias out in full first"
+            ));
+        }
+        if a.nested {
+            return Err(format!(
+                "the statement at line {at} carries a YAML anchor inside it, which printing it afresh would drop; change it by hand"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn without_statement(v: &Value) -> Value {
@@ -728,6 +1225,28 @@ impl Markers {
             out = out.replace(&format!("\"@@=src{i}@@\""), src);
         }
         out
+    }
+}
+
+/// `v` on one line, spaced after `:` and `,` (`{"a": [1, 2]}`).
+fn one_line(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(one_line).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, x)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    one_line(x)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
     }
 }
 

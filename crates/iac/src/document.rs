@@ -466,16 +466,29 @@ pub(crate) fn rewrite(
     // A statement written without `effect` stays so while it allows.
     let omit_allow = cx.no_effect.iter().all(|x| *x) && !cx.no_effect.is_empty();
     let failed = std::cell::RefCell::new(None);
-    let render = |v: &Value, first: bool| match render_statement(cx, v, omit_allow) {
-        Ok(s) if cx.blank_between && !first => format!("\n{s}"),
-        Ok(s) => s,
-        Err(why) => {
-            failed.borrow_mut().get_or_insert(why);
-            String::new()
+    let render = |v: &Value, first: bool, replaces: Option<usize>| {
+        match render_statement(cx, v, omit_allow) {
+            Ok(s) => {
+                // Comments inside the block it replaces stay next to what they described.
+                let s = match replaces.and_then(|k| cx.items.get(k)) {
+                    Some(r) => splice::keep_comments(&text[r.clone()], &s, &["#", "//"]),
+                    None => s,
+                };
+                if cx.blank_between && !first {
+                    format!("\n{s}")
+                } else {
+                    s
+                }
+            }
+            Err(why) => {
+                failed.borrow_mut().get_or_insert(why);
+                String::new()
+            }
         }
     };
-    let (range, replacement) = splice::splice_items(text, &cx.items, old, newer, &render)
+    let spliced = splice::splice_items(text, &cx.items, old, newer, &render)
         .ok_or_else(|| "the statement blocks could not be located".to_string())?;
+    let (range, replacement) = (spliced.range, spliced.text);
     if let Some(why) = failed.into_inner() {
         return Err(why);
     }

@@ -8,7 +8,8 @@
 //! JSON policy the engine can plan: intrinsic functions and interpolations become placeholder
 //! strings (`@@AWS..AccountId@@`, `@@var.account_id@@`; opaque values `{{=N}}`) that the writer
 //! turns back exactly. [`rewrite`] puts a new policy back, changing only the policy's lines, or
-//! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses.
+//! says why it cannot do so faithfully ([`Unfaithful`]): it never guesses. [`suppressions`]
+//! reads the migrations an operator keeps off a policy where its resource is written.
 
 mod cfn;
 mod document;
@@ -31,6 +32,8 @@ use serde_json::Value;
 pub(crate) enum Ctx {
     CfnYaml(cfn::YamlCtx),
     CfnJson(cfn::JsonCtx),
+    /// A CloudFormation policy given as a JSON string in YAML.
+    CfnString(cfn::StringCtx),
     Template(template::TemplateCtx),
     Jsonencode(hcl::JsonencodeCtx),
     Document(document::DocumentCtx),
@@ -127,6 +130,7 @@ impl Embedded {
         let opaque: &[String] = match &self.ctx {
             Ctx::CfnYaml(cx) => cfn::yaml_opaque(cx),
             Ctx::CfnJson(cx) => cfn::json_opaque(cx),
+            Ctx::CfnString(cx) => cfn::string_opaque(cx),
             Ctx::Template(cx) => template::opaque(cx),
             Ctx::Jsonencode(cx) => hcl::opaque(cx),
             Ctx::Document(cx) => document::opaque(cx),
@@ -270,12 +274,138 @@ pub fn rewrite(text: &str, embedded: &Embedded, new_policy: &Value) -> Result<St
     let replacement = match &embedded.ctx {
         Ctx::CfnYaml(cx) => cfn::rewrite_yaml(text, embedded, cx, new_policy),
         Ctx::CfnJson(cx) => cfn::rewrite_json(text, embedded, cx, new_policy),
+        Ctx::CfnString(cx) => cfn::rewrite_string(text, embedded, cx, new_policy),
         Ctx::Template(cx) => template::rewrite(text, embedded, cx, new_policy),
         Ctx::Jsonencode(cx) => hcl::rewrite_jsonencode(text, embedded, cx, new_policy),
         Ctx::Document(cx) => document::rewrite(text, embedded, cx, new_policy),
     }
     .map_err(unfaithful)?;
-    Ok(replacement)
+    Ok(line_endings_kept(text, replacement))
+}
+
+/// `new` (a rewrite of `text`) with the lines it changed ending the way `text`'s lines end: a
+/// CRLF file stays CRLF throughout, never mixed.
+fn line_endings_kept(text: &str, new: String) -> String {
+    let crlf = text.matches("\r\n").count();
+    if crlf == 0 || crlf * 2 < text.matches('\n').count() {
+        return new;
+    }
+    let (a, b) = (text.as_bytes(), new.as_bytes());
+    let mut p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    // Never split a CRLF pair (or a character) between the kept prefix and the changed middle.
+    while p > 0 && (b[p - 1] == b'\r' || !new.is_char_boundary(p)) {
+        p -= 1;
+    }
+    let max_s = a.len().min(b.len()) - p;
+    let mut s = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_s)
+        .take_while(|(x, y)| x == y)
+        .count();
+    // A line ending the changed part shares its LF with the old text, not its CR: take the LF in.
+    if s > 0 && b.len() - s > p && b[b.len() - s] == b'\n' && b[b.len() - s - 1] != b'\r' {
+        s -= 1;
+    }
+    while s > 0 && !new.is_char_boundary(b.len() - s) {
+        s -= 1;
+    }
+    let (head, rest) = new.split_at(p);
+    let (middle, tail) = rest.split_at(rest.len() - s);
+    let middle = middle.replace("\r\n", "\n").replace('\n', "\r\n");
+    format!("{head}{middle}{tail}")
+}
+
+/// A migration an operator keeps off one policy, written on its resource: a comment
+/// `# forcemfa:skip=ID[,ID] reason` (`//` too), or CloudFormation `Metadata: forcemfa: skip`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Suppression {
+    /// The migration as written (id, name or file stem).
+    pub migration: String,
+    /// Why, as written ("" when none was given).
+    pub reason: String,
+    /// 1-based line where it is written.
+    pub line: usize,
+}
+
+/// The `forcemfa:skip=ID[,ID][:]reason` comments in `text[span]` (`#` or `//` comments), for
+/// any syntax: callers pass the span of the resource a policy belongs to.
+pub fn comment_suppressions(text: &str, span: Range<usize>) -> Vec<Suppression> {
+    const MARK: &str = "forcemfa:skip=";
+    let start = line_start(text, span.start.min(text.len()));
+    let end = span.end.min(text.len());
+    let mut out = Vec::new();
+    let mut offset = start;
+    for line in text[start..end].split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        let Some(c) = line.find('#').or_else(|| line.find("//")) else {
+            continue;
+        };
+        let Some(i) = line[c..].find(MARK) else {
+            continue;
+        };
+        let rest = line[c + i + MARK.len()..].trim_end();
+        let ids_end = rest
+            .find(|ch: char| ch.is_whitespace() || ch == ':')
+            .unwrap_or(rest.len());
+        let reason = rest[ids_end..]
+            .trim_start_matches(|ch: char| ch.is_whitespace() || ch == ':')
+            .trim()
+            .to_string();
+        for id in rest[..ids_end].split(',').filter(|x| !x.is_empty()) {
+            out.push(Suppression {
+                migration: id.to_string(),
+                reason: reason.clone(),
+                line: line_of(text, at),
+            });
+        }
+    }
+    out
+}
+
+/// The inline suppressions that apply to `embedded`'s policy: those written on its resource.
+pub fn suppressions(file_name: &str, text: &str, embedded: &Embedded) -> Vec<Suppression> {
+    match classify(file_name, text) {
+        Some(FileKind::CloudFormation) => cfn::suppressions(text, &embedded.resource),
+        Some(FileKind::Terraform) => comment_suppressions(
+            text,
+            terraform_block_start(text, embedded)..embedded.span.end,
+        ),
+        // A template file has no resource: the comments of the whole file.
+        Some(FileKind::TerraformTemplate) => comment_suppressions(text, 0..text.len()),
+        // JSON has no comments to carry a suppression.
+        Some(FileKind::TerraformJson) | None => Vec::new(),
+    }
+}
+
+/// Where the Terraform block declaring `embedded` starts (with the comment lines right above
+/// it), found by its address (`aws_iam_policy.x`, `data.aws_iam_policy_document.y`).
+fn terraform_block_start(text: &str, embedded: &Embedded) -> usize {
+    let address = embedded.resource.as_str();
+    let (keyword, rest) = match address.strip_prefix("data.") {
+        Some(r) => ("data", r),
+        None => ("resource", address),
+    };
+    let Some((ty, name)) = rest.split_once('.') else {
+        return line_start(text, embedded.span.start);
+    };
+    let name = name.split(['.', '[']).next().unwrap_or(name);
+    let head = format!("{keyword} \"{ty}\" \"{name}\"");
+    let Some(at) = text[..embedded.span.start.min(text.len())].rfind(&head) else {
+        return line_start(text, embedded.span.start);
+    };
+    let mut start = line_start(text, at);
+    while start > 0 {
+        let prev = line_start(text, start - 1);
+        let l = text[prev..start].trim_start();
+        if !(l.starts_with('#') || l.starts_with("//")) {
+            break;
+        }
+        start = prev;
+    }
+    start
 }
 
 /// The outcome of carrying one planned change over to the file as it is now.

@@ -29,6 +29,42 @@ pub(crate) struct Node {
     pub flow: bool,
     /// An alias (`*name`): the value is the anchored node's, the span the alias's.
     pub alias: bool,
+    /// The parser's id of the anchor this node defines (`&name`), 0 when none.
+    pub anchor: usize,
+}
+
+/// Every document of a YAML stream, and where each anchor is used.
+#[derive(Debug, Clone)]
+pub(crate) struct Stream {
+    pub docs: Vec<Node>,
+    /// Each alias: the id of its anchor and its 1-based line.
+    pub aliases: Vec<(usize, usize)>,
+}
+
+/// Anchors defined in `n` or below it: (id, 1-based line).
+pub(crate) fn anchors_in(n: &Node, out: &mut Vec<(usize, usize)>) {
+    if n.alias {
+        return;
+    }
+    if n.anchor > 0 {
+        out.push((n.anchor, n.line));
+    }
+    match &n.v {
+        V::Seq(items) => items.iter().for_each(|i| anchors_in(i, out)),
+        V::Map(entries) => entries.iter().for_each(|(k, v)| {
+            anchors_in(k, out);
+            anchors_in(v, out);
+        }),
+        V::Scalar(..) => {}
+    }
+}
+
+/// The name of the anchor written at the start of `text` (`&guard` → `guard`), after a tag.
+pub(crate) fn anchor_name(text: &str) -> Option<&str> {
+    text.split_whitespace()
+        .take(2)
+        .find_map(|t| t.strip_prefix('&'))
+        .filter(|n| !n.is_empty())
 }
 
 impl Node {
@@ -50,8 +86,20 @@ impl Node {
     }
 }
 
-/// Parse the first document of `text`.
+/// Parse the first document of `text` (Terraform JSON is one document).
 pub(crate) fn parse(text: &str) -> Result<Node, IacError> {
+    parse_stream(text)?
+        .docs
+        .into_iter()
+        .next()
+        .ok_or_else(|| IacError::Syntax {
+            line: 1,
+            message: "empty document".into(),
+        })
+}
+
+/// Parse every document of `text` (a `---`-separated stream; usually one).
+pub(crate) fn parse_stream(text: &str) -> Result<Stream, IacError> {
     let mut events = Vec::new();
     for ev in Parser::new_from_str(text) {
         let (e, span) = ev.map_err(|e| IacError::Syntax {
@@ -67,19 +115,28 @@ pub(crate) fn parse(text: &str) -> Result<Node, IacError> {
         events,
         pos: 0,
         anchors: HashMap::new(),
+        aliases: Vec::new(),
     };
+    let mut docs = Vec::new();
     while b.pos < b.events.len() {
         if matches!(
             b.events[b.pos].0,
             Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
         ) {
-            return b.node();
+            docs.push(b.node()?);
+        } else {
+            b.pos += 1;
         }
-        b.pos += 1;
     }
-    Err(IacError::Syntax {
-        line: 1,
-        message: "empty document".into(),
+    if docs.is_empty() {
+        return Err(IacError::Syntax {
+            line: 1,
+            message: "empty document".into(),
+        });
+    }
+    Ok(Stream {
+        docs,
+        aliases: b.aliases,
     })
 }
 
@@ -111,6 +168,7 @@ struct Builder<'a> {
     events: Vec<(Event<'a>, saphyr_parser::Span)>,
     pos: usize,
     anchors: HashMap<usize, Node>,
+    aliases: Vec<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -145,6 +203,8 @@ impl Builder<'_> {
                 n.end = self.plain_end(start, self.bytes.at(span.end.index()));
                 n.line = line;
                 n.alias = true;
+                n.anchor = 0;
+                self.aliases.push((id, line));
                 (n, 0)
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -165,6 +225,7 @@ impl Builder<'_> {
                         tag: tag_of(&tag),
                         flow: false,
                         alias: false,
+                        anchor,
                     },
                     anchor,
                 )
@@ -173,71 +234,35 @@ impl Builder<'_> {
                 let flow = self.text[start..self.bytes.at(span.end.index())]
                     .trim_end()
                     .ends_with('[');
-                let mut items = Vec::new();
-                loop {
-                    match self.events.get(self.pos) {
-                        Some((Event::SequenceEnd, s)) => {
-                            let s = *s;
-                            self.pos += 1;
-                            let end = if flow {
-                                self.bytes.at(s.end.index())
-                            } else {
-                                items.last().map_or(start, |n: &Node| n.end)
-                            };
-                            break (
-                                Node {
-                                    v: V::Seq(items),
-                                    start,
-                                    end,
-                                    line,
-                                    tag: tag_of(&tag),
-                                    flow,
-                                    alias: false,
-                                },
-                                anchor,
-                            );
-                        }
-                        Some(_) => items.push(self.node()?),
-                        None => return Err(self.err("unterminated sequence")),
-                    }
-                }
+                let (v, end) = self.seq(start, flow)?;
+                let node = Node {
+                    v,
+                    start,
+                    end,
+                    line,
+                    tag: tag_of(&tag),
+                    flow,
+                    alias: false,
+                    anchor,
+                };
+                (node, anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 let flow = self.text[start..self.bytes.at(span.end.index())]
                     .trim_end()
                     .ends_with('{');
-                let mut entries = Vec::new();
-                loop {
-                    match self.events.get(self.pos) {
-                        Some((Event::MappingEnd, s)) => {
-                            let s = *s;
-                            self.pos += 1;
-                            let end = if flow {
-                                self.bytes.at(s.end.index())
-                            } else {
-                                entries.last().map_or(start, |(_, v): &(Node, Node)| v.end)
-                            };
-                            break (
-                                Node {
-                                    v: V::Map(entries),
-                                    start,
-                                    end,
-                                    line,
-                                    tag: tag_of(&tag),
-                                    flow,
-                                    alias: false,
-                                },
-                                anchor,
-                            );
-                        }
-                        Some(_) => {
-                            let k = self.node()?;
-                            let v = self.node()?;
-                            entries.push((k, v));
-                        }
-                        None => return Err(self.err("unterminated mapping")),
-                    }
-                }
+                let (v, end) = self.map(start, flow)?;
+                let node = Node {
+                    v,
+                    start,
+                    end,
+                    line,
+                    tag: tag_of(&tag),
+                    flow,
+                    alias: false,
+                    anchor,
+                };
+                (node, anchor)
             }
             _ => return Err(self.err("unexpected YAML event")),
         };
@@ -245,6 +270,54 @@ impl Builder<'_> {
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
+    }
+
+    /// A sequence's items up to its end event, and where it ends.
+    fn seq(&mut self, start: usize, flow: bool) -> Result<(V, usize), IacError> {
+        let mut items: Vec<Node> = Vec::new();
+        loop {
+            match self.events.get(self.pos) {
+                Some((Event::SequenceEnd, s)) => {
+                    let s = *s;
+                    self.pos += 1;
+                    let end = if flow {
+                        self.bytes.at(s.end.index())
+                    } else {
+                        items.last().map_or(start, |n| n.end)
+                    };
+                    return Ok((V::Seq(items), end));
+                }
+                Some(_) => items.push(self.node()?),
+                None => return Err(self.err("unterminated sequence")),
+            }
+        }
+    }
+
+    /// A mapping's entries up to its end event (a key written twice is an error), and where
+    /// it ends.
+    fn map(&mut self, start: usize, flow: bool) -> Result<(V, usize), IacError> {
+        let mut entries: Vec<(Node, Node)> = Vec::new();
+        loop {
+            match self.events.get(self.pos) {
+                Some((Event::MappingEnd, s)) => {
+                    let s = *s;
+                    self.pos += 1;
+                    let end = if flow {
+                        self.bytes.at(s.end.index())
+                    } else {
+                        entries.last().map_or(start, |(_, v)| v.end)
+                    };
+                    return Ok((V::Map(entries), end));
+                }
+                Some(_) => {
+                    let k = self.node()?;
+                    let v = self.node()?;
+                    duplicate_key(&entries, &k)?;
+                    entries.push((k, v));
+                }
+                None => return Err(self.err("unterminated mapping")),
+            }
+        }
     }
 
     /// The end of a quoted scalar: its closing quote (the parser's end can run past comments).
@@ -277,5 +350,29 @@ impl Builder<'_> {
             None => s,
         };
         start + s.trim_end().len()
+    }
+}
+
+/// A key written twice in one mapping: YAML parsers keep one of the values silently (and which one
+/// differs between them), so the file is refused, as IAM Access Analyzer refuses such a policy.
+fn duplicate_key(entries: &[(Node, Node)], k: &Node) -> Result<(), IacError> {
+    let V::Scalar(key, _) = &k.v else {
+        return Ok(());
+    };
+    if key == "<<" || k.alias {
+        return Ok(());
+    }
+    match entries
+        .iter()
+        .find(|(prev, _)| matches!(&prev.v, V::Scalar(p, _) if p == key))
+    {
+        Some((prev, _)) => Err(IacError::Syntax {
+            line: k.line,
+            message: format!(
+                "duplicate key {key:?} (also at line {}): only one of the values would be used; remove the duplicate",
+                prev.line
+            ),
+        }),
+        None => Ok(()),
     }
 }

@@ -61,6 +61,13 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
         let mut changes = Vec::new();
         let mut touched = Vec::new();
         for op in &m.spec.ops {
+            // Targeted requirements are not guards: their ops need none.
+            if let Op::TargetedConditionOperator(o) = op {
+                let r = targeted_condition_operator(&mut document, o);
+                changes.extend(r.changes);
+                touched.extend(r.touched);
+                continue;
+            }
             let Some(guard) = detect::guard(&document) else {
                 break;
             };
@@ -157,6 +164,7 @@ struct OpResult {
 fn apply_op(doc: &mut Value, guard: &Guard, op: &Op, options: &Options) -> OpResult {
     match op {
         Op::GuardConditionOperator(o) => guard_condition_operator(doc, guard, o),
+        Op::TargetedConditionOperator(o) => targeted_condition_operator(doc, o),
         Op::GuardActionToNotAction(o) => guard_action_to_not_action(doc, guard, o, options),
         Op::GuardDenyAllToNotAction(o) => guard_deny_all_to_not_action(doc, guard, o, options),
         Op::ExtendGrant(o) => extend_grant(doc, o),
@@ -185,9 +193,48 @@ fn guard_condition_operator(
     guard: &Guard,
     o: &spec::GuardConditionOperator,
 ) -> OpResult {
+    move_condition_key(doc, guard.index, &describe(guard), o)
+}
+
+/// Every targeted MFA requirement whose test has the long-term-key hole gets `key` moved from
+/// `from` to `to`; the statement's actions, resources and other conditions stay as written.
+fn targeted_condition_operator(doc: &mut Value, o: &spec::GuardConditionOperator) -> OpResult {
     let mut r = OpResult::default();
-    let Some(Value::Object(cond)) =
-        statement_mut(doc, guard.index).and_then(|s| s.get_mut("Condition"))
+    for (index, test) in detect::targeted(doc) {
+        if !detect::targeted_test_has_hole(test) {
+            continue;
+        }
+        let Some(st) = policy::statements(doc).into_iter().nth(index).cloned() else {
+            continue;
+        };
+        let label = match st.get("Sid").and_then(Value::as_str) {
+            Some(sid) => format!("targeted MFA requirement {sid:?}"),
+            None => format!("targeted MFA requirement (statement {})", index + 1),
+        };
+        let moved = move_condition_key(doc, index, &label, o);
+        if moved.changes.is_empty() {
+            continue;
+        }
+        r.changes.extend(moved.changes);
+        // The requirement now also applies where the key is missing: to its own actions.
+        for key in ["Action", "NotAction"] {
+            if let Some(Ok(list)) = policy::string_list(&st, key) {
+                r.touched.extend(list);
+            }
+        }
+    }
+    r
+}
+
+/// Move `o.key` of statement `index`'s condition from operator `o.from` to `o.to`.
+fn move_condition_key(
+    doc: &mut Value,
+    index: usize,
+    label: &str,
+    o: &spec::GuardConditionOperator,
+) -> OpResult {
+    let mut r = OpResult::default();
+    let Some(Value::Object(cond)) = statement_mut(doc, index).and_then(|s| s.get_mut("Condition"))
     else {
         return r;
     };
@@ -237,13 +284,8 @@ fn guard_condition_operator(
             cond.remove(&from_name);
         }
     }
-    r.changes.push(format!(
-        "{}: {} → {} on {}",
-        describe(guard),
-        from_name,
-        o.to,
-        o.key
-    ));
+    r.changes
+        .push(format!("{label}: {} → {} on {}", from_name, o.to, o.key));
     r
 }
 

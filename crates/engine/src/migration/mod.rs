@@ -37,6 +37,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     migration_file!("0008_remove_escalation_exemptions.toml"),
     migration_file!("0009_age_guard_if_exists.toml"),
     migration_file!("0010_current_self_service_grants.toml"),
+    migration_file!("0011_targeted_bool_if_exists.toml"),
+    migration_file!("0012_targeted_age_if_exists.toml"),
 ];
 
 /// A loaded migration.

@@ -25,6 +25,9 @@ pub struct Spec {
 pub enum Op {
     /// Move `key` of the guard's condition from operator `from` to operator `to`.
     GuardConditionOperator(GuardConditionOperator),
+    /// The same move in every targeted MFA requirement (a `Deny` of specific actions without
+    /// MFA, which is not a guard): nothing else in those statements changes. Needs no guard.
+    TargetedConditionOperator(GuardConditionOperator),
     /// An inverted guard (`Deny` + `Action: [enrolment actions]`) becomes `NotAction`, keeping
     /// only the listed actions that are in `exempt_only` (or chosen by the operator).
     GuardActionToNotAction(GuardActionToNotAction),
