@@ -9,7 +9,8 @@ use aws_smithy_types::retry::RetryConfig;
 
 use super::errors::{display_chain, StoreError};
 use super::refresh::{assumed_role_provider, AssumeRole};
-use super::{sts, AwsStore};
+use super::store::AwsStore;
+use super::sts;
 use forcemfa_formats::accounts::account_of_arn;
 
 /// How to reach an account. Empty options mean the SDK's standard chain (environment, profile,

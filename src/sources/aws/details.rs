@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::iam::{tag_pair, AuthDetails};
-use super::live::VersionInfo;
+use super::iam::{tag_pair, AuthDetails, VersionInfo};
 use crate::engine::policy;
 use crate::engine::target::EntityKind;
 

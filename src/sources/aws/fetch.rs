@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::details::{AccountDetails, EntityRecord, ManagedPolicy};
 use super::errors::StoreError;
-use super::live::VersionInfo;
+use super::iam::VersionInfo;
+use super::store::AwsStore;
 use super::tags::iac_reason;
-use super::AwsStore;
 use crate::engine::policy;
 use crate::engine::target::{Target, TargetKind};
 

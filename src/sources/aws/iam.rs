@@ -11,13 +11,33 @@ use aws_sdk_iam::Client;
 use aws_smithy_types::retry::RetryConfig;
 
 use super::errors::{At, AwsError, StoreError};
-use super::live::VersionInfo;
 use crate::engine::policy;
 use crate::engine::target::{EntityKind, Target};
 
 /// One page of `GetAccountAuthorizationDetails`, as IAM answered it.
 pub type AuthDetails =
     aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+
+/// One version of a managed policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub id: String,
+    pub is_default: bool,
+    /// RFC 3339.
+    pub create_date: Option<String>,
+}
+
+impl VersionInfo {
+    pub fn from_sdk(v: &aws_sdk_iam::types::PolicyVersion) -> VersionInfo {
+        VersionInfo {
+            id: v.version_id().unwrap_or_default().to_string(),
+            is_default: v.is_default_version(),
+            create_date: v
+                .create_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        }
+    }
+}
 
 /// A user, group or role, by name: the owner of inline policies.
 #[derive(Debug, Clone, Copy)]

@@ -2,31 +2,10 @@
 //! managed policy, the default version and every version.
 
 use super::errors::StoreError;
-use super::iam::Entity;
-use super::AwsStore;
+use super::iam::{Entity, VersionInfo};
+use super::store::AwsStore;
 use crate::engine::policy;
 use crate::engine::target::{Target, TargetKind};
-
-/// One version of a managed policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub id: String,
-    pub is_default: bool,
-    /// RFC 3339.
-    pub create_date: Option<String>,
-}
-
-impl VersionInfo {
-    pub(super) fn from_sdk(v: &aws_sdk_iam::types::PolicyVersion) -> VersionInfo {
-        VersionInfo {
-            id: v.version_id().unwrap_or_default().to_string(),
-            is_default: v.is_default_version(),
-            create_date: v
-                .create_date()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-        }
-    }
-}
 
 /// The live state of one policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | `store.rs` | `AwsStore`: IAM of one account; the steps below are its methods |
 //! | `connect.rs` | SDK set-up: the operator's credentials, a store per account (`refresh.rs`: assumed roles that renew themselves) |
 //! | `fetch.rs` | every policy of the account, read from `details.rs` (`GetAccountAuthorizationDetails`, parsed once) |
 //! | `publish.rs` | one planned change written: limits, stale checks, journal, write, read back |
@@ -28,73 +29,28 @@ mod permissions;
 mod publish;
 mod refresh;
 mod rollback;
-pub mod sts;
+mod store;
+mod sts;
 mod tags;
 mod write;
-
-use std::time::Duration;
-
-use crate::engine::reach::Route;
 
 pub use connect::{base_config, AwsOptions};
 pub use details::AccountDetails;
 pub use errors::{display_chain, At, AwsError, StoreError, MAX_POLICY_VERSIONS};
 pub use fetch::Fetched;
+pub use iam::VersionInfo;
 pub use iam::{AuthDetails, Iam, MfaDevices};
-pub use live::{Current, VersionInfo};
+pub use live::Current;
 pub use permissions::{APPLY_ACTIONS, PLAN_ACTIONS};
 pub use publish::Published;
 pub use refresh::AssumeRole;
 pub use rollback::RolledBack;
+pub use store::AwsStore;
 pub use tags::iac_reason;
 
 /// The account field of an ARN, when it is a 12-digit account id (pure; lives with the
 /// accounts file format).
 pub use forcemfa_formats::accounts::account_of_arn;
-
-/// IAM of one account.
-#[derive(Debug, Clone)]
-pub struct AwsStore {
-    iam: Iam,
-    read_back_attempts: u32,
-    read_back_delay: Duration,
-    /// How the account was reached; recorded with every journal record, for rollback.
-    route: Option<Route>,
-}
-
-impl AwsStore {
-    /// A store over an existing client (tests, or callers that built their own config).
-    pub fn from_client(client: aws_sdk_iam::Client, account: impl Into<String>) -> AwsStore {
-        AwsStore {
-            iam: Iam::new(client, account.into()),
-            read_back_attempts: 5,
-            read_back_delay: Duration::from_millis(1_000),
-            route: None,
-        }
-    }
-
-    /// Record `route` (how the account was reached) with every journal record.
-    pub fn with_route(mut self, route: Route) -> AwsStore {
-        self.route = Some(route);
-        self
-    }
-
-    /// How often and how patiently to read a write back before calling it a mismatch.
-    pub fn with_read_back(mut self, attempts: u32, delay: Duration) -> AwsStore {
-        self.read_back_attempts = attempts.max(1);
-        self.read_back_delay = delay;
-        self
-    }
-
-    pub fn account_id(&self) -> &str {
-        self.iam.account()
-    }
-
-    /// The IAM requests of this account.
-    pub fn iam(&self) -> &Iam {
-        &self.iam
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,8 @@
 
 use super::errors::StoreError;
 use super::live::{same_document, Current};
+use super::store::AwsStore;
 use super::write::is_full;
-use super::AwsStore;
 use crate::engine::target::Target;
 use crate::sources::journal::{self, Action, Journal, JournalEntry, Outcome};
 

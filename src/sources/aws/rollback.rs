@@ -3,7 +3,7 @@
 
 use super::errors::StoreError;
 use super::live::{same_document, Current};
-use super::AwsStore;
+use super::store::AwsStore;
 use crate::engine::target::TargetKind;
 use crate::sources::journal::{self, Action, Journal, JournalEntry, Outcome};
 

@@ -6,8 +6,9 @@ use std::future::Future;
 
 use super::errors::{StoreError, MAX_POLICY_VERSIONS};
 use super::iam::Entity;
-use super::live::{same_document, Current, VersionInfo};
-use super::AwsStore;
+use super::iam::VersionInfo;
+use super::live::{same_document, Current};
+use super::store::AwsStore;
 use crate::engine::policy;
 use crate::engine::target::{Target, TargetKind, MANAGED_LIMIT};
 use crate::sources::journal::{Action, Journal, JournalEntry, Outcome};
