@@ -23,7 +23,9 @@ impl Rules {
         let chain = migration::default_chain()?;
         let build = |p: Profile| -> Result<(Options, Kind), Error> {
             Ok((
-                Options::new(&p.allow_before_mfa)?.skipping(&p.skip_migration, &chain)?,
+                Options::new(&p.allow_before_mfa)?
+                    .skipping(&p.skip_migration, &chain)?
+                    .acknowledging(&args.allow_risky_exemption)?,
                 p.kind,
             ))
         };

@@ -13,5 +13,6 @@ mod impact;
 mod least_privilege;
 mod moto;
 mod props;
+mod risky;
 mod tools;
 mod util;
