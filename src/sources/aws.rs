@@ -976,6 +976,20 @@ impl AwsStore {
             {
                 return Ok(done);
             }
+        }
+        // Not a version IAM still holds: the journal's text is published only if forcemfa
+        // derives the live document from it (its digest can be recomputed by anyone).
+        let chain = crate::engine::migration::default_chain().map_err(|e| StoreError::Invalid {
+            at: self.at(target, "rollback"),
+            detail: e.to_string(),
+        })?;
+        crate::engine::restore::derives(target, original, &live.text, &chain).map_err(|why| {
+            StoreError::Invalid {
+                at: self.at(target, "rollback"),
+                detail: format!("change {}: {why}", entry.change_id),
+            }
+        })?;
+        if let TargetKind::Managed { arn, .. } = &target.kind {
             if live.versions.len() >= MAX_POLICY_VERSIONS {
                 let room = Room {
                     versions: &live.versions,

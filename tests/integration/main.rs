@@ -14,5 +14,6 @@ mod least_privilege;
 mod moto;
 mod props;
 mod risky;
+mod rollback_trust;
 mod tools;
 mod util;
