@@ -214,9 +214,11 @@ fn parse_line(line: &str) -> Result<JournalEntry, Classify> {
     })?;
     match sealed.sha256 {
         Some(d) if d == actual => Ok(sealed.entry),
-        Some(_) => Err(Box::new(|line| BadLine::Tampered {
+        Some(_) => Err(Box::new(|line| {
+            BadLine::Tampered {
             line,
-            message: "its content does not match its digest (the record was edited)".into(),
+            message: "its content does not match its digest (changed after it was written; the digest catches accidents, it is no signature)".into(),
+        }
         })),
         None => Err(Box::new(|line| BadLine::Tampered {
             line,
