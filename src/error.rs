@@ -31,6 +31,8 @@ pub enum Error {
     BadOption(#[from] crate::engine::migration::BadOption),
     #[error(transparent)]
     BadSkip(#[from] crate::engine::migration::BadSkip),
+    #[error(transparent)]
+    RiskyExemption(#[from] crate::engine::migration::RiskyExemption),
     #[error("unknown migration {0:?}; `forcemfa migrations list` shows the ids")]
     UnknownMigration(String),
     #[error("--format sarif is only for `scan`")]

@@ -20,13 +20,14 @@ use crate::cli::{Cli, Command, PlanArgs};
 use crate::error::Error;
 
 /// Every key of the file, for error messages.
-const KEYS: &str = "allow-before-mfa, skip-migration, kind, recent-days, include-iac-managed, \
+const KEYS: &str = "allow-before-mfa, allow-risky-exemption, skip-migration, kind, recent-days, include-iac-managed, \
     [accounts] role-name, session-name, concurrency, [[paths]] glob, allow-before-mfa, skip-migration, kind";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileSpec {
     allow_before_mfa: Option<Spanned<Vec<String>>>,
+    allow_risky_exemption: Option<Spanned<Vec<String>>>,
     skip_migration: Option<Spanned<Vec<String>>>,
     kind: Option<Spanned<String>>,
     recent_days: Option<Spanned<u32>>,
@@ -333,6 +334,16 @@ fn fold_plan_args(
         list(&spec.allow_before_mfa),
         |v| json!(v),
     );
+    // Listed only when given: reports made without it stay as they were.
+    if !args.allow_risky_exemption.is_empty() || spec.allow_risky_exemption.is_some() {
+        folder.fold(
+            "allow-risky-exemption",
+            "allow_risky_exemption",
+            &mut args.allow_risky_exemption,
+            list(&spec.allow_risky_exemption),
+            |v| json!(v),
+        );
+    }
     folder.fold(
         "skip-migration",
         "skip_migration",

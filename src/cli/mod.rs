@@ -101,6 +101,11 @@ pub struct PlanArgs {
     /// one action name (repeatable)
     #[arg(long = "allow-before-mfa", value_name = "NAME")]
     pub allow_before_mfa: Vec<String>,
+    /// Acknowledge one critical --allow-before-mfa exemption by its action name (privilege
+    /// escalation, new credentials or MFA removal before MFA, such as sts:AssumeRole or
+    /// iam:CreateAccessKey): refused without it, and always reported as a critical finding
+    #[arg(long = "allow-risky-exemption", value_name = "ACTION")]
+    pub allow_risky_exemption: Vec<String>,
     /// Do not apply this migration (id such as 0001, or name such as guard-bool-if-exists;
     /// repeatable). Recorded in saved plans; the never-less-safe check still applies
     #[arg(long = "skip-migration", value_name = "ID|NAME")]

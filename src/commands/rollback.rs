@@ -271,6 +271,33 @@ fn how(r: RolledBack) -> String {
     }
 }
 
+/// Why the journalled original must not be published, when forcemfa does not derive the live
+/// document from it (the digest only catches accidents: anyone who can edit the journal can
+/// reseal it). A managed policy may still go back to a version IAM holds, which the store
+/// checks against the record; the preview says so.
+fn untrusted(
+    entry: &JournalEntry,
+    original: &str,
+    live: &str,
+    text: &mut String,
+) -> Option<String> {
+    use crate::engine::target::TargetKind;
+    let chain = match crate::engine::migration::default_chain() {
+        Ok(chain) => chain,
+        Err(e) => return Some(e.to_string()),
+    };
+    let why = crate::engine::restore::derives(&entry.target, original, live, &chain).err()?;
+    match (&entry.target.kind, &entry.previous_default_version_id) {
+        (TargetKind::Managed { .. }, Some(version)) => {
+            text.push_str(&format!(
+                "  restored only by making version {version} the default again, if IAM still holds it with the journalled document: {why}\n"
+            ));
+            None
+        }
+        _ => Some(format!("{why}; nothing was written")),
+    }
+}
+
 /// What the operator sees before a rollback, and why it must not go ahead, if it must not.
 struct RollbackPreview {
     text: String,
@@ -322,6 +349,9 @@ fn rollback_preview(entry: &JournalEntry, live: &str, color: bool) -> RollbackPr
                 refused = Some(format!("the journalled document has {size} non-whitespace characters, over the limit of {limit}; nothing was written"));
             } else if !chars.is_empty() {
                 refused = Some(format!("the journalled document has characters IAM refuses ({chars:?}); nothing was written"));
+            }
+            if refused.is_none() {
+                refused = untrusted(entry, original, live, &mut text);
             }
         }
     }

@@ -43,7 +43,9 @@ impl Rules {
             });
         let build = |p: Profile, skip_origin: String| -> Result<Options1, Error> {
             Ok(Options1 {
-                options: Options::new(&p.allow_before_mfa)?.skipping(&p.skip_migration, &chain)?,
+                options: Options::new(&p.allow_before_mfa)?
+                    .skipping(&p.skip_migration, &chain)?
+                    .acknowledging(&args.allow_risky_exemption)?,
                 kind: p.kind,
                 skip_origin,
             })

@@ -370,7 +370,7 @@ async fn aws_rollback_writes_a_new_version_when_the_previous_default_is_gone() {
     let target = managed(&arn);
     let store = store();
     let (dir, mut j) = journal();
-    let new = migrated(&legacy);
+    let new = moto::planned(&legacy);
     store
         .publish_planned(&target, None, &legacy, &new, &mut j, "run1", false)
         .await
@@ -438,7 +438,7 @@ async fn aws_publish_inline_user_group_role_and_rollback_restores_originals() {
     let store = store();
     let (dir, mut j) = journal();
     for (target, before) in &cases {
-        let new = migrated(before);
+        let new = moto::planned(before);
         let out = store
             .publish_planned(target, None, before, &new, &mut j, "run1", false)
             .await

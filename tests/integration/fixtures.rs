@@ -128,7 +128,7 @@ fn bool_becomes_bool_if_exists_and_other_keys_stay() {
         "extra condition kept"
     );
     // sts:AssumeRole before MFA lets a stolen password assume roles: removed by default, and
-    // kept only when the operator says so, still reported.
+    // kept only when the operator says so, still reported as critical.
     assert!(
         !has(&exemptions(&c.after), "sts:AssumeRole"),
         "escalation exemption removed"
@@ -144,7 +144,7 @@ fn bool_becomes_bool_if_exists_and_other_keys_stay() {
         .findings
         .iter()
         .any(|f| f.rule == "exemption-before-mfa"
-            && f.severity == forcemfa::engine::detect::Severity::Info
+            && f.severity == forcemfa::engine::detect::Severity::Critical
             && f.message.contains("sts:AssumeRole")));
 }
 

@@ -15,6 +15,8 @@ mod impact;
 mod least_privilege;
 mod moto;
 mod props;
+mod risky;
+mod rollback_trust;
 mod terraform;
 mod tools;
 mod unread;

@@ -81,6 +81,24 @@ pub fn migrated(text: &str) -> String {
     serde_json::to_string_pretty(&doc).unwrap()
 }
 
+/// What forcemfa makes of `text` with no options: the document a real apply publishes, which
+/// `rollback` re-derives from the journalled original before publishing that again.
+pub fn planned(text: &str) -> String {
+    use forcemfa::engine::plan::{plan_one, Input, Item, SizeLimit};
+    let chain = forcemfa::engine::migration::default_chain().unwrap();
+    let target = forcemfa::engine::target::Target {
+        account: Some(ACCOUNT.into()),
+        kind: forcemfa::engine::target::TargetKind::File {
+            path: "policy.json".into(),
+        },
+    };
+    let input = Input::file(target, text.to_string(), SizeLimit::Managed);
+    match plan_one(&input, &chain, &Default::default()) {
+        Item::Change(c) => c.after,
+        other => panic!("forcemfa does not change this fixture: {other:?}"),
+    }
+}
+
 pub async fn create_managed(
     iam: &Client,
     name: &str,

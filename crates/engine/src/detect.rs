@@ -234,6 +234,10 @@ pub const ESCALATION: &[&str] = &[
     "sts:GetFederationToken",
 ];
 
+/// Exemptions that remove a user's MFA: with only the password, someone deactivates the owner's
+/// device and enrols their own (enrolment is always open before MFA), and the account is theirs.
+const MFA_REMOVAL: &[&str] = &["iam:DeactivateMFADevice"];
+
 /// Exemptions AWS documents as optional customisations of its own examples: low risk, still named.
 const DOCUMENTED_OPTIONAL: &[&str] = &[
     "iam:ChangePassword",
@@ -700,6 +704,12 @@ pub fn exemption_severity(action: &str) -> (Severity, &'static str) {
             "privilege escalation, new credentials or removing the guard before MFA",
         );
     }
+    if covers(MFA_REMOVAL) {
+        return (
+            Severity::Critical,
+            "removing a user's MFA device before MFA, so that another can be enrolled",
+        );
+    }
     if DOCUMENTED_OPTIONAL
         .iter()
         .any(|a| a.eq_ignore_ascii_case(action))
@@ -761,6 +771,26 @@ fn exemption_findings(guard: &Guard, allowed: &[String], findings: &mut Vec<Find
                 "exempt from the guard (statement {}), so allowed before MFA: {} ({why}); kept, review it",
                 guard.index + 1,
                 actions.join(", ")
+            ),
+            statement: Some(guard.index),
+            sid: guard.sid.clone(),
+        });
+    }
+    // A chosen exemption that is critical stays critical: choosing it does not make it safe, and
+    // whoever reads the report must see it among the worst findings, not as information.
+    let (risky, chosen): (Vec<String>, Vec<String>) = chosen
+        .into_iter()
+        .partition(|a| exemption_severity(a).0 == Severity::Critical);
+    if !risky.is_empty() {
+        let whys: BTreeSet<&str> = risky.iter().map(|a| exemption_severity(a).1).collect();
+        findings.push(Finding {
+            rule: EXEMPTION_RULE.into(),
+            severity: Severity::Critical,
+            message: format!(
+                "exempt from the guard (statement {}) by the operator's choice (--allow-before-mfa, acknowledged with --allow-risky-exemption), so allowed before MFA: {} ({})",
+                guard.index + 1,
+                risky.join(", "),
+                whys.into_iter().collect::<Vec<_>>().join("; ")
             ),
             statement: Some(guard.index),
             sid: guard.sid.clone(),
@@ -1012,6 +1042,45 @@ mod tests {
             assert_eq!(g.id, *id);
             assert!((g.similarity - 1.0).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn a_chosen_critical_exemption_is_still_a_critical_finding() {
+        let doc = json!({"Version": "2012-10-17", "Statement": {"Effect": "Deny",
+            "NotAction": ["iam:CreateVirtualMFADevice", "iam:EnableMFADevice", "sts:AssumeRole",
+                "iam:DeactivateMFADevice", "iam:GetLoginProfile"],
+            "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}});
+        let chosen: Vec<String> = [
+            "sts:AssumeRole",
+            "iam:DeactivateMFADevice",
+            "iam:GetLoginProfile",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let findings = detect_with(&doc, &chosen).findings;
+        let of = |severity: Severity| -> Vec<&Finding> {
+            findings
+                .iter()
+                .filter(|f| f.rule == EXEMPTION_RULE && f.severity == severity)
+                .collect()
+        };
+        let critical = of(Severity::Critical);
+        assert_eq!(critical.len(), 1, "{findings:?}");
+        assert!(critical[0]
+            .message
+            .contains("sts:AssumeRole, iam:DeactivateMFADevice"));
+        assert!(critical[0].message.contains("--allow-risky-exemption"));
+        // The low-risk choice stays information.
+        let info = of(Severity::Info);
+        assert_eq!(info.len(), 1, "{findings:?}");
+        assert!(info[0].message.ends_with(": iam:GetLoginProfile"));
+        // Found in a policy without being chosen, MFA removal is critical too.
+        assert_eq!(
+            exemption_severity("iam:DeactivateMFADevice").0,
+            Severity::Critical
+        );
+        assert_eq!(exemption_severity("iam:Deactivate*").0, Severity::Critical);
     }
 
     #[test]

@@ -17,4 +17,5 @@ pub mod pattern;
 pub mod plan;
 pub mod policy;
 pub mod reach;
+pub mod restore;
 pub mod target;

@@ -648,6 +648,8 @@ pub enum PlanFileError {
         planned: Vec<String>,
         given: Vec<String>,
     },
+    #[error("the plan keeps {action} exempt before MFA without the acknowledgement that exemption needs (--allow-risky-exemption {action}): it was edited or made without it; make the plan again and review it", action = .0.action)]
+    Risky(migration::RiskyExemption),
 }
 
 impl PlanFile {
@@ -765,6 +767,7 @@ impl PlanFile {
                 .join(", ");
             return Err(PlanFileError::Migrations { detail });
         }
+        self.options.check_risk().map_err(PlanFileError::Risky)?;
         if let Some(given) = given {
             let differs = (!given.allow_before_mfa.is_empty()
                 && given.allow_before_mfa != self.options.allow_before_mfa)

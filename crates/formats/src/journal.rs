@@ -1,5 +1,9 @@
 //! The journal's record format: one JSON object per line, each sealed with a SHA-256 digest of
-//! its content, so that a record edited by hand is refused rather than trusted by `rollback`.
+//! its content. The digest catches a record changed by accident (a slip in an editor, a bad
+//! merge, a truncated copy): such a record is refused rather than used. It is not a signature:
+//! whoever can write the file can recompute it, so it does not stop a deliberate forgery, and
+//! `rollback` trusts a record's documents only as far as it can check them against IAM (see
+//! `forcemfa_engine::restore`).
 //!
 //! Records are self-delimiting (one line each, newline-terminated). A line cut short by a crash
 //! (a syntax error at its end) is a **torn** line: it is skipped with a warning wherever it is,
@@ -146,7 +150,8 @@ pub enum BadLine {
     Torn { line: usize },
     /// Complete, but not a journal record.
     Corrupt { line: usize, message: String },
-    /// A record whose digest does not match its content (edited by hand), or that has none.
+    /// A record whose digest does not match its content (changed since it was written), or that
+    /// has none. A record changed and resealed is not caught here.
     Tampered { line: usize, message: String },
 }
 
@@ -209,9 +214,11 @@ fn parse_line(line: &str) -> Result<JournalEntry, Classify> {
     })?;
     match sealed.sha256 {
         Some(d) if d == actual => Ok(sealed.entry),
-        Some(_) => Err(Box::new(|line| BadLine::Tampered {
+        Some(_) => Err(Box::new(|line| {
+            BadLine::Tampered {
             line,
-            message: "its content does not match its digest (the record was edited)".into(),
+            message: "its content does not match its digest (changed after it was written; the digest catches accidents, it is no signature)".into(),
+        }
         })),
         None => Err(Box::new(|line| BadLine::Tampered {
             line,

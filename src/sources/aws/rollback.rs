@@ -71,6 +71,18 @@ impl AwsStore {
         {
             return Ok(done);
         }
+        // Not a version IAM still holds: the journal's text is published only if forcemfa
+        // derives the live document from it (its digest can be recomputed by anyone).
+        let chain = crate::engine::migration::default_chain().map_err(|e| StoreError::Invalid {
+            at: self.iam.at(target, "rollback"),
+            detail: e.to_string(),
+        })?;
+        crate::engine::restore::derives(target, original, &live.text, &chain).map_err(|why| {
+            StoreError::Invalid {
+                at: self.iam.at(target, "rollback"),
+                detail: format!("change {}: {why}", entry.change_id),
+            }
+        })?;
         self.make_room(target, &live, journal, run_id, &change_id)
             .await?;
         let (version_id, _) = self

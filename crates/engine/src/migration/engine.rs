@@ -117,8 +117,17 @@ pub fn migrate(doc: &Value, chain: &[Migration], options: &Options) -> Outcome {
                     ),
                     checksum: String::new(),
                     changes: r.changes,
+                    // Choosing a critical exemption does not make it less critical.
+                    severity: if r
+                        .touched
+                        .iter()
+                        .any(|a| detect::exemption_severity(a).0 == detect::Severity::Critical)
+                    {
+                        detect::Severity::Critical
+                    } else {
+                        detect::Severity::Info
+                    },
                     touched: r.touched,
-                    severity: crate::detect::Severity::Info,
                 });
             }
         }

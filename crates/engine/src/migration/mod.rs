@@ -179,6 +179,16 @@ pub struct BadOption(pub String);
 #[error("unknown --skip-migration value {0:?}: give a migration id (0001) or name (guard-bool-if-exists); `forcemfa migrations list` shows them")]
 pub struct BadSkip(pub String);
 
+/// An `--allow-before-mfa` exemption that opens privilege escalation, new credentials or MFA
+/// removal before MFA ([`crate::detect::exemption_severity`] rates it critical), given without
+/// its own acknowledgement.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("--allow-before-mfa {action} refused ({why}): anyone holding only a user's password could use it. If that is really meant, give --allow-risky-exemption {action} as well; it is then reported as a critical finding on every policy it keeps exempt")]
+pub struct RiskyExemption {
+    pub action: String,
+    pub why: &'static str,
+}
+
 /// Opt-in exemptions beyond the enrolment set, and migrations skipped on purpose. Recorded in
 /// plans. Neither can weaken the safety invariant: a skipped migration only leaves a policy as it
 /// was, and every exemption a rewrite opens must be one of these.
@@ -189,6 +199,10 @@ pub struct Options {
     /// Ids of migrations not to apply (`--skip-migration`), sorted and deduplicated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_migration: Vec<String>,
+    /// Critical exemptions the operator acknowledged by name (`--allow-risky-exemption`), sorted
+    /// and deduplicated: without its acknowledgement such an exemption is refused ([`Options::check_risk`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_risky_exemption: Vec<String>,
 }
 
 impl Options {
@@ -201,7 +215,43 @@ impl Options {
         Ok(Options {
             allow_before_mfa: set.into_iter().collect(),
             skip_migration: Vec::new(),
+            allow_risky_exemption: Vec::new(),
         })
+    }
+
+    /// Record the acknowledged critical exemptions (`--allow-risky-exemption ACTION`), then check
+    /// that every critical exemption these options open is one of them.
+    pub fn acknowledging(mut self, actions: &[String]) -> Result<Options, RiskyExemption> {
+        let set: BTreeSet<String> = actions.iter().map(|a| a.trim().to_string()).collect();
+        self.allow_risky_exemption = set.into_iter().collect();
+        self.check_risk()?;
+        Ok(self)
+    }
+
+    /// The exemptions these options open that let a user without MFA escalate privilege, create
+    /// credentials or remove MFA, each with what it opens.
+    pub fn risky(&self) -> Vec<(String, &'static str)> {
+        self.actions()
+            .into_iter()
+            .filter_map(|a| {
+                let (severity, why) = crate::detect::exemption_severity(&a);
+                (severity == crate::detect::Severity::Critical).then_some((a, why))
+            })
+            .collect()
+    }
+
+    /// Every critical exemption is acknowledged by name. Options read back from a saved plan
+    /// are checked too, so an edited plan cannot open one quietly.
+    pub fn check_risk(&self) -> Result<(), RiskyExemption> {
+        match self.risky().into_iter().find(|(a, _)| {
+            !self
+                .allow_risky_exemption
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(a))
+        }) {
+            Some((action, why)) => Err(RiskyExemption { action, why }),
+            None => Ok(()),
+        }
     }
 
     /// Skip these migrations (ids, names or file stems of `chain`), recorded as ids.
@@ -224,6 +274,11 @@ impl Options {
                 self.skip_migration
                     .iter()
                     .map(|m| format!("--skip-migration {m}")),
+            )
+            .chain(
+                self.allow_risky_exemption
+                    .iter()
+                    .map(|a| format!("--allow-risky-exemption {a}")),
             )
             .collect()
     }
@@ -348,6 +403,60 @@ mod tests {
             load(&[("0002_x.toml", good)]),
             Err(LoadError::IdMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn critical_exemptions_need_their_own_acknowledgement() {
+        let opts = |names: &[&str]| {
+            Options::new(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        for action in [
+            "sts:AssumeRole",
+            "iam:PutUserPolicy",
+            "iam:DeactivateMFADevice",
+            "iam:CreateAccessKey",
+            "iam:AttachUserPolicy",
+            "sts:GetFederationToken",
+        ] {
+            let refused = opts(&[action]).acknowledging(&[]);
+            assert_eq!(
+                refused.as_ref().map_err(|e| e.action.as_str()),
+                Err(action),
+                "{action} opened without acknowledgement"
+            );
+            let msg = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                msg.contains(&format!("--allow-risky-exemption {action}")),
+                "{msg}"
+            );
+            // Acknowledging another action does not do; acknowledging it does.
+            assert!(opts(&[action])
+                .acknowledging(&["iam:CreateUser".into()])
+                .is_err());
+            let ok = opts(&[action]).acknowledging(&[action.to_lowercase()]);
+            assert!(ok.is_ok(), "{action}: {ok:?}");
+        }
+        // The documented named options and ordinary reads need nothing more.
+        for safe in [
+            "password-change",
+            "login-profile",
+            "mfa-device-cleanup",
+            "iam:GetLoginProfile",
+        ] {
+            assert_eq!(
+                opts(&[safe]).acknowledging(&[]).map(|o| o.risky()),
+                Ok(vec![])
+            );
+        }
+        // Options from a saved plan are checked without the command line.
+        let mut edited = opts(&["iam:PutUserPolicy"]);
+        assert!(edited.check_risk().is_err());
+        edited.allow_risky_exemption = vec!["iam:PutUserPolicy".into()];
+        assert!(edited.check_risk().is_ok());
+        assert!(edited
+            .describe()
+            .contains(&"--allow-risky-exemption iam:PutUserPolicy".to_string()));
     }
 
     #[test]
