@@ -9,6 +9,8 @@
 //! and their credentials, for the impact of each change).
 pub mod accounts;
 pub mod aws;
+pub mod cloudtrail;
+pub mod evidence;
 pub mod files;
 pub mod iac;
 pub mod journal;
@@ -16,4 +18,5 @@ pub mod parallel;
 pub mod principals;
 pub mod reach;
 pub mod refresh;
+pub mod trail;
 pub mod writer;

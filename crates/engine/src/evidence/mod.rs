@@ -470,7 +470,8 @@ pub struct Evidence {
     pub last_seen: Option<String>,
     /// Calls that would fail: `[definite, definite + unknown]`.
     pub bracket: [usize; 2],
-    /// How the calls were made ("with the access key alone").
+    /// How the calls were made ("with the access key alone", or ": 21 in MFA sessions, 3 with
+    /// the access key alone").
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub how: String,
     /// Why calls are unknown, and why the read is partial.
@@ -553,7 +554,9 @@ impl Evidence {
         let calls = if self.calls == 1 { "call" } else { "calls" };
         let mut s = format!("{} {calls} in {days}", self.calls);
         if !self.how.is_empty() {
-            s.push(' ');
+            if !self.how.starts_with(':') {
+                s.push(' ');
+            }
             s.push_str(&self.how);
         }
         s.push_str(&format!(" ({})", self.source.label()));
@@ -657,15 +660,18 @@ pub fn assess(
             .then_with(|| a.verdict.cmp(&b.verdict))
             .then_with(|| a.action.cmp(&b.action))
     });
-    let how = match how.len() {
-        0 => String::new(),
-        1 => how.keys().next().map(|s| s.to_string()).unwrap_or_default(),
-        _ => how
-            .iter()
-            .rev()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+    let mut ways: Vec<(&str, usize)> = how.into_iter().collect();
+    ways.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let how = match ways.as_slice() {
+        [] => String::new(),
+        [(one, _)] => one.to_string(),
+        _ => format!(
+            ": {}",
+            ways.iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let mut notes: Vec<String> = notes.into_iter().collect();
     if let Some(p) = &partial {
