@@ -37,14 +37,6 @@ impl Ui {
         }
     }
 
-    /// How reports are rendered for this terminal.
-    pub fn text_options(&self) -> crate::report::TextOptions {
-        crate::report::TextOptions {
-            color: self.color,
-            verbose: self.verbose,
-        }
-    }
-
     /// Results (stdout). Broken pipes (`| head`) are not errors worth a panic.
     pub fn out(&self, text: &str) -> Result<(), crate::error::Error> {
         // JSON and SARIF reports: JSON escapes, so the output stays valid JSON.

@@ -342,10 +342,10 @@ fn parse(text: &str, file: &str) -> Result<FileSpec, Error> {
     })
 }
 
-/// Load the config (from `--config`, else discovered from the working directory) and fold it into
-/// the parsed command line: every option the command line did not give takes the file's value.
-pub fn apply(cli: &mut Cli) -> Result<(), Error> {
-    let path = match &cli.global.config {
+/// The config file of this run: `--config FILE`, else the one discovered from the working
+/// directory (named relative to it when it is in it, as the operator sees it).
+fn locate(given: Option<&PathBuf>) -> Result<Option<PathBuf>, Error> {
+    match given {
         Some(p) => {
             if !p.is_file() {
                 return Err(Error::Input {
@@ -353,188 +353,250 @@ pub fn apply(cli: &mut Cli) -> Result<(), Error> {
                     message: "no such config file (--config)".into(),
                 });
             }
-            Some(p.clone())
+            Ok(Some(p.clone()))
         }
-        None => std::env::current_dir().ok().and_then(|d| {
-            // Named relative to the working directory when it is in it, as the operator sees it.
+        None => Ok(std::env::current_dir().ok().and_then(|d| {
             discover(&d).map(|p| p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p))
-        }),
-    };
-    let (spec, text, name) = match &path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::Input {
-                path: p.display().to_string(),
-                message: format!("cannot read the config file: {e}"),
-            })?;
-            let name = p.display().to_string();
-            (parse(&text, &name)?, text, name)
+        })),
+    }
+}
+
+/// A config file read and parsed, with its text and name for `FILE:LINE` origins.
+#[derive(Default)]
+struct Loaded {
+    spec: FileSpec,
+    text: String,
+    name: String,
+}
+
+impl Loaded {
+    fn read(path: Option<&PathBuf>) -> Result<Loaded, Error> {
+        let Some(p) = path else {
+            return Ok(Loaded::default());
+        };
+        let text = std::fs::read_to_string(p).map_err(|e| Error::Input {
+            path: p.display().to_string(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        let name = p.display().to_string();
+        Ok(Loaded {
+            spec: parse(&text, &name)?,
+            text,
+            name,
+        })
+    }
+
+    /// `FILE:LINE` of a span.
+    fn at(&self, span: std::ops::Range<usize>) -> String {
+        format!("{}:{}", self.name, line_of(&self.text, span.start))
+    }
+
+    /// A value of the file with its origin.
+    fn value<T: Clone>(&self, v: &Spanned<T>) -> (T, Origin) {
+        (v.get_ref().clone(), Origin::File(self.at(v.span())))
+    }
+
+    /// The `[[paths]]` tables, with their globs compiled.
+    fn paths(&self) -> Result<Vec<PathOverride>, Error> {
+        let mut paths = Vec::new();
+        for p in &self.spec.paths {
+            let here = self.at(p.glob.span());
+            let matcher = globset::GlobBuilder::new(p.glob.get_ref())
+                .literal_separator(true)
+                .build()
+                .map_err(|e| Error::Input {
+                    path: here.clone(),
+                    message: format!("bad glob {:?}: {e}", p.glob.get_ref()),
+                })?
+                .compile_matcher();
+            paths.push(PathOverride {
+                glob: p.glob.get_ref().clone(),
+                at: here,
+                matcher,
+                allow_before_mfa: p.allow_before_mfa.as_ref().map(|v| v.get_ref().clone()),
+                skip_migration: p.skip_migration.as_ref().map(|v| v.get_ref().clone()),
+                kind: p
+                    .kind
+                    .as_ref()
+                    .map(|k| parse_kind(&self.text, &self.name, k))
+                    .transpose()?,
+            });
         }
-        None => (FileSpec::default(), String::new(), String::new()),
+        Ok(paths)
+    }
+}
+
+/// The folder `[[paths]]` globs are relative to: the config file's, made absolute.
+fn base_of(path: Option<&PathBuf>) -> Option<PathBuf> {
+    let d = path?.parent()?.to_path_buf();
+    let d = if d.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        d
     };
+    Some(if d.is_absolute() {
+        d
+    } else {
+        std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d)
+    })
+}
+
+/// Folds options into the parsed command line, recording each one's origin: the command line
+/// wins, then the file, then the default clap already filled in.
+struct Folder<'a> {
+    explicit: &'a [String],
+    settings: Vec<Setting>,
+}
+
+impl Folder<'_> {
+    fn fold<T>(
+        &mut self,
+        key: &'static str,
+        id: &str,
+        slot: &mut T,
+        file: Option<(T, Origin)>,
+        to_json: impl Fn(&T) -> Value,
+    ) {
+        let origin = if self.explicit.iter().any(|e| e == id) {
+            Origin::CommandLine
+        } else if let Some((v, origin)) = file {
+            *slot = v;
+            origin
+        } else {
+            Origin::Default
+        };
+        self.settings.push(Setting {
+            key,
+            value: to_json(slot),
+            origin,
+        });
+    }
+}
+
+/// Load the config (from `--config`, else discovered from the working directory) and fold it into
+/// the parsed command line: every option the command line did not give takes the file's value.
+pub fn apply(cli: &mut Cli) -> Result<(), Error> {
+    let path = locate(cli.global.config.as_ref())?;
+    let file = Loaded::read(path.as_ref())?;
     let explicit = cli.explicit.clone();
-    let given = |id: &str| explicit.iter().any(|e| e == id);
-    let at = |span: std::ops::Range<usize>| {
-        Origin::File(format!("{name}:{}", line_of(&text, span.start)))
+    let mut folder = Folder {
+        explicit: &explicit,
+        settings: Vec::new(),
     };
-    let file_kind = spec
+    // Checked whatever the command, so that a bad file is found by any of them.
+    let file_kind = file
+        .spec
         .kind
         .as_ref()
-        .map(|k| parse_kind(&text, &name, k).map(|v| (v, at(k.span()))))
-        .transpose()?;
-    let mut paths = Vec::new();
-    for p in &spec.paths {
-        let here = format!("{name}:{}", line_of(&text, p.glob.span().start));
-        let matcher = globset::GlobBuilder::new(p.glob.get_ref())
-            .literal_separator(true)
-            .build()
-            .map_err(|e| Error::Input {
-                path: here.clone(),
-                message: format!("bad glob {:?}: {e}", p.glob.get_ref()),
-            })?
-            .compile_matcher();
-        paths.push(PathOverride {
-            glob: p.glob.get_ref().clone(),
-            at: here,
-            matcher,
-            allow_before_mfa: p.allow_before_mfa.as_ref().map(|v| v.get_ref().clone()),
-            skip_migration: p.skip_migration.as_ref().map(|v| v.get_ref().clone()),
-            kind: p
-                .kind
-                .as_ref()
-                .map(|k| parse_kind(&text, &name, k))
-                .transpose()?,
-        });
-    }
-    let base = path
-        .as_ref()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                d
-            }
+        .map(|k| {
+            parse_kind(&file.text, &file.name, k).map(|v| (v, Origin::File(file.at(k.span()))))
         })
-        .map(|d| {
-            if d.is_absolute() {
-                d
-            } else {
-                std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d)
-            }
-        });
-    let mut resolved = Resolved {
-        file: path.clone(),
-        base,
-        settings: Vec::new(),
-        paths,
-    };
-
-    // Folds one option: the command line wins, then the file, then the default already parsed.
-    macro_rules! fold {
-        ($key:literal, $id:literal, $slot:expr, $file:expr, $to_json:expr) => {{
-            let origin = if given($id) {
-                Origin::CommandLine
-            } else if let Some((v, origin)) = $file {
-                $slot = v;
-                origin
-            } else {
-                Origin::Default
-            };
-            resolved.settings.push(Setting {
-                key: $key,
-                value: $to_json(&$slot),
-                origin,
-            });
-        }};
-    }
-    let list =
-        |v: &Option<Spanned<Vec<String>>>| v.as_ref().map(|v| (v.get_ref().clone(), at(v.span())));
-    let to_list = |v: &Vec<String>| json!(v);
-
-    let rollback_session = match &mut cli.command {
-        Command::Rollback { connect, .. } => Some(connect),
-        _ => None,
-    };
-    if let Some(connect) = rollback_session {
-        let session = spec.accounts.as_ref().and_then(|a| a.session_name.as_ref());
-        fold!(
-            "accounts.session-name",
-            "session_name",
-            connect.session_name,
-            session.map(|s| (s.get_ref().clone(), at(s.span()))),
-            |v: &String| json!(v)
-        );
-        cli.config = resolved;
-        return Ok(());
-    }
-    let args = match &mut cli.command {
+        .transpose()?;
+    let paths = file.paths()?;
+    match &mut cli.command {
+        Command::Rollback { connect, .. } => {
+            let session = file
+                .spec
+                .accounts
+                .as_ref()
+                .and_then(|a| a.session_name.as_ref());
+            folder.fold(
+                "accounts.session-name",
+                "session_name",
+                &mut connect.session_name,
+                session.map(|s| file.value(s)),
+                |v| json!(v),
+            );
+        }
         Command::Scan { args, .. }
         | Command::Plan { args, .. }
         | Command::Apply { args, .. }
-        | Command::Config { args } => args,
-        _ => {
-            cli.config = resolved;
-            return Ok(());
-        }
+        | Command::Config { args } => fold_plan_args(&mut folder, &file, file_kind, args)?,
+        _ => {}
+    }
+    let resolved = Resolved {
+        file: path.clone(),
+        base: base_of(path.as_ref()),
+        settings: folder.settings,
+        paths,
     };
-    fold!(
+    if let Command::Scan { args, .. }
+    | Command::Plan { args, .. }
+    | Command::Apply { args, .. }
+    | Command::Config { args } = &mut cli.command
+    {
+        args.config = resolved.clone();
+    }
+    cli.config = resolved;
+    Ok(())
+}
+
+/// The options of scan, plan, apply and config, folded in the order `forcemfa config` lists them.
+fn fold_plan_args(
+    folder: &mut Folder,
+    file: &Loaded,
+    file_kind: Option<(Kind, Origin)>,
+    args: &mut PlanArgs,
+) -> Result<(), Error> {
+    let spec = &file.spec;
+    let list = |v: &Option<Spanned<Vec<String>>>| v.as_ref().map(|v| file.value(v));
+    folder.fold(
         "allow-before-mfa",
         "allow_before_mfa",
-        args.allow_before_mfa,
+        &mut args.allow_before_mfa,
         list(&spec.allow_before_mfa),
-        to_list
+        |v| json!(v),
     );
-    fold!(
+    folder.fold(
         "skip-migration",
         "skip_migration",
-        args.skip_migration,
+        &mut args.skip_migration,
         list(&spec.skip_migration),
-        to_list
+        |v| json!(v),
     );
-    fold!("kind", "kind", args.kind, file_kind, |k: &Kind| json!(
-        kind_name(*k)
-    ));
-    fold!(
+    folder.fold("kind", "kind", &mut args.kind, file_kind, |k| {
+        json!(kind_name(*k))
+    });
+    folder.fold(
         "recent-days",
         "recent_days",
-        args.aws.impact.recent_days,
-        spec.recent_days
-            .as_ref()
-            .map(|v| (i64::from(*v.get_ref()), at(v.span()))),
-        |v: &i64| json!(v)
+        &mut args.aws.impact.recent_days,
+        spec.recent_days.as_ref().map(|v| {
+            let (days, origin) = file.value(v);
+            (i64::from(days), origin)
+        }),
+        |v| json!(v),
     );
-    fold!(
+    folder.fold(
         "include-iac-managed",
         "include_iac_managed",
-        args.aws.include_iac_managed,
-        spec.include_iac_managed
-            .as_ref()
-            .map(|v| (*v.get_ref(), at(v.span()))),
-        |v: &bool| json!(v)
+        &mut args.aws.include_iac_managed,
+        spec.include_iac_managed.as_ref().map(|v| file.value(v)),
+        |v| json!(v),
     );
     let accounts = spec.accounts.as_ref();
-    fold!(
+    folder.fold(
         "accounts.role-name",
         "role_name",
-        args.batch.role_name,
+        &mut args.batch.role_name,
         accounts
             .and_then(|a| a.role_name.as_ref())
-            .map(|v| (v.get_ref().clone(), at(v.span()))),
-        |v: &String| json!(v)
+            .map(|v| file.value(v)),
+        |v| json!(v),
     );
-    fold!(
+    folder.fold(
         "accounts.session-name",
         "session_name",
-        args.aws.connect.session_name,
+        &mut args.aws.connect.session_name,
         accounts
             .and_then(|a| a.session_name.as_ref())
-            .map(|v| (v.get_ref().clone(), at(v.span()))),
-        |v: &String| json!(v)
+            .map(|v| file.value(v)),
+        |v| json!(v),
     );
     if let Some(c) = accounts.and_then(|a| a.concurrency.as_ref()) {
         if *c.get_ref() == 0 || *c.get_ref() > 256 {
             return Err(Error::Input {
-                path: format!("{name}:{}", line_of(&text, c.span().start)),
+                path: file.at(c.span()),
                 message: format!(
                     "accounts.concurrency {} is out of range: use 1 to 256",
                     c.get_ref()
@@ -542,17 +604,15 @@ pub fn apply(cli: &mut Cli) -> Result<(), Error> {
             });
         }
     }
-    fold!(
+    folder.fold(
         "accounts.concurrency",
         "concurrency",
-        args.batch.concurrency,
+        &mut args.batch.concurrency,
         accounts
             .and_then(|a| a.concurrency.as_ref())
-            .map(|v| (*v.get_ref(), at(v.span()))),
-        |v: &u16| json!(v)
+            .map(|v| file.value(v)),
+        |v| json!(v),
     );
-    args.config = resolved.clone();
-    cli.config = resolved;
     Ok(())
 }
 

@@ -20,16 +20,13 @@ pub const DEFAULT_SESSION_NAME: &str = "forcemfa";
         MFA or with a stale MFA session, whatever a migration declares.\n\n\
         Exit codes: 0 success or nothing to change; 1 error; 2 changes pending (with --detailed-exitcode); \
         4 a change was blocked by verification; 130 interrupted.",
-    // issue 13 (help names every kind of source) begin
     after_help = crate::cli::SOURCES_HELP,
-    // issue 13 end
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub global: Global,
-    // issue 13 (config file) begin
     /// Ids of the arguments given on the command line (filled by `main`), so that the config file
     /// fills in only the others.
     #[arg(skip)]
@@ -37,10 +34,8 @@ pub struct Cli {
     /// The configuration in force (`config::apply`).
     #[arg(skip)]
     pub config: crate::cli::config::Resolved,
-    // issue 13 end
 }
 
-// issue 13 (help names every kind of source) begin
 /// The kinds of SOURCE, with one example each: shown by `--help` and every subcommand's help.
 pub const SOURCES_HELP: &str = "SOURCE is any of:\n  \
     a policy JSON file            forcemfa plan policies/force-mfa.json\n  \
@@ -52,7 +47,6 @@ pub const SOURCES_HELP: &str = "SOURCE is any of:\n  \
     many accounts                 forcemfa plan --accounts accounts.toml   (or --org)\n\n\
     Options not given on the command line come from forcemfa.toml (this folder or a parent, up to \
     the repository root) or --config FILE; `forcemfa config` shows the effective options.";
-// issue 13 end
 
 #[derive(Debug, Args)]
 pub struct Global {
@@ -68,11 +62,9 @@ pub struct Global {
     /// Print more (effect rows of each change, unchanged policies' findings)
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    // issue 13 (config file) begin
     /// Config file (default: forcemfa.toml in this folder or a parent, up to the repository root)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    // issue 13 end
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,11 +112,9 @@ pub struct PlanArgs {
     /// IAM size limit to check files against
     #[arg(long, value_enum, default_value_t = Kind::Managed)]
     pub kind: Kind,
-    // issue 13 (config file) begin
     /// The config in force (filled by `config::apply`): effective options and `[[paths]]` overrides
     #[arg(skip)]
     pub config: crate::cli::config::Resolved,
-    // issue 13 end
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -193,7 +183,7 @@ pub struct AwsArgs {
     pub impact: ImpactArgs,
 }
 
-/// The who-is-affected gate of `apply` (issue 9).
+/// The who-is-affected gate of `apply`.
 #[derive(Debug, Args, Clone)]
 pub struct ImpactArgs {
     /// apply --yes: publish even a change that cuts off access used in the last --recent-days
@@ -202,9 +192,6 @@ pub struct ImpactArgs {
     /// apply --yes: access used within this many days counts as in use
     #[arg(long, value_name = "N", default_value_t = crate::engine::impact::DEFAULT_RECENT_DAYS)]
     pub recent_days: i64,
-    /// Set for `apply --plan`: read the principals again and refuse changes whose impact grew.
-    #[arg(skip)]
-    pub recheck: bool,
 }
 
 impl Default for ImpactArgs {
@@ -212,7 +199,6 @@ impl Default for ImpactArgs {
         ImpactArgs {
             accept_impact: false,
             recent_days: crate::engine::impact::DEFAULT_RECENT_DAYS,
-            recheck: false,
         }
     }
 }
@@ -308,7 +294,6 @@ pub enum Command {
         #[arg(long, value_name = "BASE")]
         against: Option<PathBuf>,
     },
-    // issue 13 (config, completions, man page) begin
     /// The effective options (command line, forcemfa.toml, defaults) and where each comes from
     #[command(after_help = SOURCES_HELP)]
     Config {
@@ -323,7 +308,6 @@ pub enum Command {
     },
     /// The manual page (roff): `forcemfa man > ~/.local/share/man/man1/forcemfa.1`
     Man,
-    // issue 13 end
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,27 +19,31 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::cli::{Format, PlanArgs};
-use crate::commands::output::{self, Report};
+use crate::commands::exit::exit_for_apply;
+use crate::commands::gate::Gate;
 use crate::commands::plan::{plan_accounts, plan_files_part, Planned};
 use crate::commands::progress::Phase;
-use crate::commands::scope::{self, Part};
-use crate::commands::{chain_and_options, planned_text, runtime};
+use crate::commands::rules::Rules;
+use crate::commands::saved::load_checked_plan;
+use crate::commands::scope::{self, runtime, Part};
 use crate::engine::plan::{sha256, Item, PlanFile, PlannedChange};
 use crate::error::{Error, Exit};
-use crate::report::{self, Mode};
+use crate::report::run::{emit, Report};
+use crate::report::text::{change_text, planned_text, TextOptions};
+use crate::report::Mode;
 use crate::sources::journal::{self, Journal};
 use crate::sources::reach::{self, Base};
 use crate::sources::writer::{IamWriter, Writer};
 use crate::ui::{self, Answer, Ui};
 
-pub use crate::sources::writer::{ChangeResult as Result, Outcome};
+use crate::sources::writer::{ChangeResult as Result, Outcome};
 
 /// Rules that hold a change back whatever the operator answers.
 pub struct Settings {
     pub yes: bool,
     pub include_iac_managed: bool,
     /// Who is affected: the gate of `apply --yes` and of saved plans.
-    pub impact: crate::report::impact::Gate,
+    pub impact: Gate,
 }
 
 /// A run being applied: its parts (with their changes) and what the operator sees before each
@@ -67,18 +71,22 @@ pub fn apply(
     let mut settings = Settings {
         yes,
         include_iac_managed: args.aws.include_iac_managed,
-        impact: crate::report::impact::Gate::new(
+        impact: Gate::new(
             args.aws.impact.accept_impact,
             args.aws.impact.recent_days,
             yes,
         ),
     };
+    let rules = Arc::new(Rules::new(
+        args,
+        plan_path.is_none() && !args.sources.is_empty(),
+    )?);
     let journal_path = scope::journal_path(&args.aws.journal);
     let interrupted = Arc::new(AtomicBool::new(false));
     let rt = runtime()?;
     let run = rt.block_on(async {
         watch_ctrl_c(interrupted.clone());
-        let mut job = prepare(ui, args, plan_path).await?;
+        let mut job = prepare(ui, args, plan_path, rules).await?;
         let concurrency = usize::from(args.batch.concurrency);
         connect(*ui, &mut job, concurrency).await;
         if job.saved.is_some() {
@@ -107,8 +115,9 @@ pub fn apply(
         file: args.batch.report.as_deref(),
         effective_options: Some(args.config.to_json()),
     };
-    output::emit(ui, format, &parts, &report)?;
-    Ok(exit_code(&parts, was_interrupted))
+    let views: Vec<_> = parts.iter().map(Part::view).collect();
+    emit(ui, format, &views, &report)?;
+    Ok(exit_for_apply(&parts, was_interrupted))
 }
 
 /// A saved plan carries the impact it was reviewed with: read who is affected again now, per
@@ -134,26 +143,6 @@ async fn recheck_impacts(
     now
 }
 
-/// Interrupted, then blocked, then failed: the strongest signal wins.
-fn exit_code(parts: &[Part], interrupted: bool) -> Exit {
-    let blocked = parts.iter().any(|p| {
-        p.results.iter().any(|r| r.outcome.is_held_back())
-            || !p.blocked.is_empty()
-            || p.items
-                .iter()
-                .any(|i| matches!(i, Item::Change(c) if c.is_blocked()))
-    });
-    if interrupted {
-        Exit::Interrupted
-    } else if blocked {
-        Exit::Blocked
-    } else if parts.iter().any(Part::failed) {
-        Exit::Error
-    } else {
-        Exit::Ok
-    }
-}
-
 /// Ctrl-C stops new writes; the ones in flight finish and are journalled.
 fn watch_ctrl_c(flag: Arc<AtomicBool>) {
     tokio::spawn(async move {
@@ -168,43 +157,52 @@ async fn prepare(
     ui: &Ui,
     args: &PlanArgs,
     plan_path: Option<&Path>,
+    rules: Arc<Rules>,
 ) -> std::result::Result<Job, Error> {
     match plan_path {
-        Some(path) => prepare_saved(ui, args, path).await,
+        Some(path) => prepare_saved(ui, args, path, &rules).await,
         None => {
             let planned = if args.sources.is_empty() {
-                plan_accounts(ui, args).await?
+                plan_accounts(ui, args, rules.clone()).await?
             } else {
-                plan_files_part(args)?
+                plan_files_part(args, &rules)?
             };
-            prepare_fresh(ui, args, planned)
+            Ok(prepare_fresh(ui, planned, &rules))
         }
     }
 }
 
-fn prepare_fresh(ui: &Ui, args: &PlanArgs, planned: Planned) -> std::result::Result<Job, Error> {
-    let (chain, options) = chain_and_options(args)?;
+fn prepare_fresh(ui: &Ui, planned: Planned, rules: &Rules) -> Job {
     let mut prompts = BTreeMap::new();
     let mut parts = planned.parts;
+    let opts = TextOptions {
+        color: ui.color,
+        verbose: ui.verbose,
+    };
     for p in &mut parts {
-        p.changes = PlanFile::new(&p.items, &chain, &options, String::new()).changes;
+        p.changes = PlanFile::new(&p.items, &rules.chain, rules.options(), String::new()).changes;
         for i in &p.items {
             if let Item::Change(c) = i {
-                prompts.insert(c.id.clone(), report::change_text(c, ui.text_options()));
+                prompts.insert(c.id.clone(), change_text(c, opts));
             }
         }
     }
-    Ok(Job {
+    Job {
         parts,
         prompts,
         saved: None,
         base: None,
-    })
+    }
 }
 
-async fn prepare_saved(ui: &Ui, args: &PlanArgs, path: &Path) -> std::result::Result<Job, Error> {
+async fn prepare_saved(
+    ui: &Ui,
+    args: &PlanArgs,
+    path: &Path,
+    rules: &Rules,
+) -> std::result::Result<Job, Error> {
     // Refused as a whole for other migrations or options; each edited change is refused alone.
-    let (file, _) = crate::commands::load_checked_plan(ui, path, args)?;
+    let file = load_checked_plan(ui, path, rules)?;
     let scope::Saved {
         parts,
         options: recorded,
@@ -542,23 +540,6 @@ async fn publisher(
         out.push(Result::new(&c, outcome));
     }
     out
-}
-
-/// Changes held back by the impact gate make the run exit 4.
-pub fn any_held_back(results: &[Result]) -> bool {
-    results
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::HeldBack { .. }))
-}
-
-/// Stale and failed changes make the run fail.
-pub fn any_failed(results: &[Result]) -> bool {
-    results.iter().any(|r| r.outcome.is_failure())
-}
-
-/// One line per result, for the text report.
-pub fn result_lines(results: &[Result]) -> String {
-    output::result_lines(results)
 }
 
 #[cfg(test)]

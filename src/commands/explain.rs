@@ -4,11 +4,10 @@
 use std::path::Path;
 
 use crate::cli::Format;
-use crate::commands::output::pretty;
-use crate::commands::strip_path;
 use crate::engine::{effect, policy};
 use crate::error::{Error, Exit};
-use crate::sources::files;
+use crate::report::json::pretty;
+use crate::sources::files::{self, strip_path};
 use crate::ui::Ui;
 
 fn read_policy(path: &Path) -> Result<serde_json::Value, Error> {

@@ -1,9 +1,9 @@
 //! `migrations list` and `migrations show ID`: the embedded chain, as data.
 
 use crate::cli::{Format, MigrationsAction};
-use crate::commands::output::pretty;
 use crate::engine::migration;
 use crate::error::{Error, Exit};
+use crate::report::json::pretty;
 use crate::ui::Ui;
 
 /// `migrations`.

@@ -10,18 +10,19 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cli::{Format, Kind, PlanArgs};
-use crate::commands::output::{self, Report};
+use crate::commands::exit::{exit_for_parts, scan_exit_for};
 use crate::commands::progress::Phase;
-use crate::commands::scope::{self, Accounts, Part};
-use crate::commands::{chain_and_options, runtime, strip_path};
-use crate::engine::migration::{self, Options};
+use crate::commands::rules::Rules;
+use crate::commands::scope::{self, runtime, Accounts, Part};
+use crate::engine::migration::{Migration, Options};
 use crate::engine::plan::{self, Input, Item, PlanFile, SizeLimit};
 use crate::engine::reach::Reach;
 use crate::engine::target::{EntityKind, Target, TargetKind};
 use crate::error::{Error, Exit};
+use crate::report::run::{emit, Report};
 use crate::report::Mode;
 use crate::sources::aws::{self, AwsStore, Fetched};
-use crate::sources::files;
+use crate::sources::files::{self, strip_path};
 use crate::sources::reach;
 use crate::ui::Ui;
 
@@ -40,16 +41,17 @@ pub fn scan_or_plan(
     detailed_exitcode: bool,
     out: Option<&Path>,
 ) -> Result<Exit, Error> {
+    let rules = Arc::new(Rules::new(args, !args.sources.is_empty())?);
     let planned = if args.sources.is_empty() {
         let rt = runtime()?;
-        let planned = rt.block_on(plan_accounts(ui, args));
+        let planned = rt.block_on(plan_accounts(ui, args, rules.clone()));
         rt.shutdown_background();
         planned?
     } else {
-        plan_files_part(args)?
+        plan_files_part(args, &rules)?
     };
     if let Some(path) = out {
-        save_plan(ui, path, args, &planned)?;
+        save_plan(ui, path, args, &planned, &rules)?;
     }
     let report = Report {
         mode,
@@ -59,7 +61,8 @@ pub fn scan_or_plan(
         file: args.batch.report.as_deref(),
         effective_options: Some(args.config.to_json()),
     };
-    output::emit(ui, format, &planned.parts, &report)?;
+    let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
+    emit(ui, format, &views, &report)?;
     if mode == Mode::Plan {
         // Who is affected: files and templates have no principals; said once, beside the report.
         let items: Vec<Item> = planned
@@ -80,25 +83,15 @@ pub fn scan_or_plan(
             .iter()
             .flat_map(|p| p.items.iter().cloned())
             .collect();
-        return Ok(crate::commands::scan_exit_for(&items, detailed_exitcode));
+        return Ok(scan_exit_for(&items, detailed_exitcode));
     }
     Ok(exit)
 }
 
-/// Blocked beats error beats pending: the safety signal must not be hidden.
-pub fn exit_for_parts(parts: &[Part], detailed: bool) -> Exit {
-    let items: Vec<Item> = parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
-    match crate::commands::exit_for(&items, detailed) {
-        Exit::Blocked => Exit::Blocked,
-        _ if parts.iter().any(|p| p.error.is_some()) => Exit::Error,
-        e => e,
-    }
-}
-
 /// The files part of a run.
-pub fn plan_files_part(args: &PlanArgs) -> Result<Planned, Error> {
+pub fn plan_files_part(args: &PlanArgs, rules: &Rules) -> Result<Planned, Error> {
     let mut part = Part::files();
-    part.items = plan_files(args)?;
+    part.items = plan_files(args, rules);
     Ok(Planned {
         parts: vec![part],
         reach: None,
@@ -106,16 +99,15 @@ pub fn plan_files_part(args: &PlanArgs) -> Result<Planned, Error> {
 }
 
 /// Resolve the accounts (current credentials, accounts file, Organization) and plan each.
-pub async fn plan_accounts(ui: &Ui, args: &PlanArgs) -> Result<Planned, Error> {
+pub async fn plan_accounts(ui: &Ui, args: &PlanArgs, rules: Arc<Rules>) -> Result<Planned, Error> {
     let (accounts, unknown) = scope::resolve(args).await?;
     for id in &unknown {
         ui.warn(&format!(
             "warning: --account {id} is not among the accounts of the batch"
         ));
     }
-    let (_, options) = chain_and_options(args)?;
     let reach = accounts.reach.clone();
-    let parts = plan_each(*ui, accounts, &options, usize::from(args.batch.concurrency)).await;
+    let parts = plan_each(*ui, accounts, rules, usize::from(args.batch.concurrency)).await;
     Ok(Planned {
         parts,
         reach: Some(reach),
@@ -124,17 +116,22 @@ pub async fn plan_accounts(ui: &Ui, args: &PlanArgs) -> Result<Planned, Error> {
 
 /// Save the plan: its changes, the chain and options it was made with, and how each account
 /// was reached.
-fn save_plan(ui: &Ui, path: &Path, args: &PlanArgs, planned: &Planned) -> Result<(), Error> {
+fn save_plan(
+    ui: &Ui,
+    path: &Path,
+    args: &PlanArgs,
+    planned: &Planned,
+    rules: &Rules,
+) -> Result<(), Error> {
     let items: Vec<Item> = planned
         .parts
         .iter()
         .flat_map(|p| p.items.iter().cloned())
         .collect();
-    let (chain, options) = chain_and_options(args)?;
     let mut file = PlanFile::new(
         &items,
-        &chain,
-        &options,
+        &rules.chain,
+        rules.options(),
         crate::sources::journal::now_rfc3339(),
     );
     file.reach = planned.reach.clone();
@@ -167,23 +164,23 @@ fn save_plan(ui: &Ui, path: &Path, args: &PlanArgs, planned: &Planned) -> Result
 pub async fn plan_each(
     ui: Ui,
     accounts: Accounts,
-    options: &Options,
+    rules: Arc<Rules>,
     concurrency: usize,
 ) -> Vec<Part> {
     let phase = Phase::new(ui, "plan", accounts.accounts.len());
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for a in accounts.accounts {
-        let (gate, base, options, phase) = (
+        let (gate, base, rules, phase) = (
             gate.clone(),
             accounts.base.clone(),
-            options.clone(),
+            rules.clone(),
             phase.clone(),
         );
         set.spawn(async move {
             let _permit = gate.acquire_owned().await;
             let mut part = Part::account(a);
-            plan_one_account(&mut part, &base, &options, &phase).await;
+            plan_one_account(&mut part, &base, &rules, &phase).await;
             part
         });
     }
@@ -205,7 +202,7 @@ pub async fn plan_each(
 }
 
 /// Connect to one account and plan its policies; failures end up in the part.
-async fn plan_one_account(part: &mut Part, base: &reach::Base, options: &Options, phase: &Phase) {
+async fn plan_one_account(part: &mut Part, base: &reach::Base, rules: &Rules, phase: &Phase) {
     let Some(account) = part.account.clone() else {
         return;
     };
@@ -218,7 +215,7 @@ async fn plan_one_account(part: &mut Part, base: &reach::Base, options: &Options
         Ok(s) => s,
         Err(e) => return fail(part, e),
     };
-    match plan_account_items(&store, options).await {
+    match plan_account_items(&store, &rules.chain, rules.options()).await {
         Ok((items, warnings)) => {
             for w in &warnings {
                 phase.warn(&format!("account {}: {w}", account.id));
@@ -259,21 +256,21 @@ fn input_for(f: &Fetched) -> Input {
 /// that would change, so an account costs a handful of requests.
 pub async fn plan_account_items(
     store: &AwsStore,
+    chain: &[Migration],
     options: &Options,
 ) -> Result<(Vec<Item>, Vec<String>), Error> {
-    let chain = migration::default_chain()?;
     let (fetched, details) = store.fetch_with_details().await?;
     let mut items = Vec::with_capacity(fetched.len());
     let mut warnings = Vec::new();
     for f in &fetched {
         let mut input = input_for(f);
-        let mut item = plan::plan_one(&input, &chain, options);
+        let mut item = plan::plan_one(&input, chain, options);
         if let (Item::Change(_), TargetKind::Managed { arn, .. }) = (&item, &f.target.kind) {
             match store.managed_policy_tags(arn).await {
                 Ok(tags) => {
                     if let Some(why) = aws::iac_reason(&tags) {
                         input.iac_managed = Some(why);
-                        item = plan::plan_one(&input, &chain, options);
+                        item = plan::plan_one(&input, chain, options);
                     }
                 }
                 // Fail closed: without its tags, forcemfa cannot tell whether a deployment owns
@@ -287,7 +284,7 @@ pub async fn plan_account_items(
                         "unknown: its tags could not be read; grant iam:ListPolicyTags to tell"
                             .into(),
                     );
-                    item = plan::plan_one(&input, &chain, options);
+                    item = plan::plan_one(&input, chain, options);
                 }
             }
         }
@@ -309,9 +306,7 @@ fn limit_for(kind: Kind) -> SizeLimit {
 }
 
 /// Plan every file named by the sources.
-pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
-    // Options per file: forcemfa.toml's [[paths]] overrides.
-    let profiles = crate::commands::tools::Profiles::new(args)?;
+pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
     let found = files::discover(&args.sources);
     // IaC templates (CloudFormation, Terraform) are planned by their own source.
     let (found, iac_files) = crate::sources::iac::split(found, &args.sources);
@@ -333,10 +328,11 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
                 error: strip_path(&e.to_string()),
             },
             Ok(text) => {
-                let (chain, options, kind) = profiles.for_path(path);
+                // Options per file: forcemfa.toml's [[paths]] overrides.
+                let (options, kind) = rules.for_path(path);
                 plan::plan_one(
                     &Input::file(Target::file(path), text, limit_for(kind)),
-                    chain,
+                    &rules.chain,
                     options,
                 )
             }
@@ -349,7 +345,10 @@ pub fn plan_files(args: &PlanArgs) -> Result<Vec<Item>, Error> {
         error: "internal error while planning (a bug in forcemfa: please report it)".into(),
     });
     let mut items = items;
-    let (chain, options) = chain_and_options(args)?;
-    items.extend(crate::sources::iac::plan_all(&iac_files, &chain, &options));
-    Ok(items)
+    items.extend(crate::sources::iac::plan_all(
+        &iac_files,
+        &rules.chain,
+        rules.options(),
+    ));
+    items
 }

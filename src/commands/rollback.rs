@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cli::ConnectArgs;
-use crate::commands::runtime;
-use crate::commands::scope::aws_options;
+use crate::commands::scope::{aws_options, runtime};
 use crate::engine::reach::Route;
 use crate::error::{Error, Exit};
 use crate::sources::accounts::{Access, Account};
@@ -283,13 +282,13 @@ struct RollbackPreview {
 fn rollback_preview(entry: &JournalEntry, live: &str, color: bool) -> RollbackPreview {
     use crate::engine::policy;
     let original = entry.before.as_deref().unwrap_or_default();
-    let d = crate::commands::normalized_diff(live, original);
+    let d = crate::report::text::normalized_diff(live, original);
     let mut text = format!(
         "{}  [rollback of change {}]\n",
         entry.target, entry.change_id
     );
     let unified = if color {
-        crate::report::colorize(&d.unified)
+        crate::report::text::colorize(&d.unified)
     } else {
         d.unified.clone()
     };

@@ -2,7 +2,8 @@
 //! account of the current credentials, the accounts of `--accounts FILE`, or of `--org`: one
 //! account is a batch of one). Each [`Part`] (the files, or one account) is planned,
 //! confirmed, written and reported the same way; a saved plan carries its parts with it
-//! ([`crate::engine::reach::Reach`]), so `apply --plan FILE` needs nothing else.
+//! ([`crate::engine::reach::Reach`]), so `apply --plan FILE` needs nothing else. Accounts are
+//! worked on in an async runtime ([`runtime`]), built only when a run has accounts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,10 @@ use crate::cli::{ConnectArgs, PlanArgs};
 use crate::engine::plan::{Item, PlanFile, PlannedChange};
 use crate::engine::reach::Reach;
 use crate::error::Error;
+use crate::report::parts::PartView;
 use crate::sources::accounts::{self, Access, Account, Filter, RoleSettings};
 use crate::sources::aws::{AwsOptions, AwsStore};
+use crate::sources::journal::Journal;
 use crate::sources::reach::{self, Base};
 use crate::sources::writer::{ChangeResult, Outcome};
 use crate::ui;
@@ -61,12 +64,32 @@ impl Part {
         self.account.as_ref().map_or("files", |a| a.id.as_str())
     }
 
+    /// The part as its report sees it.
+    pub fn view(&self) -> PartView<'_> {
+        PartView {
+            account: self.account.as_ref(),
+            items: &self.items,
+            results: &self.results,
+            blocked: &self.blocked,
+            error: self.error.as_deref(),
+        }
+    }
+
     /// Nothing could be done here, or something asked for could not be carried out.
     pub fn failed(&self) -> bool {
         self.error.is_some()
             || self.results.iter().any(|r| r.outcome.is_failure())
             || self.items.iter().any(|i| matches!(i, Item::Error { .. }))
     }
+}
+
+/// A runtime for the AWS SDK. Built only when an account is used, so file runs stay light.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Runtime { source })
 }
 
 /// The AWS side of a run: the operator's credentials and the accounts, in account order.
@@ -419,8 +442,7 @@ pub fn saved_options(recorded: AwsOptions, c: &ConnectArgs) -> Result<AwsOptions
 
 /// Where journal records go.
 pub fn journal_path(p: &Option<PathBuf>) -> PathBuf {
-    p.clone()
-        .unwrap_or_else(crate::sources::journal::Journal::default_path)
+    p.clone().unwrap_or_else(Journal::default_path)
 }
 
 #[cfg(test)]

@@ -1,15 +1,13 @@
 //! The commands that fit forcemfa into an operator's tools: `config` (the effective options and
 //! where each comes from), `completions SHELL` and `man` (both generated from the clap
-//! definitions), and the per-file option profiles that `forcemfa.toml`'s `[[paths]]` tables give.
-
-use std::path::Path;
+//! definitions).
 
 use clap::CommandFactory;
 
-use crate::cli::config::Profile;
-use crate::cli::{Cli, Command, Format, Kind, PlanArgs};
-use crate::engine::migration::{self, Migration, Options};
+use crate::cli::{Cli, Command, Format, PlanArgs};
+use crate::commands::rules::Rules;
 use crate::error::{Error, Exit};
+use crate::report::json::pretty;
 use crate::ui::Ui;
 
 /// Runs `config`, `completions` and `man`; `None` for every other command.
@@ -73,7 +71,7 @@ pub fn man_page() -> Result<String, Error> {
 fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
     let resolved = &args.config;
     // Check what the options name, so that `forcemfa config` finds a bad file before a plan does.
-    Profiles::new(args)?;
+    Rules::new(args, true)?;
     let mut per_source = Vec::new();
     for source in &args.sources {
         let table = resolved.override_for(source);
@@ -97,7 +95,7 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
                     })
                     .collect(),
             );
-            ui.out(&crate::commands::pretty("the effective options", &v)?)?;
+            ui.out(&pretty("the effective options", &v)?)?;
         }
         _ => {
             let mut out = resolved.to_text();
@@ -117,43 +115,4 @@ fn config(ui: &Ui, format: Format, args: &PlanArgs) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// The migration chain, options and size limit for each file: index 0 is the top level, index
-/// `i + 1` the `[[paths]]` table `i`. Built once per run (loading and checking the options), then
-/// looked up per file.
-pub struct Profiles {
-    list: Vec<(Vec<Migration>, Options, Kind)>,
-    resolved: crate::cli::config::Resolved,
-}
-
-impl Profiles {
-    pub fn new(args: &PlanArgs) -> Result<Profiles, Error> {
-        let chain = migration::default_chain()?;
-        let build = |p: Profile| -> Result<(Vec<Migration>, Options, Kind), Error> {
-            Ok((
-                chain.clone(),
-                Options::new(&p.allow_before_mfa)?.skipping(&p.skip_migration, &chain)?,
-                p.kind,
-            ))
-        };
-        let resolved = args.config.clone();
-        let mut list = vec![build(resolved.profile(args, None))?];
-        for i in 0..resolved.paths.len() {
-            list.push(
-                build(resolved.profile(args, Some(i))).map_err(|e| Error::Input {
-                    path: resolved.paths[i].at.clone(),
-                    message: e.to_string(),
-                })?,
-            );
-        }
-        Ok(Profiles { list, resolved })
-    }
-
-    /// The chain, options and kind for one file.
-    pub fn for_path(&self, path: &Path) -> (&[Migration], &Options, Kind) {
-        let i = self.resolved.override_for(path).map_or(0, |i| i + 1);
-        let (chain, options, kind) = self.list.get(i).unwrap_or(&self.list[0]);
-        (chain, options, *kind)
-    }
 }

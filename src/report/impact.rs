@@ -1,18 +1,15 @@
-//! Rendering of who each change affects (§9): the "who is affected" block of the text plan, the
-//! Markdown lines, the per-account counts of the batch report, and the `apply --yes` gate that
-//! holds back a change cutting off recently used access. Pure: strings and decisions, no I/O.
+//! Rendering of who each change affects: the "who is affected" block of the text plan, the
+//! Markdown lines and the per-account counts of the batch report. Pure: strings, no I/O.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::engine::impact::{Impact, PrincipalImpact, Verdict};
-use crate::engine::plan::{Change, Item, PlannedChange};
+use crate::engine::plan::{Change, Item};
 use crate::engine::target::TargetKind;
 
 /// Unaffected principals listed by name before the rest are only counted.
 const UNAFFECTED_LISTED: usize = 3;
-
-pub use crate::engine::impact::DEFAULT_RECENT_DAYS;
 
 fn principal_line(p: &PrincipalImpact) -> String {
     let tag = match p.verdict {
@@ -147,42 +144,6 @@ pub fn markdown_summary(items: &[Item]) -> String {
     format!("Principals losing access: {loses} (unknown: {unknown}).\n\n")
 }
 
-/// Why `apply --yes` must not publish `c` now, if it must not: a principal loses (or may lose)
-/// access used within `recent_days`, and the operator did not pass `--accept-impact`.
-pub fn hold_reason(c: &PlannedChange, recent_days: i64, accept: bool) -> Option<String> {
-    if accept {
-        return None;
-    }
-    let imp = c.impact.as_ref()?;
-    let recent = imp.recent_losses(recent_days);
-    if recent.is_empty() {
-        return None;
-    }
-    let names: Vec<String> = recent
-        .iter()
-        .map(|p| format!("{} ({})", p.name, p.because))
-        .collect();
-    Some(format!(
-        "held back: cuts off access used in the last {recent_days} days: {}; fix that first or pass --accept-impact",
-        names.join("; ")
-    ))
-}
-
-/// Why a saved change must not be published: its impact grew since it was reviewed.
-pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<String> {
-    let now = now?;
-    let empty = Impact::default();
-    let grown = reviewed.unwrap_or(&empty).growth(now);
-    if grown.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "held back: more is cut off than when the plan was reviewed: {}; make the plan again and review it",
-            grown.join("; ")
-        ))
-    }
-}
-
 /// The line of the batch per-account report, when the account's changes cut anyone off.
 pub fn account_line(items: &[Item]) -> Option<String> {
     let (loses, unknown) = counts(items);
@@ -191,51 +152,6 @@ pub fn account_line(items: &[Item]) -> Option<String> {
             "who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)"
         )
     })
-}
-
-/// The impact gate of `apply`: what is held back and why.
-#[derive(Debug, Clone, Default)]
-pub struct Gate {
-    /// `--yes` without `--accept-impact`: changes cutting off recently used access are held.
-    pub hold_recent: bool,
-    pub recent_days: i64,
-    /// `apply --plan`: the impact of each saved change now, by change id.
-    pub current: Option<std::collections::BTreeMap<String, Impact>>,
-}
-
-impl Gate {
-    pub fn new(accept_impact: bool, recent_days: i64, yes: bool) -> Gate {
-        Gate {
-            hold_recent: yes && !accept_impact,
-            recent_days,
-            current: None,
-        }
-    }
-
-    /// Why `c` must not be published now, if it must not.
-    pub fn hold(&self, c: &PlannedChange) -> Option<String> {
-        let now = match &self.current {
-            Some(map) => {
-                let now = map.get(&c.id);
-                if let Some(why) = growth_reason(c.impact.as_ref(), now) {
-                    return Some(why);
-                }
-                now.or(c.impact.as_ref())
-            }
-            None => c.impact.as_ref(),
-        };
-        if !self.hold_recent {
-            return None;
-        }
-        let mut judged = c.clone();
-        judged.impact = now.cloned();
-        hold_reason(&judged, self.recent_days, false)
-    }
-}
-
-/// The impact block of a saved change, for the confirmation prompt of `apply --plan`.
-pub fn planned_block(c: &PlannedChange) -> String {
-    block(c.impact.as_ref(), false)
 }
 
 #[cfg(test)]
@@ -308,36 +224,6 @@ mod tests {
     }
 
     #[test]
-    fn recent_losses_hold_back_unless_accepted() {
-        let mut c = PlannedChange {
-            id: "abc".into(),
-            target: crate::engine::target::Target::file("x"),
-            version_id: None,
-            before_sha256: String::new(),
-            before: String::new(),
-            after: String::new(),
-            migrations: vec![],
-            effect_summary: vec![],
-            iac_managed: None,
-            impact: Some(impact(vec![principal(
-                "carol",
-                Verdict::LosesAccess,
-                Some(2),
-            )])),
-            limit: None,
-        };
-        let why = hold_reason(&c, 90, false).unwrap();
-        assert!(
-            why.contains("carol") && why.contains("--accept-impact"),
-            "{why}"
-        );
-        assert!(hold_reason(&c, 90, true).is_none());
-        assert!(hold_reason(&c, 1, false).is_none(), "used 2 days ago");
-        c.impact = Some(impact(vec![principal("old", Verdict::LosesAccess, None)]));
-        assert!(hold_reason(&c, 90, false).is_none(), "never used");
-    }
-
-    #[test]
     fn accounts_and_markdown_count_each_principal_once() {
         use crate::engine::migration::{default_chain, Options};
         use crate::engine::plan::{plan_one, Input, SizeLimit};
@@ -379,16 +265,5 @@ mod tests {
             "Principals losing access: 1 (unknown: 1).\n\n"
         );
         assert!(account_line(&[]).is_none());
-    }
-
-    #[test]
-    fn growth_is_refused() {
-        let reviewed = impact(vec![principal("carol", Verdict::Unaffected, None)]);
-        let now = impact(vec![principal("carol", Verdict::LosesAccess, Some(1))]);
-        assert!(growth_reason(Some(&reviewed), Some(&now))
-            .unwrap()
-            .contains("carol"));
-        assert!(growth_reason(Some(&now), Some(&now)).is_none());
-        assert!(growth_reason(Some(&now), Some(&reviewed)).is_none());
     }
 }

@@ -1,4 +1,7 @@
-//! SARIF `artifactLocation`s that code scanning accepts: a file under the working directory is a
+//! SARIF 2.1.0 for code-scanning upload: only actionable findings become results, each at the
+//! line of its statement (or of the policy in its template).
+//!
+//! `artifactLocation`s are what code scanning accepts: a file under the working directory is a
 //! percent-encoded relative URI reference with `uriBaseId` `%SRCROOT%` (the checkout the scan ran
 //! in), any other file an absolute `file://` URI. Spaces, `#`, `%` and other characters that are
 //! not allowed in a URI path are percent-encoded; `/` separates segments on every platform.
@@ -8,6 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
 
+use crate::engine::detect::Severity;
+use crate::engine::plan::Item;
 use crate::engine::target::{Target, TargetKind};
 
 /// The base id for paths relative to the working directory, as GitHub code scanning expects.
@@ -97,6 +102,99 @@ pub fn artifact_location(target: &Target, root: Option<&Path>) -> Value {
         TargetKind::File { path } | TargetKind::Embedded { path, .. } => file_location(path, root),
         _ => json!({"uri": encode_segments(target.to_string().split('/'))}),
     }
+}
+
+fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+fn line_of_sid(text: &str, sid: Option<&str>) -> usize {
+    let Some(sid) = sid else { return 1 };
+    let needle = format!("\"{sid}\"");
+    text.lines()
+        .position(|l| l.contains(&needle) && l.contains("\"Sid\""))
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+/// SARIF 2.1.0 for code-scanning upload. Only actionable findings become results. File locations
+/// are relative to the working directory (see [`file_location`]).
+pub fn sarif(items: &[Item]) -> Value {
+    sarif_at(items, std::env::current_dir().ok().as_deref())
+}
+
+/// [`sarif`] with file locations relative to `root`.
+pub fn sarif_at(items: &[Item], root: Option<&std::path::Path>) -> Value {
+    let mut rules: Vec<Value> = Vec::new();
+    let mut rule_ids: Vec<String> = Vec::new();
+    let mut results = Vec::new();
+    let mut add = |rule: &str, level: &str, message: &str, target: &Target, line: usize| {
+        if !rule_ids.iter().any(|r| r == rule) {
+            rule_ids.push(rule.to_string());
+            rules.push(json!({"id": rule, "shortDescription": {"text": rule.replace('-', " ")}}));
+        }
+        results.push(json!({
+            "ruleId": rule,
+            "level": level,
+            "message": {"text": message},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": artifact_location(target, root),
+                "region": {"startLine": line}
+            }}]
+        }));
+    };
+    for item in items {
+        match item {
+            Item::Change(c) => {
+                for f in &c.findings {
+                    let line = match &c.target.kind {
+                        // IaC: the policy's line in the template.
+                        TargetKind::Embedded { line, .. } => *line,
+                        _ => line_of_sid(&c.before, f.sid.as_deref()),
+                    };
+                    add(
+                        &f.rule,
+                        sarif_level(f.severity),
+                        &f.message,
+                        &c.target,
+                        line,
+                    );
+                }
+            }
+            Item::Skipped {
+                target,
+                findings,
+                needs_review: true,
+                ..
+            } => {
+                let line = match &target.kind {
+                    TargetKind::Embedded { line, .. } => *line,
+                    _ => 1,
+                };
+                for f in findings {
+                    add(&f.rule, sarif_level(f.severity), &f.message, target, line);
+                }
+            }
+            Item::Error { target, error } => add("invalid-policy-file", "error", error, target, 1),
+            _ => {}
+        }
+    }
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "forcemfa",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }]
+    })
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ fn snapshot_every_fixture() {
         let text = read(path);
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let item = plan_text(&name, &text, &[]);
-        // Verbose: the snapshot holds the whole diff and every effect row (issue 13 moved them
-        // behind -v in the default text).
+        // Verbose: the snapshot holds the whole diff and every effect row (the default text
+        // keeps them behind -v).
         let rendered = report::text(
             std::slice::from_ref(&item),
             Mode::Plan,
@@ -361,7 +361,7 @@ fn snapshot_reports_markdown_json_sarif() {
 
 #[test]
 fn snapshot_batch_account_table() {
-    use forcemfa::commands::output::{table_markdown, AccountSummary};
+    use forcemfa::report::parts::{table_markdown, AccountSummary};
     let rows = vec![
         AccountSummary {
             account: "111111111111".into(),

@@ -425,8 +425,9 @@ mod iac {
             [&gaad, &tags, &report, &devices]
         );
         let store = AwsStore::from_client(client, "123456789012");
+        let chain = forcemfa::engine::migration::default_chain().unwrap();
         let (items, warnings) =
-            forcemfa::commands::plan::plan_account_items(&store, &Options::default())
+            forcemfa::commands::plan::plan_account_items(&store, &chain, &Options::default())
                 .await
                 .unwrap();
         let c = expect_change(items.into_iter().next().unwrap());

@@ -1,4 +1,4 @@
-//! The operator's tools (issue 13): `forcemfa.toml`, `config`, completions, the man page, help that
+//! The operator's tools: `forcemfa.toml`, `config`, completions, the man page, help that
 //! names every kind of source, SARIF that code scanning accepts (validated against the SARIF 2.1.0
 //! schema), the plain-language plan, the pre-commit manifest, and every command line the README and
 //! the user guide quote.

@@ -1,0 +1,71 @@
+//! The exit code of a run, decided in one place: 130 interrupted > 4 blocked or held back > 1
+//! anything asked not carried out > 2 changes pending (`--detailed-exitcode`) > 0.
+
+use crate::commands::scope::Part;
+use crate::engine::detect::Severity;
+use crate::engine::plan::{summarize, Item};
+use crate::error::Exit;
+
+/// Planning items: blocked beats error beats pending, so the safety signal is never hidden.
+pub fn exit_for(items: &[Item], detailed: bool) -> Exit {
+    let s = summarize(items);
+    if s.blocked > 0 {
+        Exit::Blocked
+    } else if s.errors > 0 {
+        Exit::Error
+    } else if detailed && s.changes > 0 {
+        Exit::Pending
+    } else {
+        Exit::Ok
+    }
+}
+
+/// `scan`'s exit code: as [`exit_for`], and with `--detailed-exitcode` a high or critical
+/// finding (an exemption that opens IAM before MFA, a guard forcemfa cannot rewrite) counts as
+/// pending too, even on a policy that is otherwise up to date.
+pub fn scan_exit_for(items: &[Item], detailed: bool) -> Exit {
+    match exit_for(items, detailed) {
+        Exit::Ok if detailed && items.iter().any(has_serious_finding) => Exit::Pending,
+        e => e,
+    }
+}
+
+fn has_serious_finding(item: &Item) -> bool {
+    let findings = match item {
+        Item::Change(c) => &c.findings,
+        Item::Unchanged { findings, .. } | Item::Skipped { findings, .. } => findings,
+        Item::Error { .. } => return false,
+    };
+    findings.iter().any(|f| f.severity >= Severity::High)
+}
+
+/// A planned run: as [`exit_for`] over every part's items, and a part that could not be worked
+/// on at all is an error.
+pub fn exit_for_parts(parts: &[Part], detailed: bool) -> Exit {
+    let items: Vec<Item> = parts.iter().flat_map(|p| p.items.iter().cloned()).collect();
+    match exit_for(&items, detailed) {
+        Exit::Blocked => Exit::Blocked,
+        _ if parts.iter().any(|p| p.error.is_some()) => Exit::Error,
+        e => e,
+    }
+}
+
+/// An applied run: interrupted, then blocked or held back, then failed.
+pub fn exit_for_apply(parts: &[Part], interrupted: bool) -> Exit {
+    let blocked = parts.iter().any(|p| {
+        p.results.iter().any(|r| r.outcome.is_held_back())
+            || !p.blocked.is_empty()
+            || p.items
+                .iter()
+                .any(|i| matches!(i, Item::Change(c) if c.is_blocked()))
+    });
+    if interrupted {
+        Exit::Interrupted
+    } else if blocked {
+        Exit::Blocked
+    } else if parts.iter().any(Part::failed) {
+        Exit::Error
+    } else {
+        Exit::Ok
+    }
+}

@@ -1,0 +1,181 @@
+//! The impact gate of `apply`: a change that cuts off access in use is held back under `--yes`
+//! (unless `--accept-impact`), and a saved change is held back when it now cuts off more than it
+//! did when it was reviewed.
+
+use std::collections::BTreeMap;
+
+use crate::engine::impact::Impact;
+use crate::engine::plan::PlannedChange;
+
+/// Why `apply --yes` must not publish `c` now, if it must not: a principal loses (or may lose)
+/// access used within `recent_days`, and the operator did not pass `--accept-impact`.
+pub fn hold_reason(c: &PlannedChange, recent_days: i64, accept: bool) -> Option<String> {
+    if accept {
+        return None;
+    }
+    let imp = c.impact.as_ref()?;
+    let recent = imp.recent_losses(recent_days);
+    if recent.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = recent
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.because))
+        .collect();
+    Some(format!(
+        "held back: cuts off access used in the last {recent_days} days: {}; fix that first or pass --accept-impact",
+        names.join("; ")
+    ))
+}
+
+/// Why a saved change must not be published: its impact grew since it was reviewed.
+pub fn growth_reason(reviewed: Option<&Impact>, now: Option<&Impact>) -> Option<String> {
+    let now = now?;
+    let empty = Impact::default();
+    let grown = reviewed.unwrap_or(&empty).growth(now);
+    if grown.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "held back: more is cut off than when the plan was reviewed: {}; make the plan again and review it",
+            grown.join("; ")
+        ))
+    }
+}
+
+/// The impact gate of `apply`: what is held back and why.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    /// `--yes` without `--accept-impact`: changes cutting off recently used access are held.
+    pub hold_recent: bool,
+    pub recent_days: i64,
+    /// `apply --plan`: the impact of each saved change now, by change id.
+    pub current: Option<BTreeMap<String, Impact>>,
+}
+
+impl Gate {
+    pub fn new(accept_impact: bool, recent_days: i64, yes: bool) -> Gate {
+        Gate {
+            hold_recent: yes && !accept_impact,
+            recent_days,
+            current: None,
+        }
+    }
+
+    /// Why `c` must not be published now, if it must not.
+    pub fn hold(&self, c: &PlannedChange) -> Option<String> {
+        let now = match &self.current {
+            Some(map) => {
+                let now = map.get(&c.id);
+                if let Some(why) = growth_reason(c.impact.as_ref(), now) {
+                    return Some(why);
+                }
+                now.or(c.impact.as_ref())
+            }
+            None => c.impact.as_ref(),
+        };
+        if !self.hold_recent {
+            return None;
+        }
+        let mut judged = c.clone();
+        judged.impact = now.cloned();
+        hold_reason(&judged, self.recent_days, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::engine::impact::{
+        AccessKey, Credentials, LastUsed, Loss, PrincipalImpact, PrincipalKind, UserCredentials,
+        Verdict,
+    };
+
+    fn principal(name: &str, verdict: Verdict, days: Option<i64>) -> PrincipalImpact {
+        PrincipalImpact {
+            arn: format!("arn:aws:iam::1:user/{name}"),
+            name: name.into(),
+            kind: PrincipalKind::User,
+            via: vec!["group devs".into()],
+            credentials: Credentials::User(UserCredentials {
+                access_keys: vec![AccessKey {
+                    active: true,
+                    last_used: LastUsed::never(),
+                }],
+                ..UserCredentials::default()
+            }),
+            verdict,
+            because: format!("{name} because"),
+            losses: if verdict == Verdict::Unaffected {
+                vec![]
+            } else {
+                vec![Loss {
+                    what: "requests with long-term access keys without an MFA session".into(),
+                    short: "CLI access".into(),
+                    contexts: vec![],
+                    actions_before: 2,
+                    actions_lost: 2,
+                    examples: vec![],
+                    kept: vec![],
+                    last_used: days.map_or_else(LastUsed::never, |d| {
+                        LastUsed::days("2026-11-28T00:00:00Z", d)
+                    }),
+                    fix: "enrol".into(),
+                    uncertain: false,
+                }]
+            },
+            fallback: None,
+        }
+    }
+
+    fn impact(ps: Vec<PrincipalImpact>) -> Impact {
+        let mut i = Impact {
+            principals: ps,
+            ..Impact::default()
+        };
+        i.summarize();
+        i
+    }
+
+    #[test]
+    fn recent_losses_hold_back_unless_accepted() {
+        let mut c = PlannedChange {
+            id: "abc".into(),
+            target: crate::engine::target::Target::file("x"),
+            version_id: None,
+            before_sha256: String::new(),
+            before: String::new(),
+            after: String::new(),
+            migrations: vec![],
+            effect_summary: vec![],
+            iac_managed: None,
+            impact: Some(impact(vec![principal(
+                "carol",
+                Verdict::LosesAccess,
+                Some(2),
+            )])),
+            limit: None,
+        };
+        let why = hold_reason(&c, 90, false).unwrap();
+        assert!(
+            why.contains("carol") && why.contains("--accept-impact"),
+            "{why}"
+        );
+        assert!(hold_reason(&c, 90, true).is_none());
+        assert!(hold_reason(&c, 1, false).is_none(), "used 2 days ago");
+        c.impact = Some(impact(vec![principal("old", Verdict::LosesAccess, None)]));
+        assert!(hold_reason(&c, 90, false).is_none(), "never used");
+    }
+
+    #[test]
+    fn growth_is_refused() {
+        let reviewed = impact(vec![principal("carol", Verdict::Unaffected, None)]);
+        let now = impact(vec![principal("carol", Verdict::LosesAccess, Some(1))]);
+        assert!(growth_reason(Some(&reviewed), Some(&now))
+            .unwrap()
+            .contains("carol"));
+        assert!(growth_reason(Some(&now), Some(&now)).is_none());
+        assert!(growth_reason(Some(&now), Some(&reviewed)).is_none());
+    }
+}
