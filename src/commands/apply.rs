@@ -81,6 +81,7 @@ pub fn apply(
         args,
         plan_path.is_none() && !args.sources.is_empty(),
     )?);
+    let evidence = rules.evidence.clone();
     let journal_path = scope::journal_path(&args.aws.journal);
     let interrupted = Arc::new(AtomicBool::new(false));
     let rt = runtime()?;
@@ -90,7 +91,7 @@ pub fn apply(
         let concurrency = usize::from(args.batch.concurrency);
         connect(*ui, &mut job, concurrency).await;
         if job.saved.is_some() {
-            settings.impact.current = Some(recheck_impacts(&mut job).await);
+            settings.impact.current = Some(recheck_impacts(&mut job, &evidence).await);
         }
         let writers = Writers {
             journal: &journal_path,
@@ -125,13 +126,14 @@ pub fn apply(
 /// be read is not written to (fail closed).
 async fn recheck_impacts(
     job: &mut Job,
+    evidence: &crate::sources::evidence::Options,
 ) -> std::collections::BTreeMap<String, crate::engine::impact::Impact> {
     let mut now = std::collections::BTreeMap::new();
     for p in &mut job.parts {
         let (Some(store), false) = (&p.store, p.changes.is_empty()) else {
             continue;
         };
-        match crate::sources::principals::current_impacts(store, &p.changes).await {
+        match crate::sources::principals::current_impacts(store, &p.changes, evidence).await {
             Ok(map) => now.extend(map),
             Err(e) => {
                 p.error = Some(format!(

@@ -126,6 +126,7 @@ mod tests {
                 }]
             },
             fallback: None,
+            evidence: None,
         }
     }
 

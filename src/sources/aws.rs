@@ -243,6 +243,9 @@ pub struct AwsStore {
     read_back_delay: Duration,
     /// How the account was reached; recorded with every journal record, for rollback.
     route: Option<Route>,
+    /// The SDK configuration the store was made with (the same credentials, Region and
+    /// endpoint reach the account's other services: CloudTrail, S3).
+    sdk: Option<aws_types::SdkConfig>,
 }
 
 impl AwsStore {
@@ -250,7 +253,7 @@ impl AwsStore {
     /// STS `GetCallerIdentity`.
     pub async fn connect(opts: &AwsOptions) -> Result<AwsStore, StoreError> {
         let (sdk, account) = base_config(opts).await?;
-        Ok(AwsStore::from_client(Client::new(&sdk), account))
+        Ok(AwsStore::from_client(Client::new(&sdk), account).with_sdk(sdk))
     }
 
     /// A store for another account, through a role assumed from `base` (batches: `--org`,
@@ -285,7 +288,7 @@ impl AwsStore {
                 provider,
             ))
             .build();
-        Ok(AwsStore::from_client(Client::new(&sdk), expected))
+        Ok(AwsStore::from_client(Client::new(&sdk), expected).with_sdk(sdk))
     }
 
     /// Record `route` (how the account was reached) with every journal record.
@@ -302,7 +305,19 @@ impl AwsStore {
             read_back_attempts: 5,
             read_back_delay: Duration::from_millis(1_000),
             route: None,
+            sdk: None,
         }
+    }
+
+    /// Keep the SDK configuration, for the account's other services.
+    pub fn with_sdk(mut self, sdk: aws_types::SdkConfig) -> AwsStore {
+        self.sdk = Some(sdk);
+        self
+    }
+
+    /// The SDK configuration of the account's credentials, when the store was connected.
+    pub fn sdk(&self) -> Option<&aws_types::SdkConfig> {
+        self.sdk.as_ref()
     }
 
     /// How often and how patiently to read a write back before calling it a mismatch.

@@ -210,9 +210,13 @@ async fn read_region(
                 {
                     Ok(a) => a,
                     Err(e) => {
-                        out.users.entry(w.user.clone()).or_default().partial.push(format!(
-                            "{region}: lookup by {what} could not be made ({e})"
-                        ));
+                        out.users
+                            .entry(w.user.clone())
+                            .or_default()
+                            .partial
+                            .push(format!(
+                                "{region}: lookup by {what} could not be made ({e})"
+                            ));
                         break;
                     }
                 };
@@ -240,7 +244,9 @@ async fn read_region(
                         }
                         let denied = matches!(
                             code.as_deref(),
-                            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation")
+                            Some(
+                                "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation"
+                            )
                         );
                         let why = format!(
                             "cloudtrail:LookupEvents in account {account}, {region} failed ({})",
@@ -256,11 +262,15 @@ async fn read_region(
                             });
                             return out;
                         }
-                        out.users.entry(w.user.clone()).or_default().partial.push(format!(
-                            "{region}: lookup by {what} stopped after {} page(s): {}",
-                            if token.is_some() { "some" } else { "no" },
-                            code.unwrap_or_else(|| "no answer".into())
-                        ));
+                        out.users
+                            .entry(w.user.clone())
+                            .or_default()
+                            .partial
+                            .push(format!(
+                                "{region}: lookup by {what} stopped after {} page(s): {}",
+                                if token.is_some() { "some" } else { "no" },
+                                code.unwrap_or_else(|| "no answer".into())
+                            ));
                         break;
                     }
                 };

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use crate::engine::evidence::{self, Caller, Evidence, PolicySet, Record, Source, Window};
-use crate::engine::impact::{with_evidence, Credentials, PrincipalKind, Verdict};
+use crate::engine::impact::{with_evidence, Credentials, Impact, PrincipalKind, Verdict};
 use crate::engine::plan::Item;
 use crate::engine::policy;
 use crate::engine::target::TargetKind;
@@ -123,24 +123,49 @@ fn may_have_called(c: &Credentials, days: i64) -> bool {
     };
     let within = |d: Option<i64>| d.is_some_and(|d| d <= days);
     (u.password_enabled && u.password_last_used.days_ago.is_none_or(|d| d <= days))
-        || u
-            .access_keys
+        || u.access_keys
             .iter()
             .any(|k| k.active && within(k.last_used.days_ago))
+}
+
+/// One change whose impact evidence may change: its target, the documents before and after, and
+/// its impact (changed in place).
+pub struct Subject<'a> {
+    pub target: &'a crate::engine::target::Target,
+    pub before: &'a str,
+    pub after: &'a str,
+    pub impact: &'a mut Impact,
+}
+
+/// The account changes of `items` that have an impact.
+pub fn subjects(items: &mut [Item]) -> Vec<Subject<'_>> {
+    items
+        .iter_mut()
+        .filter_map(|i| match i {
+            Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. }) => {
+                let c = &mut **c;
+                let impact = c.impact.as_mut()?;
+                Some(Subject {
+                    target: &c.target,
+                    before: &c.before,
+                    after: &c.after,
+                    impact,
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The principals of the account's changes evidence is read for: those whose verdict evidence
 /// can change (not `unaffected`), and users the credentials leave unaffected but who may have
 /// made calls in the window (so that "unaffected" rests on their calls too).
-fn targets(items: &[Item], days: i64) -> Vec<Target> {
+fn targets(subjects: &[Subject<'_>], days: i64) -> Vec<Target> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for item in items {
-        let Item::Change(c) = item else { continue };
-        let Some(imp) = &c.impact else { continue };
-        for p in &imp.principals {
-            let wanted =
-                p.verdict != Verdict::Unaffected || may_have_called(&p.credentials, days);
+    for sub in subjects {
+        for p in &sub.impact.principals {
+            let wanted = p.verdict != Verdict::Unaffected || may_have_called(&p.credentials, days);
             if wanted && seen.insert(p.arn.clone()) {
                 out.push(Target {
                     name: p.name.clone(),
@@ -307,38 +332,42 @@ fn regions(opts: &Options, report: &BTreeSet<String>) -> Vec<String> {
 }
 
 /// Reads evidence for the changes of one account and lets each affected principal's verdict
-/// follow it. `report_regions`: the Regions the credential report names. Returns warnings for
-/// the operator and what the read cost.
-#[allow(clippy::too_many_arguments)]
+/// follow it. Returns warnings for the operator and what the read cost.
 pub async fn attach(
-    sdk: Option<&aws_types::SdkConfig>,
-    iam: &aws_sdk_iam::Client,
-    account: &str,
+    store: &crate::sources::aws::AwsStore,
     dir: &Directory,
     facts: &CredentialFacts,
-    report_regions: &BTreeSet<String>,
-    items: &mut [Item],
+    mut subjects: Vec<Subject<'_>>,
     opts: &Options,
     progress: Option<Progress>,
 ) -> (Vec<String>, Cost) {
     let mut cost = Cost::default();
     let started = std::time::Instant::now();
-    let targets = targets(items, opts.days);
+    let targets = targets(&subjects, opts.days);
     if targets.is_empty() || opts.mode == Mode::None {
         return (Vec::new(), cost);
     }
+    let account = store.account_id();
+    let sdk = store.sdk();
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let window = Window::days_before(now, opts.days);
     let gathered = match &opts.mode {
         Mode::None => return (Vec::new(), cost),
         Mode::Auto => match sdk {
             Some(sdk) => {
+                let users: BTreeSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+                let report: BTreeSet<String> = users
+                    .iter()
+                    .filter_map(|u| facts.key_regions.get(*u))
+                    .flatten()
+                    .cloned()
+                    .collect();
                 from_event_history(
                     sdk,
-                    iam,
+                    store.client(),
                     account,
                     &targets,
-                    regions(opts, report_regions),
+                    regions(opts, &report),
                     window,
                     progress,
                     &mut cost,
@@ -349,7 +378,10 @@ pub async fn attach(
                 source: Source::EventHistory,
                 records: BTreeMap::new(),
                 partial: BTreeMap::new(),
-                error: Some("no AWS configuration to read CloudTrail with".into()),
+                error: Some(
+                    "the account was reached without an SDK configuration to read CloudTrail with"
+                        .into(),
+                ),
             },
         },
         Mode::Trail(path) => {
@@ -364,7 +396,7 @@ pub async fn attach(
             "warning: no evidence of calls in account {account}: {e}; verdicts follow the credentials"
         ));
     }
-    judge(dir, facts, items, &gathered, window);
+    judge(dir, facts, &mut subjects, &gathered, window);
     (warnings, cost)
 }
 
@@ -372,23 +404,17 @@ pub async fn attach(
 fn judge(
     dir: &Directory,
     facts: &CredentialFacts,
-    items: &mut [Item],
+    subjects: &mut [Subject<'_>],
     g: &Gathered,
     window: Window,
 ) {
-    for item in items.iter_mut() {
-        let Item::Change(c) = item else { continue };
-        if matches!(c.target.kind, TargetKind::File { .. }) {
-            continue;
-        }
-        let Some(imp) = c.impact.as_mut() else {
-            continue;
-        };
+    for sub in subjects.iter_mut() {
+        let imp = &mut *sub.impact;
         let parse = |t: &str| policy::parse(t).map(|p| p.value).ok();
-        let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+        let (Some(before), Some(after)) = (parse(sub.before), parse(sub.after)) else {
             continue;
         };
-        let inputs = dir.principals(&c.target, facts);
+        let inputs = dir.principals(sub.target, facts);
         let mut changed = false;
         for p in imp.principals.iter_mut() {
             let looked_up = p.verdict != Verdict::Unaffected
@@ -450,12 +476,10 @@ fn note_key_gap(
     recs: &[&Record],
     window: Window,
 ) {
-    let used_in_window = u.access_keys.iter().any(|k| {
-        k.active
-            && k.last_used
-                .days_ago
-                .is_some_and(|d| d <= window.days)
-    });
+    let used_in_window = u
+        .access_keys
+        .iter()
+        .any(|k| k.active && k.last_used.days_ago.is_some_and(|d| d <= window.days));
     let key_calls = recs.iter().any(|r| {
         r.access_key_id().is_some_and(|k| k.starts_with("AKIA"))
             && r.time().is_some_and(|t| window.contains(t))
@@ -472,6 +496,10 @@ fn note_key_gap(
 fn arn_parts(arn: &str) -> (String, String) {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let get = |i: usize| parts.get(i).copied().unwrap_or("").to_string();
-    let partition = if get(1).is_empty() { "aws".into() } else { get(1) };
+    let partition = if get(1).is_empty() {
+        "aws".into()
+    } else {
+        get(1)
+    };
     (partition, get(4))
 }

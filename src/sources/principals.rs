@@ -424,6 +424,9 @@ pub struct CredentialFacts {
     pub error: Option<String>,
     /// Requests made to read them.
     pub requests: usize,
+    /// User name → the Regions the report names for the last use of their access keys (where
+    /// evidence of their calls is looked for, besides us-east-1).
+    pub key_regions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl CredentialFacts {
@@ -435,6 +438,7 @@ impl CredentialFacts {
             users: BTreeMap::new(),
             error: Some(why),
             requests: 0,
+            key_regions: BTreeMap::new(),
         }
     }
 
@@ -504,6 +508,10 @@ impl CredentialFacts {
                 )
             })
             .collect();
+        let region_cols: Vec<usize> = (1..=2)
+            .filter_map(|n| col(&format!("access_key_{n}_last_used_region")))
+            .collect();
+        let mut key_regions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut users = BTreeMap::new();
         for (line, record) in reader.records().enumerate() {
             let record = record.map_err(|e| format!("credential report line {}: {e}", line + 2))?;
@@ -511,6 +519,19 @@ impl CredentialFacts {
             let name = get(Some(user_i));
             if name.is_empty() || name == "<root_account>" {
                 continue;
+            }
+            for r in region_cols.iter().map(|i| get(Some(*i))) {
+                // A Region name; the report writes N/A (never used) or no_information.
+                if !r.is_empty()
+                    && r.contains('-')
+                    && r.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                {
+                    key_regions
+                        .entry(name.to_string())
+                        .or_default()
+                        .insert(r.to_string());
+                }
             }
             let mfa_active = get(Some(mfa_i)) == "true";
             let mut devices: Vec<MfaKind> = virtual_devices
@@ -546,6 +567,7 @@ impl CredentialFacts {
             users,
             error: None,
             requests: 0,
+            key_regions,
         })
     }
 }
@@ -726,6 +748,10 @@ pub async fn attach_impacts(
     store: &AwsStore,
     pages: &[AuthDetails],
     items: &mut [Item],
+    evidence: (
+        &crate::sources::evidence::Options,
+        Option<crate::sources::cloudtrail::Progress>,
+    ),
 ) -> Vec<String> {
     let has_change = items
         .iter()
@@ -744,6 +770,12 @@ pub async fn attach_impacts(
             c.impact = dir.impact(&facts, &c.target, &c.before, &c.after);
         }
     }
+    // What the affected principals actually did decides where it can be read.
+    let subjects = crate::sources::evidence::subjects(items);
+    let (more, _) =
+        crate::sources::evidence::attach(store, &dir, &facts, subjects, evidence.0, evidence.1)
+            .await;
+    warnings.extend(more);
     warnings
 }
 
@@ -752,6 +784,7 @@ pub async fn attach_impacts(
 pub async fn current_impacts(
     store: &AwsStore,
     changes: &[crate::engine::plan::PlannedChange],
+    evidence: &crate::sources::evidence::Options,
 ) -> Result<BTreeMap<String, Impact>, StoreError> {
     let wanted: BTreeSet<&str> = changes
         .iter()
@@ -764,14 +797,26 @@ pub async fn current_impacts(
     let (_, pages) = store.fetch_with_details().await?;
     let dir = Directory::from_pages(&pages);
     let facts = read_credentials(store, Polling::default()).await;
-    Ok(changes
+    let mut now: Vec<(&crate::engine::plan::PlannedChange, Impact)> = changes
         .iter()
         .filter(|c| wanted.contains(c.id.as_str()))
         .filter_map(|c| {
             dir.impact(&facts, &c.target, &c.before, &c.after)
-                .map(|i| (c.id.clone(), i))
+                .map(|i| (c, i))
         })
-        .collect())
+        .collect();
+    // The evidence as the plan was made with it: the same source decides now.
+    let subjects = now
+        .iter_mut()
+        .map(|(c, i)| crate::sources::evidence::Subject {
+            target: &c.target,
+            before: &c.before,
+            after: &c.after,
+            impact: i,
+        })
+        .collect();
+    let _ = crate::sources::evidence::attach(store, &dir, &facts, subjects, evidence, None).await;
+    Ok(now.into_iter().map(|(c, i)| (c.id.clone(), i)).collect())
 }
 
 #[cfg(test)]

@@ -103,11 +103,7 @@ pub fn days(window: Window) -> Vec<String> {
 }
 
 /// Records of one log file's text (gzip or plain JSON), reduced to the wanted principals.
-fn reduce(
-    bytes: &[u8],
-    account: &str,
-    wanted: &Wanted,
-) -> Result<Vec<(String, Record)>, String> {
+fn reduce(bytes: &[u8], account: &str, wanted: &Wanted) -> Result<Vec<(String, Record)>, String> {
     let text = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut s = String::new();
         flate2::read::MultiGzDecoder::new(bytes)
@@ -183,10 +179,7 @@ pub async fn read(
         Location::S3 { bucket, prefix } => match sdk {
             Some(sdk) => read_s3(sdk, bucket, prefix, account, wanted, window).await,
             None => Read {
-                error: Some(format!(
-                    "{} needs AWS credentials to be read",
-                    loc.show()
-                )),
+                error: Some(format!("{} needs AWS credentials to be read", loc.show())),
                 ..Read::default()
             },
         },

@@ -110,7 +110,12 @@ async fn key_user(iam: &aws_sdk_iam::Client, name: &str) -> String {
         .send()
         .await
         .unwrap();
-    let out = iam.create_access_key().user_name(name).send().await.unwrap();
+    let out = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap();
     let k = out.access_key().unwrap();
     let creds = Credentials::new(k.access_key_id(), k.secret_access_key(), None, None, "u");
     aws_sdk_iam::Client::new(&sdk_config(&moto::endpoint(), creds))
@@ -223,27 +228,78 @@ async fn scenario() -> Scenario {
     // carol: her key only gets MFA sessions; she works in them.
     for d in 1..=3 {
         let t = d * DAY;
-        east.push(record(a, "carol", &carol, None, ("sts.amazonaws.com", "GetSessionToken"), t, 0));
+        east.push(record(
+            a,
+            "carol",
+            &carol,
+            None,
+            ("sts.amazonaws.com", "GetSessionToken"),
+            t,
+            0,
+        ));
         for n in 0..7 {
             let call = ("ec2.amazonaws.com", "DescribeInstances");
-            east.push(record(a, "carol", "ASIACAROLSESSION", Some(("true", t)), call, t - 60 * (n + 1), n as usize));
+            east.push(record(
+                a,
+                "carol",
+                "ASIACAROLSESSION",
+                Some(("true", t)),
+                call,
+                t - 60 * (n + 1),
+                n as usize,
+            ));
         }
     }
     // erin: refused calls with her key, apart from GetSessionToken.
     for n in 0..4 {
-        let mut r = record(a, "erin", &erin, None, ("iam.amazonaws.com", "CreateUser"), 2 * DAY + n * 60, n as usize);
+        let mut r = record(
+            a,
+            "erin",
+            &erin,
+            None,
+            ("iam.amazonaws.com", "CreateUser"),
+            2 * DAY + n * 60,
+            n as usize,
+        );
         r["errorCode"] = json!("AccessDenied");
         r["errorMessage"] = json!("User: arn:aws:iam::123456789012:user/erin is not authorized to perform: iam:CreateUser");
         east.push(r);
     }
-    east.push(record(a, "erin", &erin, None, ("sts.amazonaws.com", "GetSessionToken"), DAY, 0));
+    east.push(record(
+        a,
+        "erin",
+        &erin,
+        None,
+        ("sts.amazonaws.com", "GetSessionToken"),
+        DAY,
+        0,
+    ));
     // alice: the console, with MFA.
-    let mut login = record(a, "alice", "", Some(("true", 3 * DAY)), ("signin.amazonaws.com", "ConsoleLogin"), 3 * DAY, 0);
-    login["userIdentity"].as_object_mut().unwrap().remove("accessKeyId");
+    let mut login = record(
+        a,
+        "alice",
+        "",
+        Some(("true", 3 * DAY)),
+        ("signin.amazonaws.com", "ConsoleLogin"),
+        3 * DAY,
+        0,
+    );
+    login["userIdentity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accessKeyId");
     login["eventType"] = json!("AwsConsoleSignIn");
     east.push(login);
     for n in 0..5 {
-        east.push(record(a, "alice", "ASIAALICECONSOLE", Some(("true", 3 * DAY)), ("ec2.amazonaws.com", "DescribeInstances"), 3 * DAY - 300 * (n + 1), n as usize));
+        east.push(record(
+            a,
+            "alice",
+            "ASIAALICECONSOLE",
+            Some(("true", 3 * DAY)),
+            ("ec2.amazonaws.com", "DescribeInstances"),
+            3 * DAY - 300 * (n + 1),
+            n as usize,
+        ));
     }
     // dave: a nightly job with his long-term key, in two Regions; and calls from before the
     // window, which never count.
@@ -259,14 +315,38 @@ async fn scenario() -> Scenario {
         }
     }
     for n in 0..5 {
-        east.push(record(a, "dave", &dave, None, ("s3.amazonaws.com", "ListBuckets"), (n + 1) * DAY + 7, n as usize));
+        east.push(record(
+            a,
+            "dave",
+            &dave,
+            None,
+            ("s3.amazonaws.com", "ListBuckets"),
+            (n + 1) * DAY + 7,
+            n as usize,
+        ));
     }
     for n in 0..3 {
-        east.push(record(a, "dave", &dave, None, ("ec2.amazonaws.com", "DescribeInstances"), 100 * DAY + n, 900 + n as usize));
+        east.push(record(
+            a,
+            "dave",
+            &dave,
+            None,
+            ("ec2.amazonaws.com", "DescribeInstances"),
+            100 * DAY + n,
+            900 + n as usize,
+        ));
     }
     // gina: lists her own keys with hers.
     for n in 0..3 {
-        east.push(record(a, "gina", &gina, None, ("iam.amazonaws.com", "ListAccessKeys"), (n + 1) * DAY + 11, n as usize));
+        east.push(record(
+            a,
+            "gina",
+            &gina,
+            None,
+            ("iam.amazonaws.com", "ListAccessKeys"),
+            (n + 1) * DAY + 11,
+            n as usize,
+        ));
     }
     let mut records = BTreeMap::new();
     records.insert("us-east-1".to_string(), east);
@@ -321,7 +401,10 @@ fn assert_verdicts(p: &BTreeMap<String, Value>, source: &str) {
         assert_eq!(p[n]["evidence"]["partial"], false, "{n}: {}", p[n]);
         assert!(p[n]["evidence"]["calls"].as_u64().unwrap() > 0, "{}", p[n]);
         assert!(
-            p[n]["because"].as_str().unwrap().contains("none would be refused"),
+            p[n]["because"]
+                .as_str()
+                .unwrap()
+                .contains("none would be refused"),
             "{}",
             p[n]
         );
@@ -352,14 +435,18 @@ fn assert_verdicts(p: &BTreeMap<String, Value>, source: &str) {
     );
     let because = p["dave"]["because"].as_str().unwrap();
     assert!(
-        because.contains("with the access key alone") && because.contains("ec2:DescribeInstances \u{d7}130"),
+        because.contains("with the access key alone")
+            && because.contains("ec2:DescribeInstances \u{d7}130"),
         "{because}"
     );
     assert_eq!(
         calls_of(&p["gina"], "iam:ListAccessKeys"),
         [(3, "newly-denied".to_string())]
     );
-    assert!(p["gina"]["because"].as_str().unwrap().contains("iam:ListAccessKeys"));
+    assert!(p["gina"]["because"]
+        .as_str()
+        .unwrap()
+        .contains("iam:ListAccessKeys"));
 }
 
 #[tokio::test]
@@ -385,21 +472,36 @@ async fn evidence_event_history_clears_carol_erin_alice_and_names_what_dave_and_
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let p = principals(&stdout, &s.legacy);
     assert_verdicts(&p, "event-history");
-    assert_eq!(p["dave"]["evidence"]["calls"], 135, "out of the window: {}", p["dave"]);
+    assert_eq!(
+        p["dave"]["evidence"]["calls"], 135,
+        "out of the window: {}",
+        p["dave"]
+    );
     assert_eq!(p["dave"]["evidence"]["window_days"], 90);
 
-    let stats = control("GET", &format!("/__cloudtrail/stats?account={}", s.account), &json!({}));
+    let stats = control(
+        "GET",
+        &format!("/__cloudtrail/stats?account={}", s.account),
+        &json!({}),
+    );
     assert_eq!(stats["throttled"], 0, "over the rate: {stats}");
     assert_eq!(stats["injected"], 2, "{stats}");
     assert_eq!(stats["unread_pages"], 0, "every page read: {stats}");
     for (region, most) in stats["max_per_second"].as_object().unwrap() {
-        assert!(most.as_u64().unwrap() <= 2, "{region}: {most} lookups in one second");
+        assert!(
+            most.as_u64().unwrap() <= 2,
+            "{region}: {most} lookups in one second"
+        );
     }
     // dave: 100 events in us-east-1 by key and by name, 50 a page: 3 pages each.
     let lookups = stats["lookups"].as_array().unwrap();
     let dave_pages = lookups
         .iter()
-        .filter(|l| l["region"] == "us-east-1" && l["attribute"]["AttributeValue"] == "dave" && l["status"] == "ok")
+        .filter(|l| {
+            l["region"] == "us-east-1"
+                && l["attribute"]["AttributeValue"] == "dave"
+                && l["status"] == "ok"
+        })
         .count();
     assert_eq!(dave_pages, 3, "{stats}");
 
@@ -412,9 +514,22 @@ async fn evidence_event_history_clears_carol_erin_alice_and_names_what_dave_and_
         stdout.contains("dave (user, via group devs): LOSES ACCESS: 135 calls in 90 days with the access key alone (CloudTrail event history); 135 would be refused (ec2:DescribeInstances \u{d7}130, s3:ListAllMyBuckets \u{d7}5)"),
         "{stdout}"
     );
-    let (code, stdout, _) = forcemfa(&s.account, &["plan", "--format", "markdown", "--evidence-regions", "us-east-1,eu-west-1"]).await;
+    let (code, stdout, _) = forcemfa(
+        &s.account,
+        &[
+            "plan",
+            "--format",
+            "markdown",
+            "--evidence-regions",
+            "us-east-1,eu-west-1",
+        ],
+    )
+    .await;
     assert_eq!(code, 0);
-    assert!(stdout.contains("with evidence of calls that would fail: 2"), "{stdout}");
+    assert!(
+        stdout.contains("with evidence of calls that would fail: 2"),
+        "{stdout}"
+    );
 
     // apply --yes holds the change back on dave's and gina's calls.
     let dir = tempfile::tempdir().unwrap();
@@ -424,7 +539,10 @@ async fn evidence_event_history_clears_carol_erin_alice_and_names_what_dave_and_
     let (code, stdout, stderr) = forcemfa(&s.account, &apply).await;
     assert_eq!(code, 4, "{stdout}\n{stderr}");
     assert!(stdout.contains("held back"), "{stdout}");
-    assert!(stdout.contains("dave") && stdout.contains("gina"), "{stdout}");
+    assert!(
+        stdout.contains("dave") && stdout.contains("gina"),
+        "{stdout}"
+    );
 
     // With dave and gina out of the group it publishes, although four keys were used today.
     for n in ["dave", "gina"] {
@@ -439,7 +557,11 @@ async fn evidence_event_history_clears_carol_erin_alice_and_names_what_dave_and_
     let (code, stdout, stderr) = forcemfa(&s.account, &apply).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("applied "), "{stdout}");
-    let stats = control("GET", &format!("/__cloudtrail/stats?account={}", s.account), &json!({}));
+    let stats = control(
+        "GET",
+        &format!("/__cloudtrail/stats?account={}", s.account),
+        &json!({}),
+    );
     assert_eq!(stats["throttled"], 0, "over the rate: {stats}");
     assert_eq!(stats["unread_pages"], 0, "{stats}");
 }
@@ -482,7 +604,15 @@ async fn evidence_trail_files_in_a_folder_and_in_s3_give_the_same_verdicts_and_d
         .unwrap()
         .to_string();
     for n in 0..7 {
-        let mut r = record(&a, "dave", &dave_key, None, ("s3.amazonaws.com", "GetObject"), (n + 1) * DAY + 13, n as usize);
+        let mut r = record(
+            &a,
+            "dave",
+            &dave_key,
+            None,
+            ("s3.amazonaws.com", "GetObject"),
+            (n + 1) * DAY + 13,
+            n as usize,
+        );
         r["eventCategory"] = json!("Data");
         r["managementEvent"] = json!(false);
         r["requestParameters"] = json!({"bucketName": "reports", "key": format!("daily/{n}.csv")});
@@ -500,7 +630,8 @@ async fn evidence_trail_files_in_a_folder_and_in_s3_give_the_same_verdicts_and_d
         std::fs::write(path, data).unwrap();
     }
     let folder = dir.path().to_str().unwrap();
-    let (code, stdout, stderr) = forcemfa(&a, &["plan", "--format", "json", "--evidence", folder]).await;
+    let (code, stdout, stderr) =
+        forcemfa(&a, &["plan", "--format", "json", "--evidence", folder]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let p = principals(&stdout, &s.legacy);
     assert_verdicts(&p, "trail-files");
@@ -530,7 +661,8 @@ async fn evidence_trail_files_in_a_folder_and_in_s3_give_the_same_verdicts_and_d
             .unwrap();
     }
     let url = format!("s3://{bucket}/org-trail");
-    let (code, stdout, stderr) = forcemfa(&a, &["plan", "--format", "json", "--evidence", &url]).await;
+    let (code, stdout, stderr) =
+        forcemfa(&a, &["plan", "--format", "json", "--evidence", &url]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let from_s3 = principals(&stdout, &s.legacy);
     assert_verdicts(&from_s3, "trail-files");
@@ -540,22 +672,56 @@ async fn evidence_trail_files_in_a_folder_and_in_s3_give_the_same_verdicts_and_d
 
     // A folder with nothing for this account: no evidence, today's rule, said so.
     let empty = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = forcemfa(&a, &["plan", "--format", "json", "--evidence", empty.path().to_str().unwrap()]).await;
+    let (code, stdout, stderr) = forcemfa(
+        &a,
+        &[
+            "plan",
+            "--format",
+            "json",
+            "--evidence",
+            empty.path().to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let p = principals(&stdout, &s.legacy);
     assert_eq!(p["carol"]["verdict"], "loses-access", "{}", p["carol"]);
-    assert!(p["carol"]["because"].as_str().unwrap().contains("evidence does not decide"), "{}", p["carol"]);
-    assert!(stderr.contains("no evidence of calls in account"), "{stderr}");
+    assert!(
+        p["carol"]["because"]
+            .as_str()
+            .unwrap()
+            .contains("evidence does not decide"),
+        "{}",
+        p["carol"]
+    );
+    assert!(
+        stderr.contains("no evidence of calls in account"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn evidence_options_are_checked() {
     let s = new_account("evidence-opts", &[]).await;
+    // Event history keeps 90 days: more is refused before anything is read.
     let (code, _, stderr) = forcemfa(&s, &["plan", "--evidence-days", "91"]).await;
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("event history keeps 90 days"), "{stderr}");
+    // A trail's files may go further back.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, _, stderr) = forcemfa(
+        &s,
+        &["plan", "--evidence-days", "365", "--evidence", folder],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
     let (code, _, stderr) = forcemfa(&s, &["plan", "--evidence-days", "0"]).await;
     assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) =
+        forcemfa(&s, &["plan", "--evidence-regions", "us-east-1,EU WEST"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not a Region name"), "{stderr}");
 }
 
 #[test]

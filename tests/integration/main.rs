@@ -6,6 +6,7 @@ mod aws_cli;
 mod batch;
 mod cli;
 mod effect;
+mod evidence;
 mod fixtures;
 mod hardening;
 mod iac;
