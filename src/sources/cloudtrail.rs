@@ -315,3 +315,25 @@ async fn read_region(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_limiter_never_lets_three_requests_into_one_second() {
+        let pace = Pace::new(LOOKUPS_PER_SECOND);
+        let mut sent = Vec::new();
+        for _ in 0..5 {
+            pace.wait().await;
+            sent.push(Instant::now());
+        }
+        for w in sent.windows(3) {
+            assert!(
+                w[2].duration_since(w[0]) >= Duration::from_secs(1),
+                "{:?}",
+                w[2].duration_since(w[0])
+            );
+        }
+    }
+}

@@ -404,7 +404,40 @@ mod tests {
             Location::Folder(PathBuf::from("./trail"))
         );
         let end = crate::engine::evidence::parse_time("2026-03-01T10:00:00Z").unwrap();
+        assert!(days(Window::days_before(end, 90)).len() == 91);
         let w = Window::days_before(end, 2);
         assert_eq!(days(w), ["2026/02/27", "2026/02/28", "2026/03/01"]);
+    }
+
+    #[test]
+    fn a_log_file_is_reduced_to_the_principals_asked_for_in_the_account() {
+        use std::io::Write as _;
+        let text = serde_json::json!({"Records": [
+            {"eventTime": "2026-03-01T01:00:00Z", "recipientAccountId": "111122223333",
+             "userIdentity": {"type": "IAMUser", "userName": "dave"}},
+            {"eventTime": "2026-03-01T01:00:00Z", "recipientAccountId": "111122223333",
+             "userIdentity": {"type": "IAMUser", "userName": "zoe"}},
+            {"eventTime": "2026-03-01T01:00:00Z", "recipientAccountId": "444455556666",
+             "userIdentity": {"type": "IAMUser", "userName": "dave"}},
+            {"eventTime": "2026-03-01T01:00:00Z",
+             "userIdentity": {"type": "AssumedRole", "sessionContext": {"sessionIssuer":
+                {"type": "Role", "arn": "arn:aws:iam::111122223333:role/build"}}}},
+            "not a record"
+        ]})
+        .to_string();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let wanted = Wanted {
+            users: ["dave".to_string()].into(),
+            roles: ["arn:aws:iam::111122223333:role/build".to_string()].into(),
+        };
+        for data in [bytes.as_slice(), text.as_bytes()] {
+            let got = reduce(data, "111122223333", &wanted).unwrap();
+            let owners: Vec<&str> = got.iter().map(|(o, _)| o.as_str()).collect();
+            assert_eq!(owners, ["user:dave", "arn:aws:iam::111122223333:role/build"]);
+        }
+        assert!(reduce(b"\x1f\x8b garbage", "1", &wanted).is_err());
+        assert!(reduce(b"{}", "1", &wanted).unwrap_err().contains("no `Records`"));
     }
 }
