@@ -215,7 +215,7 @@ async fn plan_one_account(part: &mut Part, base: &reach::Base, rules: &Rules, ph
         Ok(s) => s,
         Err(e) => return fail(part, e),
     };
-    let progress: crate::sources::cloudtrail::Progress = {
+    let progress: crate::sources::aws::cloudtrail::Progress = {
         let phase = phase.clone();
         std::sync::Arc::new(move |line: String| phase.note(&line))
     };
@@ -265,7 +265,7 @@ pub async fn plan_account_items(
     options: &Options,
     evidence: (
         &crate::sources::evidence::Options,
-        Option<crate::sources::cloudtrail::Progress>,
+        Option<crate::sources::aws::cloudtrail::Progress>,
     ),
 ) -> Result<(Vec<Item>, Vec<String>), Error> {
     let (fetched, details) = store.fetch_with_details().await?;

@@ -17,7 +17,7 @@ use crate::engine::impact::{with_evidence, Credentials, Impact, PrincipalKind, V
 use crate::engine::plan::Item;
 use crate::engine::policy;
 use crate::engine::target::TargetKind;
-use crate::sources::cloudtrail::{self, Progress};
+use crate::sources::aws::cloudtrail::{self, Progress};
 use crate::sources::principals::{CredentialFacts, Directory};
 use crate::sources::trail;
 
@@ -187,42 +187,9 @@ struct Gathered {
     error: Option<String>,
 }
 
-/// The active access key ids of a user (`iam:ListAccessKeys`, every page).
-async fn active_keys(iam: &aws_sdk_iam::Client, user: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = iam
-            .list_access_keys()
-            .user_name(user)
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "iam:ListAccessKeys for {user} failed ({})",
-                    crate::sources::aws::display_chain(&e)
-                )
-            })?;
-        for k in page.access_key_metadata() {
-            let active = k.status().is_some_and(|s| s.as_str() == "Active");
-            if let (true, Some(id)) = (active, k.access_key_id()) {
-                out.push(id.to_string());
-            }
-        }
-        match page.marker() {
-            Some(m) if page.is_truncated() && Some(m) != marker.as_deref() => {
-                marker = Some(m.to_string())
-            }
-            _ => break,
-        }
-    }
-    Ok(out)
-}
-
 async fn from_event_history(
     sdk: &aws_types::SdkConfig,
-    iam: &aws_sdk_iam::Client,
+    iam: &crate::sources::aws::Iam,
     account: &str,
     targets: &[Target],
     regions: Vec<String>,
@@ -234,11 +201,15 @@ async fn from_event_history(
     let mut partial: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut arn_of = BTreeMap::new();
     for t in targets.iter().filter(|t| t.kind == PrincipalKind::User) {
-        let keys = match active_keys(iam, &t.name).await {
+        let keys = match iam.active_access_keys(&t.name).await {
             Ok(k) => k,
             Err(e) => {
                 // The user name still finds every call the user made.
-                partial.entry(t.arn.clone()).or_default().push(e);
+                partial.entry(t.arn.clone()).or_default().push(format!(
+                    "iam:ListAccessKeys for {} failed ({})",
+                    t.name,
+                    e.text()
+                ));
                 Vec::new()
             }
         };
@@ -364,7 +335,7 @@ pub async fn attach(
                     .collect();
                 from_event_history(
                     sdk,
-                    store.client(),
+                    store.iam(),
                     account,
                     &targets,
                     regions(opts, &report),

@@ -1,6 +1,6 @@
 //! Who a policy reaches in an account, and what the account knows of their credentials (§9).
 //!
-//! Principals come from the `GetAccountAuthorizationDetails` pages the store already read
+//! Principals come from what `GetAccountAuthorizationDetails` said, which the store already read
 //! ([`AwsStore::fetch_with_details`]): users (their groups, inline and attached policies), groups,
 //! roles (their trust policy and last use) and the customer managed policy documents. Credentials
 //! come from three or four requests whatever the number of users: `GenerateCredentialReport` (again
@@ -13,8 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use aws_sdk_iam::error::ProvideErrorMetadata;
-use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType};
+use aws_sdk_iam::types::ReportStateType;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -26,14 +25,8 @@ use crate::engine::impact::{
 use crate::engine::plan::Item;
 use crate::engine::policy;
 use crate::engine::target::{EntityKind, Target, TargetKind};
-use crate::sources::aws::{display_chain, AuthDetails, AwsStore, StoreError};
-
-/// The IAM actions this module calls (also in [`crate::sources::aws::PLAN_ACTIONS`]).
-pub const IMPACT_ACTIONS: &[&str] = &[
-    "iam:GenerateCredentialReport",
-    "iam:GetCredentialReport",
-    "iam:ListVirtualMFADevices",
-];
+use crate::sources::aws::details::{rfc3339, EntityRecord};
+use crate::sources::aws::{AccountDetails, AwsError, AwsStore, Iam, MfaDevices, StoreError};
 
 /// A user, group or role and the policies attached to or embedded in it.
 #[derive(Debug, Clone, Default)]
@@ -70,91 +63,40 @@ pub struct Directory {
     managed: BTreeMap<String, String>,
 }
 
-fn entity(
-    name: Option<&str>,
-    arn: Option<&str>,
-    attached: &[aws_sdk_iam::types::AttachedPolicy],
-    inline: &[aws_sdk_iam::types::PolicyDetail],
-) -> Entity {
-    Entity {
-        name: name.unwrap_or_default().to_string(),
-        arn: arn.unwrap_or_default().to_string(),
-        attached: attached
-            .iter()
-            .filter_map(|a| a.policy_arn().map(str::to_string))
-            .collect(),
-        inline: inline
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.policy_name()?.to_string(),
-                    policy::decode_document(p.policy_document()?).0,
-                ))
-            })
-            .collect(),
+impl Entity {
+    fn of(e: &EntityRecord) -> Entity {
+        Entity {
+            name: e.name.clone(),
+            arn: e.arn.clone(),
+            attached: e.attached.clone(),
+            inline: e.inline.clone(),
+        }
     }
 }
 
-fn rfc3339(d: &aws_smithy_types::DateTime) -> Option<String> {
-    d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()
-}
-
 impl Directory {
-    /// Builds the directory from the pages of `GetAccountAuthorizationDetails`.
-    pub fn from_pages(pages: &[AuthDetails]) -> Directory {
+    /// Builds the directory from what `GetAccountAuthorizationDetails` said.
+    pub fn from_details(details: &AccountDetails) -> Directory {
         let mut d = Directory::default();
-        for page in pages {
-            for u in page.user_detail_list() {
-                d.users.push(UserEntry {
-                    entity: entity(
-                        u.user_name(),
-                        u.arn(),
-                        u.attached_managed_policies(),
-                        u.user_policy_list(),
-                    ),
-                    groups: u.group_list().to_vec(),
-                });
-            }
-            for g in page.group_detail_list() {
-                let e = entity(
-                    g.group_name(),
-                    g.arn(),
-                    g.attached_managed_policies(),
-                    g.group_policy_list(),
-                );
-                d.groups.insert(e.name.clone(), e);
-            }
-            for r in page.role_detail_list() {
-                d.roles.push(RoleEntry {
-                    entity: entity(
-                        r.role_name(),
-                        r.arn(),
-                        r.attached_managed_policies(),
-                        r.role_policy_list(),
-                    ),
-                    trust: r
-                        .assume_role_policy_document()
-                        .map(|t| policy::decode_document(t).0)
-                        .unwrap_or_default(),
-                    last_used: r
-                        .role_last_used()
-                        .and_then(|l| l.last_used_date())
-                        .and_then(rfc3339),
-                });
-            }
-            for p in page.policies() {
-                let (Some(arn), default) = (p.arn(), p.default_version_id()) else {
-                    continue;
-                };
-                let doc = p
-                    .policy_version_list()
-                    .iter()
-                    .find(|v| v.is_default_version() || v.version_id() == default)
-                    .and_then(|v| v.document());
-                if let Some(doc) = doc {
-                    d.managed
-                        .insert(arn.to_string(), policy::decode_document(doc).0);
+        for e in &details.entities {
+            match e.kind {
+                EntityKind::User => d.users.push(UserEntry {
+                    entity: Entity::of(e),
+                    groups: e.groups.clone(),
+                }),
+                EntityKind::Group => {
+                    d.groups.insert(e.name.clone(), Entity::of(e));
                 }
+                EntityKind::Role => d.roles.push(RoleEntry {
+                    entity: Entity::of(e),
+                    trust: e.trust.clone().unwrap_or_default(),
+                    last_used: e.last_used.clone(),
+                }),
+            }
+        }
+        for p in &details.managed {
+            if let Some(doc) = &p.document {
+                d.managed.insert(p.arn.clone(), doc.clone());
             }
         }
         d
@@ -600,157 +542,110 @@ impl Default for Polling {
     }
 }
 
-fn report_error(what: &str, e: &dyn std::error::Error, code: Option<&str>) -> String {
-    let hint = if code == Some("AccessDenied") || code == Some("AccessDeniedException") {
+/// Why a credential request failed, with the permissions to grant when it was denied.
+fn report_error(what: &str, e: &AwsError) -> String {
+    let hint = if matches!(e.code(), Some("AccessDenied" | "AccessDeniedException")) {
         ": grant iam:GenerateCredentialReport, iam:GetCredentialReport and iam:ListVirtualMFADevices (docs/permissions.md) to see who each change affects"
     } else {
         ""
     };
-    format!("{what} failed ({}){hint}", display_chain(e))
+    format!("{what} failed ({}){hint}", e.chain())
 }
 
 /// Reads the credential report (generating it if needed) and the virtual MFA devices.
 /// Never fails: what could not be read becomes [`CredentialFacts::error`].
 pub async fn read_credentials(store: &AwsStore, polling: Polling) -> CredentialFacts {
     let now = OffsetDateTime::now_utc();
-    let iam = store.client();
-    let mut requests = 0usize;
-    let mut delay = polling.first_delay;
-    // One GenerateCredentialReport (IAM reuses a report up to 4 hours old and answers COMPLETE);
-    // when it starts a new one, wait, then ask for it, waiting longer while it is in progress.
-    // So an account costs 2 requests here, more only while IAM is still generating.
-    requests += 1;
-    let state = match iam.generate_credential_report().send().await {
-        Ok(out) => out.state().cloned(),
+    let account = store.account_id();
+    let report = match credential_report(store.iam(), polling).await {
+        Ok(r) => r,
+        Err(why) => return CredentialFacts::unavailable(now, why),
+    };
+    let devices: MfaDevices = match store.iam().virtual_mfa_devices().await {
+        Ok(d) => d,
         Err(e) => {
-            let code = e.code().map(str::to_string);
-            return CredentialFacts::unavailable(
-                now,
-                report_error(
-                    &format!(
-                        "iam:GenerateCredentialReport in account {}",
-                        store.account_id()
-                    ),
-                    &e,
-                    code.as_deref(),
-                ),
-            );
+            let what = format!("iam:ListVirtualMFADevices in account {account}");
+            return CredentialFacts::unavailable(now, report_error(&what, &e));
         }
     };
-    if state != Some(ReportStateType::Complete) {
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(8));
-    }
-    let mut report = None;
-    for attempt in 0..polling.attempts.max(1) {
-        requests += 1;
-        match iam.get_credential_report().send().await {
-            Ok(out) => {
-                report = Some(out);
-                break;
-            }
-            Err(e) => {
-                let code = e.code().map(str::to_string);
-                let retry = matches!(
-                    code.as_deref(),
-                    Some("ReportInProgress" | "ReportNotPresent")
-                );
-                if !retry || attempt + 1 == polling.attempts.max(1) {
-                    return CredentialFacts::unavailable(
-                        now,
-                        report_error(
-                            &format!("iam:GetCredentialReport in account {}", store.account_id()),
-                            &e,
-                            code.as_deref(),
-                        ),
-                    );
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-        }
-    }
-    let Some(report) = report else {
-        return CredentialFacts::unavailable(
-            now,
-            format!(
-                "the credential report of account {} was not ready in time: run again in a minute",
-                store.account_id()
-            ),
-        );
-    };
-    let text = report
-        .content()
-        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-        .unwrap_or_default();
-    let generated = report.generated_time().and_then(rfc3339);
-
-    let mut devices: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        requests += 1;
-        let page = match iam
-            .list_virtual_mfa_devices()
-            .assignment_status(AssignmentStatusType::Assigned)
-            .set_marker(marker.clone())
-            .send()
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                let code = e.code().map(str::to_string);
-                return CredentialFacts::unavailable(
-                    now,
-                    report_error(
-                        &format!(
-                            "iam:ListVirtualMFADevices in account {}",
-                            store.account_id()
-                        ),
-                        &e,
-                        code.as_deref(),
-                    ),
-                );
-            }
-        };
-        for d in page.virtual_mfa_devices() {
-            if let Some(user) = d.user().map(|u| u.user_name().to_string()) {
-                devices
-                    .entry(user)
-                    .or_default()
-                    .push(d.serial_number().to_string());
-            }
-        }
-        match page.marker() {
-            Some(m) if page.is_truncated() && Some(m) != marker.as_deref() => {
-                marker = Some(m.to_string())
-            }
-            _ => break,
-        }
-    }
-    match CredentialFacts::from_report(&text, &devices, generated, now) {
+    match CredentialFacts::from_report(&report.text, &devices.serials, report.generated, now) {
         Ok(mut f) => {
-            f.requests = requests;
+            f.requests = report.requests + devices.requests;
             f
         }
         Err(e) => CredentialFacts::unavailable(
             now,
-            format!(
-                "the credential report of account {} could not be read: {e}",
-                store.account_id()
-            ),
+            format!("the credential report of account {account} could not be read: {e}"),
         ),
     }
+}
+
+/// The credential report's text and time, and the requests reading it took.
+struct Report {
+    text: String,
+    generated: Option<String>,
+    requests: usize,
+}
+
+/// One `GenerateCredentialReport` (IAM reuses a report up to 4 hours old and answers COMPLETE);
+/// when it starts a new one, wait, then ask for it, waiting longer while it is in progress. So an
+/// account costs 2 requests here, more only while IAM is still generating.
+async fn credential_report(iam: &Iam, polling: Polling) -> Result<Report, String> {
+    let account = iam.account();
+    let mut delay = polling.first_delay;
+    let mut wait = || {
+        let now = delay;
+        delay = (delay * 2).min(Duration::from_secs(8));
+        tokio::time::sleep(now)
+    };
+    let state = iam.generate_credential_report().await.map_err(|e| {
+        report_error(
+            &format!("iam:GenerateCredentialReport in account {account}"),
+            &e,
+        )
+    })?;
+    let mut requests = 1;
+    if state != Some(ReportStateType::Complete) {
+        wait().await;
+    }
+    let attempts = polling.attempts.max(1);
+    for attempt in 0..attempts {
+        requests += 1;
+        match iam.credential_report().await {
+            Ok(out) => {
+                return Ok(Report {
+                    text: out
+                        .content()
+                        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                        .unwrap_or_default(),
+                    generated: out.generated_time().and_then(rfc3339),
+                    requests,
+                })
+            }
+            Err(e) => {
+                let retry = matches!(e.code(), Some("ReportInProgress" | "ReportNotPresent"));
+                if !retry || attempt + 1 == attempts {
+                    let what = format!("iam:GetCredentialReport in account {account}");
+                    return Err(report_error(&what, &e));
+                }
+                wait().await;
+            }
+        }
+    }
+    Err(format!(
+        "the credential report of account {account} was not ready in time: run again in a minute"
+    ))
 }
 
 /// Fills in the impact of every account change in `items` (one credential read per account, only
 /// when there is a change). Returns warnings for the operator.
 pub async fn attach_impacts(
     store: &AwsStore,
-    pages: &[AuthDetails],
+    details: &AccountDetails,
     items: &mut [Item],
     evidence: (
         &crate::sources::evidence::Options,
-        Option<crate::sources::cloudtrail::Progress>,
+        Option<crate::sources::aws::cloudtrail::Progress>,
     ),
 ) -> Vec<String> {
     let has_change = items
@@ -759,7 +654,7 @@ pub async fn attach_impacts(
     if !has_change {
         return Vec::new();
     }
-    let dir = Directory::from_pages(pages);
+    let dir = Directory::from_details(details);
     let facts = read_credentials(store, Polling::default()).await;
     let mut warnings = Vec::new();
     if let Some(e) = &facts.error {
@@ -794,8 +689,8 @@ pub async fn current_impacts(
     if wanted.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let (_, pages) = store.fetch_with_details().await?;
-    let dir = Directory::from_pages(&pages);
+    let (_, details) = store.fetch_with_details().await?;
+    let dir = Directory::from_details(&details);
     let facts = read_credentials(store, Polling::default()).await;
     let mut now: Vec<(&crate::engine::plan::PlannedChange, Impact)> = changes
         .iter()

@@ -5,11 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_organizations::error::ProvideErrorMetadata;
-
 use crate::engine::reach::Route;
 use crate::sources::accounts::{Access, Account, RoleSettings};
-use crate::sources::aws::{self, AssumeRole, AwsOptions, AwsStore, StoreError};
+use crate::sources::aws::{self, organizations, AssumeRole, AwsOptions, AwsStore, StoreError};
 
 /// The operator's credentials and the account they belong to.
 #[derive(Clone)]
@@ -61,7 +59,7 @@ pub async fn connect(base: &Base, a: &Account) -> Result<AwsStore, String> {
                     base.account, a.id, a.id
                 ));
             }
-            AwsStore::from_client(aws_sdk_iam::Client::new(&base.sdk), a.id.clone())
+            AwsStore::from_sdk(&base.sdk, a.id.clone())
         }
         Access::AssumeRole {
             role_arn,
@@ -101,77 +99,26 @@ pub async fn connect(base: &Base, a: &Account) -> Result<AwsStore, String> {
     Ok(store.with_route(base.route(a)))
 }
 
-/// Why an Organizations request failed, and what to do.
-fn org_error(operation: &str, e: &dyn ProvideErrorMetadata, chain: String) -> String {
-    let hint = match e.code().unwrap_or_default() {
-        "AWSOrganizationsNotInUseException" => {
-            "the account of these credentials is not in an AWS Organization: use --accounts FILE instead"
-        }
-        "AccessDeniedException" | "AccessDenied" => {
-            "run from the management account or a delegated administrator, with organizations:ListAccounts (and organizations:ListTagsForResource for --tag)"
-        }
-        _ => "check the credentials and retry; or list the accounts in a file and use --accounts FILE",
-    };
-    format!("organizations:{operation} failed ({chain}); {hint}")
-}
-
-/// Every ACTIVE account of the Organization (all pages), reached through `role`, with its tags
-/// when `with_tags`.
+/// Every ACTIVE account of the Organization, reached through `role`, with its tags when
+/// `with_tags`.
 pub async fn org_accounts(
     base: &Base,
     role: &RoleSettings,
     with_tags: bool,
 ) -> Result<Vec<Account>, String> {
-    use aws_sdk_organizations::types::{AccountState, AccountStatus};
-    let org = aws_sdk_organizations::Client::new(&base.sdk);
-    let mut pages = org.list_accounts().into_paginator().send();
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| org_error("ListAccounts", &e, aws::display_chain(&e)))?;
-        for a in page.accounts() {
-            // AWS retired `Status` for `State` in September 2026; older endpoints (and
-            // test servers) send only `Status`.
-            let active = match (a.state(), a.status()) {
-                (Some(state), _) => *state == AccountState::Active,
-                (None, Some(status)) => *status == AccountStatus::Active,
-                (None, None) => false,
-            };
-            let Some(id) = a.id().filter(|_| active) else {
-                continue;
-            };
-            out.push(Account {
-                id: id.to_string(),
-                name: a.name().map(str::to_string),
-                access: role.assume(base.partition(), id),
-                tags: BTreeMap::new(),
-            });
-        }
+    for a in organizations::active_accounts(&base.sdk).await? {
+        out.push(Account {
+            access: role.assume(base.partition(), &a.id),
+            id: a.id,
+            name: a.name,
+            tags: BTreeMap::new(),
+        });
     }
     if with_tags {
         for a in &mut out {
-            a.tags = org_tags(&org, &a.id).await?;
+            a.tags = organizations::account_tags(&base.sdk, &a.id).await?;
         }
     }
     Ok(out)
-}
-
-/// One more request per account, only when tags are asked for.
-async fn org_tags(
-    org: &aws_sdk_organizations::Client,
-    id: &str,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut tags = BTreeMap::new();
-    let mut pages = org
-        .list_tags_for_resource()
-        .resource_id(id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| org_error("ListTagsForResource", &e, aws::display_chain(&e)))?;
-        for t in page.tags() {
-            tags.insert(t.key().to_string(), t.value().to_string());
-        }
-    }
-    Ok(tags)
 }

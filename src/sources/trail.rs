@@ -435,9 +435,14 @@ mod tests {
         for data in [bytes.as_slice(), text.as_bytes()] {
             let got = reduce(data, "111122223333", &wanted).unwrap();
             let owners: Vec<&str> = got.iter().map(|(o, _)| o.as_str()).collect();
-            assert_eq!(owners, ["user:dave", "arn:aws:iam::111122223333:role/build"]);
+            assert_eq!(
+                owners,
+                ["user:dave", "arn:aws:iam::111122223333:role/build"]
+            );
         }
         assert!(reduce(b"\x1f\x8b garbage", "1", &wanted).is_err());
-        assert!(reduce(b"{}", "1", &wanted).unwrap_err().contains("no `Records`"));
+        assert!(reduce(b"{}", "1", &wanted)
+            .unwrap_err()
+            .contains("no `Records`"));
     }
 }

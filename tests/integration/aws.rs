@@ -137,7 +137,7 @@ async fn aws_fetch_finds_managed_and_inline_policies_with_attachments() {
         .unwrap();
 
     let store = store();
-    let all = store.fetch().await.unwrap();
+    let all = store.fetch_with_details().await.unwrap().0;
 
     let f = find(&all, &managed(&one));
     assert_eq!(json(&f.text), json(&legacy));
@@ -198,7 +198,7 @@ async fn aws_publish_managed_then_already_applied_stale_and_rollback() {
     let (dir, mut j) = journal();
 
     let published = store
-        .publish(&target, &legacy, &new, &mut j, "run1", false)
+        .publish_planned(&target, None, &legacy, &new, &mut j, "run1", false)
         .await
         .unwrap();
     let Published::Applied {
@@ -220,7 +220,7 @@ async fn aws_publish_managed_then_already_applied_stale_and_rollback() {
 
     // Applying the same plan twice writes nothing.
     let again = store
-        .publish(&target, &legacy, &new, &mut j, "run2", false)
+        .publish_planned(&target, None, &legacy, &new, &mut j, "run2", false)
         .await
         .unwrap();
     assert!(
@@ -232,7 +232,7 @@ async fn aws_publish_managed_then_already_applied_stale_and_rollback() {
     // A plan made from the old document, for another new document, is stale now.
     let other = migrated(&fixture("2015-blog-force-mfa.json"));
     let err = store
-        .publish(&target, &legacy, &other, &mut j, "run3", false)
+        .publish_planned(&target, None, &legacy, &other, &mut j, "run3", false)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Stale { .. }), "{err}");
@@ -299,14 +299,14 @@ async fn aws_publish_at_five_versions_prunes_oldest_non_default_and_journals_it(
     let new = migrated(&legacy);
 
     let err = store
-        .publish(&target, &legacy, &new, &mut j, "run1", true)
+        .publish_planned(&target, None, &legacy, &new, &mut j, "run1", true)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::VersionLimit { .. }), "{err}");
     assert!(err.to_string().contains("--no-prune"), "{err}");
 
     let published = store
-        .publish(&target, &legacy, &new, &mut j, "run2", false)
+        .publish_planned(&target, None, &legacy, &new, &mut j, "run2", false)
         .await
         .unwrap();
     let Published::Applied {
@@ -372,7 +372,7 @@ async fn aws_rollback_writes_a_new_version_when_the_previous_default_is_gone() {
     let (dir, mut j) = journal();
     let new = migrated(&legacy);
     store
-        .publish(&target, &legacy, &new, &mut j, "run1", false)
+        .publish_planned(&target, None, &legacy, &new, &mut j, "run1", false)
         .await
         .unwrap();
     iam.delete_policy_version()
@@ -440,7 +440,7 @@ async fn aws_publish_inline_user_group_role_and_rollback_restores_originals() {
     for (target, before) in &cases {
         let new = migrated(before);
         let out = store
-            .publish(target, before, &new, &mut j, "run1", false)
+            .publish_planned(target, None, before, &new, &mut j, "run1", false)
             .await
             .unwrap();
         assert!(
@@ -493,7 +493,15 @@ async fn aws_rollback_refuses_when_someone_changed_the_policy_since() {
     let store = store();
     let (dir, mut j) = journal();
     store
-        .publish(&target, &before, &migrated(&before), &mut j, "run1", false)
+        .publish_planned(
+            &target,
+            None,
+            &before,
+            &migrated(&before),
+            &mut j,
+            "run1",
+            false,
+        )
         .await
         .unwrap();
     let someone_else = fixture("current-docs-mfa-only.json");
@@ -660,7 +668,7 @@ mod mocked {
             [&gaad, &get_policy, &get_version, &list_versions]
         );
         let store = mock_store(client);
-        let all = store.fetch().await.unwrap();
+        let all = store.fetch_with_details().await.unwrap().0;
         assert_eq!(all.len(), 1);
         let doc = json(&all[0].text);
         assert_eq!(doc["Statement"][0]["Sid"], "a+b");
@@ -718,7 +726,7 @@ mod mocked {
                     .build()
             });
         let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&page1, &page2]);
-        let all = mock_store(client).fetch().await.unwrap();
+        let all = mock_store(client).fetch_with_details().await.unwrap().0;
         assert_eq!(page1.num_calls(), 1);
         assert_eq!(page2.num_calls(), 1);
         assert_eq!(all.len(), 2);
@@ -750,7 +758,7 @@ mod mocked {
                     .with_max_attempts(3)
                     .with_initial_backoff(Duration::from_millis(1))
             ));
-        let err = mock_store(client).fetch().await.unwrap_err();
+        let err = mock_store(client).fetch_with_details().await.unwrap_err();
         assert_eq!(gaad.num_calls(), 3, "retried by the SDK before giving up");
         assert!(matches!(err, StoreError::Throttling { .. }), "{err}");
         let msg = err.to_string();
@@ -808,7 +816,7 @@ mod mocked {
         let store = mock_store(client);
         let (dir, mut j) = journal();
         let out = store
-            .publish(&managed(ARN), &old, &new, &mut j, "run", false)
+            .publish_planned(&managed(ARN), None, &old, &new, &mut j, "run", false)
             .await
             .unwrap();
         assert_eq!(create.num_calls(), 1, "a write that landed is not repeated");
@@ -875,7 +883,7 @@ mod mocked {
             vec!["iam:GetUser"; 600].join("\",\"")
         );
         let err = store
-            .publish(&managed(ARN), "{}", &huge, &mut j, "run", false)
+            .publish_planned(&managed(ARN), None, "{}", &huge, &mut j, "run", false)
             .await
             .unwrap_err();
         assert!(
@@ -889,7 +897,7 @@ mod mocked {
         let small = migrated(&fixture("2019-docs-mfa-only.json"));
         let target = inline(EntityKind::User, "alice", "mfa");
         let err = store
-            .publish(&target, "{}", &small, &mut j, "run", false)
+            .publish_planned(&target, None, "{}", &small, &mut j, "run", false)
             .await
             .unwrap_err();
         assert!(
@@ -902,7 +910,7 @@ mod mocked {
 
         let bad = r#"{"Version":"2012-10-17","Statement":[{"Sid":"✓","Effect":"Deny","NotAction":"iam:GetUser","Resource":"*"}]}"#;
         let err = store
-            .publish(&managed(ARN), "{}", bad, &mut j, "run", false)
+            .publish_planned(&managed(ARN), None, "{}", bad, &mut j, "run", false)
             .await
             .unwrap_err();
         assert!(

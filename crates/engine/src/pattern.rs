@@ -46,15 +46,6 @@ pub fn is_wildcard(pattern: &str) -> bool {
     pattern.contains('*') || pattern.contains('?')
 }
 
-/// The service prefix of an action (`iam` of `iam:ListUsers`), lowercased.
-pub fn service_of(action: &str) -> String {
-    action
-        .split_once(':')
-        .map(|(s, _)| s)
-        .unwrap_or(action)
-        .to_ascii_lowercase()
-}
-
 /// Whether an action pattern can match some action of `service` (`*`, `i*:*`, `iam:List*`).
 pub fn pattern_covers_service(pattern: &str, service: &str) -> bool {
     match pattern.split_once(':') {

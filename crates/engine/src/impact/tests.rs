@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::effect::Context;
 
 /// The enrolment set the guard exempts.
 fn exempt() -> Value {

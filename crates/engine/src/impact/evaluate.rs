@@ -1,0 +1,226 @@
+//! Evaluation of a principal's policy set in the contexts of one channel, before and after the
+//! change, with AWS's combining logic; shared between principals whose sets cannot tell them
+//! apart ([`Cache`]).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::model::PrincipalInput;
+use crate::effect::{resource_arn, universe_for, Context, Decision, Evaluator, ResourceKind, View};
+
+/// The possible decisions of a policy set, as a bit set (1 allowed, 2 explicit deny, 4 implicit).
+const ALLOWED: u8 = 1;
+const EXPLICIT: u8 = 2;
+const IMPLICIT: u8 = 4;
+
+fn bits(possible: &[Decision]) -> u8 {
+    possible.iter().fold(0, |acc, d| {
+        acc | match d {
+            Decision::Allowed => ALLOWED,
+            Decision::ExplicitDeny => EXPLICIT,
+            Decision::ImplicitDeny => IMPLICIT,
+            Decision::Unknown => ALLOWED | EXPLICIT | IMPLICIT,
+        }
+    })
+}
+
+/// AWS's combination of identity policies: an explicit deny in any wins; else an allow in any
+/// allows; else implicit deny. Over possible-decision sets (each policy resolved independently):
+/// explicit is possible when some policy may deny; allowed when some policy may allow and none
+/// certainly denies; implicit when every policy may be implicit.
+fn combine(sets: &[u8]) -> u8 {
+    let explicit = sets.iter().any(|s| s & EXPLICIT != 0);
+    let certain_deny = sets.contains(&EXPLICIT);
+    let allowed = !certain_deny && sets.iter().any(|s| s & ALLOWED != 0);
+    let implicit = !certain_deny && sets.iter().all(|s| s & IMPLICIT != 0);
+    let mut out = 0;
+    if explicit {
+        out |= EXPLICIT;
+    }
+    if allowed {
+        out |= ALLOWED;
+    }
+    if implicit {
+        out |= IMPLICIT;
+    }
+    out
+}
+
+/// The cells of one evaluation: actions × resources × the given contexts.
+struct Cells<'a> {
+    actions: &'a [String],
+    resources: Vec<String>,
+    contexts: &'a [Context],
+}
+
+impl Cells<'_> {
+    fn evaluate(&self, doc: &Value, username: &str, view: View) -> Vec<u8> {
+        let ev = Evaluator::new(doc, username);
+        let mut out =
+            Vec::with_capacity(self.actions.len() * self.resources.len() * self.contexts.len());
+        for a in self.actions {
+            for r in &self.resources {
+                for c in self.contexts {
+                    out.push(bits(&ev.evaluate(a, r, *c, view).possible));
+                }
+            }
+        }
+        out
+    }
+
+    fn action_of(&self, i: usize) -> &str {
+        let per = self.resources.len() * self.contexts.len();
+        self.actions.get(i / per).map_or("", String::as_str)
+    }
+}
+
+/// What evaluation finds for one channel.
+#[derive(Clone)]
+pub(super) struct ChannelEval {
+    pub actions_before: BTreeSet<String>,
+    pub lost: BTreeSet<String>,
+    pub maybe_lost: BTreeSet<String>,
+}
+
+fn evaluate_channel(
+    p: &PrincipalInput,
+    before: &Value,
+    after: &Value,
+    contexts: &[Context],
+    fallback: bool,
+) -> ChannelEval {
+    let mut docs: Vec<&Value> = vec![before, after];
+    if !fallback {
+        docs.extend(p.others.iter());
+    }
+    let mut universe = universe_for(&docs);
+    let (partition, account) = arn_parts(&p.arn);
+    if let Some(part) = partition {
+        universe.partition = part;
+    }
+    if let Some(acct) = account {
+        universe.account = acct;
+    }
+    universe.username = p.name.clone();
+    if universe.other_username == p.name {
+        universe.other_username = format!("{}-other", p.name);
+    }
+    if universe.device_name == p.name {
+        universe.device_name = format!("{}-device", p.name);
+    }
+    let cells = Cells {
+        actions: &universe.actions,
+        resources: ResourceKind::ALL
+            .iter()
+            .map(|k| resource_arn(&universe, *k))
+            .collect(),
+        contexts,
+    };
+    let view = if fallback {
+        View::BesideAllowAll
+    } else {
+        View::Alone
+    };
+    let others: Vec<Vec<u8>> = if fallback {
+        Vec::new()
+    } else {
+        p.others
+            .iter()
+            .map(|d| cells.evaluate(d, &p.name, View::Alone))
+            .collect()
+    };
+    let b = cells.evaluate(before, &p.name, view);
+    let a = cells.evaluate(after, &p.name, view);
+    let mut out = ChannelEval {
+        actions_before: BTreeSet::new(),
+        lost: BTreeSet::new(),
+        maybe_lost: BTreeSet::new(),
+    };
+    let mut sets = Vec::with_capacity(others.len() + 1);
+    for i in 0..b.len() {
+        sets.clear();
+        sets.extend(others.iter().map(|o| o[i]));
+        sets.push(b[i]);
+        let before_set = combine(&sets);
+        if let Some(last) = sets.last_mut() {
+            *last = a[i];
+        }
+        let after_set = combine(&sets);
+        if before_set & ALLOWED == 0 {
+            continue;
+        }
+        let action = cells.action_of(i).to_string();
+        if before_set == ALLOWED {
+            out.actions_before.insert(action.clone());
+        }
+        if after_set == ALLOWED {
+            continue;
+        }
+        if before_set == ALLOWED && after_set & ALLOWED == 0 {
+            out.lost.insert(action);
+        } else if before_set != after_set {
+            out.maybe_lost.insert(action);
+        }
+    }
+    out
+}
+
+/// `(partition, account)` of an ARN.
+fn arn_parts(arn: &str) -> (Option<String>, Option<String>) {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let get = |i: usize| {
+        parts
+            .get(i)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_string())
+    };
+    if parts.first() != Some(&"arn") {
+        return (None, None);
+    }
+    (get(1), get(4))
+}
+
+/// Evaluations shared between principals of one change: principals with the same policy set,
+/// account and channel contexts get the same answer unless a document names one of them (then
+/// `${aws:username}` and literal ARNs could tell them apart, and they are evaluated on their own).
+#[derive(Default)]
+pub struct Cache {
+    evals: HashMap<(String, Vec<Context>, bool), ChannelEval>,
+}
+
+impl Cache {
+    /// What `p` loses in `contexts`, evaluated once per distinct `key` (see [`cache_key`]); a
+    /// principal without a key is evaluated on its own.
+    pub(super) fn evaluate(
+        &mut self,
+        key: Option<&str>,
+        p: &PrincipalInput,
+        before: &Value,
+        after: &Value,
+        contexts: &[Context],
+        fallback: bool,
+    ) -> ChannelEval {
+        let Some(k) = key else {
+            return evaluate_channel(p, before, after, contexts, fallback);
+        };
+        let slot = (k.to_string(), contexts.to_vec(), fallback);
+        if let Some(ev) = self.evals.get(&slot) {
+            return ev.clone();
+        }
+        let ev = evaluate_channel(p, before, after, contexts, fallback);
+        self.evals.insert(slot, ev.clone());
+        ev
+    }
+}
+
+/// The cache key of a principal's policy set, or `None` when a document names the principal.
+pub(super) fn cache_key(p: &PrincipalInput, before: &Value, after: &Value) -> Option<String> {
+    let mut key = format!("{:?}\u{0}", arn_parts(&p.arn));
+    for d in [before, after].into_iter().chain(p.others.iter()) {
+        key.push_str(&d.to_string());
+        key.push('\u{0}');
+    }
+    let name = p.name.to_lowercase();
+    (!name.is_empty() && !key.to_lowercase().contains(&name)).then_some(key)
+}
