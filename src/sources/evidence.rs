@@ -189,8 +189,7 @@ struct Gathered {
 
 async fn from_event_history(
     sdk: &aws_types::SdkConfig,
-    iam: &crate::sources::aws::Iam,
-    account: &str,
+    store: &crate::sources::aws::AwsStore,
     targets: &[Target],
     regions: Vec<String>,
     window: Window,
@@ -201,7 +200,7 @@ async fn from_event_history(
     let mut partial: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut arn_of = BTreeMap::new();
     for t in targets.iter().filter(|t| t.kind == PrincipalKind::User) {
-        let keys = match iam.active_access_keys(&t.name).await {
+        let keys = match store.iam().active_access_keys(&t.name).await {
             Ok(k) => k,
             Err(e) => {
                 // The user name still finds every call the user made.
@@ -220,6 +219,7 @@ async fn from_event_history(
             keys,
         });
     }
+    let account = store.account_id();
     let read = cloudtrail::read(sdk, account, &wanted, &regions, window, progress).await;
     cost.lookups += read.lookups;
     cost.pages += read.pages;
@@ -335,8 +335,7 @@ pub async fn attach(
                     .collect();
                 from_event_history(
                     sdk,
-                    store.iam(),
-                    account,
+                    store,
                     &targets,
                     regions(opts, &report),
                     window,
