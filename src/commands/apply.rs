@@ -133,7 +133,7 @@ async fn recheck_impacts(
         let (Some(store), false) = (&p.store, p.changes.is_empty()) else {
             continue;
         };
-        match crate::sources::principals::current_impacts(store, &p.changes, evidence).await {
+        match crate::sources::evidence::current_impacts(store, &p.changes, evidence).await {
             Ok(map) => now.extend(map),
             Err(e) => {
                 p.error = Some(format!(

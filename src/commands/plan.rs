@@ -301,7 +301,10 @@ pub async fn plan_account_items(
     }
     // Who each change affects: principals and their credentials.
     warnings.extend(
-        crate::sources::principals::attach_impacts(store, &details, &mut items, evidence).await,
+        crate::sources::evidence::attach_impacts(
+            store, &details, &mut items, evidence.0, evidence.1,
+        )
+        .await,
     );
     Ok((items, warnings))
 }

@@ -370,6 +370,50 @@ pub async fn attach(
     (warnings, cost)
 }
 
+/// Who each account change of `items` affects, with the verdicts following the affected
+/// principals' calls where they can be read. Returns warnings for the operator.
+pub async fn attach_impacts(
+    store: &crate::sources::aws::AwsStore,
+    details: &crate::sources::aws::AccountDetails,
+    items: &mut [Item],
+    opts: &Options,
+    progress: Option<Progress>,
+) -> Vec<String> {
+    let Some((dir, facts, mut warnings)) =
+        crate::sources::principals::read_impacts(store, details, items).await
+    else {
+        return Vec::new();
+    };
+    let (more, _) = attach(store, &dir, &facts, subjects(items), opts, progress).await;
+    warnings.extend(more);
+    warnings
+}
+
+/// The impact of saved changes now, keyed by change id (`apply --plan`), the evidence read the
+/// way `opts` says.
+pub async fn current_impacts(
+    store: &crate::sources::aws::AwsStore,
+    changes: &[crate::engine::plan::PlannedChange],
+    opts: &Options,
+) -> Result<BTreeMap<String, Impact>, crate::sources::aws::StoreError> {
+    let Some((dir, facts, mut now)) =
+        crate::sources::principals::current_state(store, changes).await?
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let subjects = now
+        .iter_mut()
+        .map(|(c, i)| Subject {
+            target: &c.target,
+            before: &c.before,
+            after: &c.after,
+            impact: i,
+        })
+        .collect();
+    let _ = attach(store, &dir, &facts, subjects, opts, None).await;
+    Ok(now.into_iter().map(|(c, i)| (c.id.clone(), i)).collect())
+}
+
 /// Judges every recorded call of each affected principal and sets its evidence and verdict.
 fn judge(
     dir: &Directory,

@@ -637,22 +637,19 @@ async fn credential_report(iam: &Iam, polling: Polling) -> Result<Report, String
     ))
 }
 
-/// Fills in the impact of every account change in `items` (one credential read per account, only
-/// when there is a change). Returns warnings for the operator.
-pub async fn attach_impacts(
+/// Reads who each account change of `items` affects (one credential read per account, only
+/// when there is a change) and sets its impact. Returns the directory and the credential facts
+/// it read (the evidence of calls is judged with them), and warnings for the operator.
+pub async fn read_impacts(
     store: &AwsStore,
     details: &AccountDetails,
     items: &mut [Item],
-    evidence: (
-        &crate::sources::evidence::Options,
-        Option<crate::sources::aws::cloudtrail::Progress>,
-    ),
-) -> Vec<String> {
+) -> Option<(Directory, CredentialFacts, Vec<String>)> {
     let has_change = items
         .iter()
         .any(|i| matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. })));
     if !has_change {
-        return Vec::new();
+        return None;
     }
     let dir = Directory::from_details(details);
     let facts = read_credentials(store, Polling::default()).await;
@@ -665,34 +662,34 @@ pub async fn attach_impacts(
             c.impact = dir.impact(&facts, &c.target, &c.before, &c.after);
         }
     }
-    // What the affected principals actually did decides where it can be read.
-    let subjects = crate::sources::evidence::subjects(items);
-    let (more, _) =
-        crate::sources::evidence::attach(store, &dir, &facts, subjects, evidence.0, evidence.1)
-            .await;
-    warnings.extend(more);
-    warnings
+    Some((dir, facts, warnings))
 }
 
-/// The impact of saved changes now (for `apply --plan`): the account is read again, with the
-/// credentials. Keyed by change id.
-pub async fn current_impacts(
+/// The saved changes of this account with their impact now, and the directory and credential
+/// facts read for it (for `apply --plan`: the account is read again, with the credentials).
+pub type CurrentState<'a> = (
+    Directory,
+    CredentialFacts,
+    Vec<(&'a crate::engine::plan::PlannedChange, Impact)>,
+);
+
+/// See [`CurrentState`].
+pub async fn current_state<'a>(
     store: &AwsStore,
-    changes: &[crate::engine::plan::PlannedChange],
-    evidence: &crate::sources::evidence::Options,
-) -> Result<BTreeMap<String, Impact>, StoreError> {
+    changes: &'a [crate::engine::plan::PlannedChange],
+) -> Result<Option<CurrentState<'a>>, StoreError> {
     let wanted: BTreeSet<&str> = changes
         .iter()
         .filter(|c| c.target.account.as_deref() == Some(store.account_id()))
         .map(|c| c.id.as_str())
         .collect();
     if wanted.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(None);
     }
     let (_, details) = store.fetch_with_details().await?;
     let dir = Directory::from_details(&details);
     let facts = read_credentials(store, Polling::default()).await;
-    let mut now: Vec<(&crate::engine::plan::PlannedChange, Impact)> = changes
+    let now = changes
         .iter()
         .filter(|c| wanted.contains(c.id.as_str()))
         .filter_map(|c| {
@@ -700,18 +697,7 @@ pub async fn current_impacts(
                 .map(|i| (c, i))
         })
         .collect();
-    // The evidence as the plan was made with it: the same source decides now.
-    let subjects = now
-        .iter_mut()
-        .map(|(c, i)| crate::sources::evidence::Subject {
-            target: &c.target,
-            before: &c.before,
-            after: &c.after,
-            impact: i,
-        })
-        .collect();
-    let _ = crate::sources::evidence::attach(store, &dir, &facts, subjects, evidence, None).await;
-    Ok(now.into_iter().map(|(c, i)| (c.id.clone(), i)).collect())
+    Ok(Some((dir, facts, now)))
 }
 
 #[cfg(test)]
