@@ -42,7 +42,11 @@ moto, front, users, events, regions = sys.argv[1], sys.argv[2], int(sys.argv[3])
 kw = dict(endpoint_url=moto, region_name="us-east-1", aws_access_key_id="AKIABENCHOPERATOR", aws_secret_access_key="x")
 iam = boto3.client("iam", **kw)
 account = boto3.client("sts", **kw).get_caller_identity()["Account"]
-legacy = open("tests/fixtures/policies/2015-blog-force-mfa.json").read()
+# A community-style guard written with `Bool`: the upgrade to BoolIfExists refuses key calls.
+legacy = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "DenyAllExceptListedIfNoMFA",
+    "Effect": "Deny", "NotAction": ["iam:CreateVirtualMFADevice", "iam:EnableMFADevice", "iam:GetUser",
+    "iam:ListMFADevices", "iam:ListVirtualMFADevices", "iam:ResyncMFADevice", "sts:GetSessionToken"],
+    "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]})
 arn = iam.create_policy(PolicyName="force-mfa", PolicyDocument=legacy)["Policy"]["Arn"]
 read = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*"],"Resource":"*"}]}'
 iam.create_group(GroupName="devs")
