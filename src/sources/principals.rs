@@ -717,6 +717,16 @@ frank,arn:aws:iam::111122223333:user/frank,2020-01-01T00:00:00+00:00,false,not_s
     }
 
     #[test]
+    fn the_report_names_the_regions_keys_were_last_used_in() {
+        let f = CredentialFacts::from_report(REPORT, &BTreeMap::new(), None, now()).unwrap();
+        let carol: Vec<&String> = f.key_regions["carol"].iter().collect();
+        assert_eq!(carol, ["us-east-1"]);
+        // N/A (never used) is no Region.
+        assert!(!f.key_regions.contains_key("frank"));
+        assert!(!f.key_regions.contains_key("alice"));
+    }
+
+    #[test]
     fn the_report_gives_passwords_devices_and_keys() {
         let mut devices = BTreeMap::new();
         devices.insert(
