@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Start or stop a local moto server for the AWS integration tests.
+# Start or stop a local moto server for the AWS integration tests, and beside it the CloudTrail
+# event history stand-in (tests/moto/cloudtrail.py: moto has no `LookupEvents`), a front that
+# answers `LookupEvents` itself and forwards every other request to moto.
 #
-#   eval "$(tests/run_moto.sh start)"   # installs moto into .venv if needed, prints the export line
-#   tests/run_moto.sh stop              # stops the server started above
+#   eval "$(tests/run_moto.sh start)"   # installs moto into .venv if needed, prints the exports:
+#                                       # FORCEMFA_MOTO_ENDPOINT (moto), FORCEMFA_CLOUDTRAIL_ENDPOINT
+#                                       # (the front: moto plus event history, one URL)
+#   tests/run_moto.sh stop              # stops both
 #
-# State (pid, port, log) lives in .moto/ at the repo root. Only the pid recorded there is stopped.
+# State (pids, ports, logs) lives in .moto/ at the repo root. Only the pids recorded there are
+# stopped.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +37,7 @@ start() {
     if [[ -f "$state/pid" ]] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
         log "moto already running (pid $(cat "$state/pid"))"
         echo "export FORCEMFA_MOTO_ENDPOINT=http://127.0.0.1:$(cat "$state/port")"
+        start_front "$(cat "$state/port")"
         return
     fi
     local port
@@ -42,6 +48,7 @@ start() {
     for _ in $(seq 1 100); do
         if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
             echo "export FORCEMFA_MOTO_ENDPOINT=http://127.0.0.1:$port"
+            start_front "$port"
             return
         fi
         if ! kill -0 "$(cat "$state/pid")" 2>/dev/null; then
@@ -55,7 +62,46 @@ start() {
     exit 1
 }
 
+# The CloudTrail front before moto on port $1 (kept while it runs).
+start_front() {
+    if [[ -f "$state/cloudtrail.pid" ]] && kill -0 "$(cat "$state/cloudtrail.pid")" 2>/dev/null \
+        && [[ "$(cat "$state/cloudtrail.upstream" 2>/dev/null)" == "$1" ]]; then
+        echo "export FORCEMFA_CLOUDTRAIL_ENDPOINT=http://127.0.0.1:$(cat "$state/cloudtrail.port")"
+        return
+    fi
+    stop_front
+    local fport
+    fport="$(free_port)"
+    nohup "$venv/bin/python" "$root/tests/moto/cloudtrail.py" --upstream "http://127.0.0.1:$1" \
+        --port "$fport" >"$state/cloudtrail.log" 2>&1 &
+    echo $! >"$state/cloudtrail.pid"
+    echo "$fport" >"$state/cloudtrail.port"
+    echo "$1" >"$state/cloudtrail.upstream"
+    for _ in $(seq 1 100); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$fport/__cloudtrail/stats" 2>/dev/null; then
+            echo "export FORCEMFA_CLOUDTRAIL_ENDPOINT=http://127.0.0.1:$fport"
+            return
+        fi
+        if ! kill -0 "$(cat "$state/cloudtrail.pid")" 2>/dev/null; then
+            log "the CloudTrail stand-in exited; see $state/cloudtrail.log"
+            tail -20 "$state/cloudtrail.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+    log "the CloudTrail stand-in did not answer on port $fport within 10s; see $state/cloudtrail.log"
+    exit 1
+}
+
+stop_front() {
+    if [[ -f "$state/cloudtrail.pid" ]]; then
+        kill "$(cat "$state/cloudtrail.pid")" 2>/dev/null || true
+        rm -f "$state/cloudtrail.pid" "$state/cloudtrail.port" "$state/cloudtrail.upstream"
+    fi
+}
+
 stop() {
+    stop_front
     if [[ -f "$state/pid" ]]; then
         local pid
         pid="$(cat "$state/pid")"

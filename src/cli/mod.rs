@@ -206,6 +206,18 @@ pub struct ImpactArgs {
     #[arg(long, value_name = "N", default_value_t = crate::engine::impact::DEFAULT_RECENT_DAYS,
           value_parser = clap::value_parser!(i64).range(0..=MAX_RECENT_DAYS))]
     pub recent_days: i64,
+    /// Evidence of the calls each affected principal made: auto (CloudTrail event history when
+    /// an account is planned), none, or a trail's log files (a folder or s3://bucket/prefix)
+    #[arg(long, value_name = "auto|none|PATH", default_value = "auto")]
+    pub evidence: String,
+    /// Days of calls the evidence covers (event history keeps 90)
+    #[arg(long, value_name = "N", default_value_t = crate::sources::evidence::MAX_EVENT_HISTORY_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub evidence_days: i64,
+    /// Regions whose event history is read (default: us-east-1 and those the credential
+    /// report names for the users' keys)
+    #[arg(long, value_name = "REGION,...", value_delimiter = ',')]
+    pub evidence_regions: Option<Vec<String>>,
 }
 
 impl Default for ImpactArgs {
@@ -213,6 +225,9 @@ impl Default for ImpactArgs {
         ImpactArgs {
             accept_impact: false,
             recent_days: crate::engine::impact::DEFAULT_RECENT_DAYS,
+            evidence: "auto".into(),
+            evidence_days: crate::sources::evidence::MAX_EVENT_HISTORY_DAYS,
+            evidence_regions: None,
         }
     }
 }

@@ -85,6 +85,7 @@ pub fn apply(
         args,
         plan_path.is_none() && !args.sources.is_empty(),
     )?);
+    let evidence = rules.evidence.clone();
     let journal_path = scope::journal_path(&args.aws.journal);
     let journal_before = std::fs::metadata(&journal_path).ok().map(|m| m.len());
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -101,7 +102,7 @@ pub fn apply(
         let concurrency = usize::from(args.batch.concurrency);
         connect(*ui, &mut job, concurrency).await;
         if job.saved.is_some() {
-            let current = recheck_impacts(&mut job).await;
+            let current = recheck_impacts(&mut job, &evidence).await;
             job.prompts = saved_prompts(&job.derived, &current, text_options(ui));
             settings.impact.current = Some(current);
         }
@@ -140,13 +141,14 @@ pub fn apply(
 /// be read is not written to (fail closed).
 async fn recheck_impacts(
     job: &mut Job,
+    evidence: &crate::sources::evidence::Options,
 ) -> std::collections::BTreeMap<String, crate::engine::impact::Impact> {
     let mut now = std::collections::BTreeMap::new();
     for p in &mut job.parts {
         let (Some(store), false) = (&p.store, p.changes.is_empty()) else {
             continue;
         };
-        match crate::sources::principals::current_impacts(store, &p.changes).await {
+        match crate::sources::evidence::current_impacts(store, &p.changes, evidence).await {
             Ok(map) => now.extend(map),
             Err(e) => {
                 p.error = Some(format!(

@@ -200,6 +200,7 @@ mod tests {
                 }]
             },
             fallback: None,
+            evidence: None,
         }
     }
 

@@ -223,7 +223,12 @@ async fn plan_one_account(part: &mut Part, base: &reach::Base, rules: &Rules, ph
         Ok(s) => s,
         Err(e) => return fail(part, e),
     };
-    match plan_account_items(&store, &rules.chain, rules.options()).await {
+    let progress: crate::sources::aws::cloudtrail::Progress = {
+        let phase = phase.clone();
+        std::sync::Arc::new(move |line: String| phase.note(&line))
+    };
+    let evidence = (&rules.evidence, Some(progress));
+    match plan_account_items(&store, &rules.chain, rules.options(), evidence).await {
         Ok((mut items, warnings)) => {
             note_kept_in_account(&mut items, rules);
             for w in &warnings {
@@ -279,6 +284,10 @@ pub async fn plan_account_items(
     store: &AwsStore,
     chain: &[Migration],
     options: &Options,
+    evidence: (
+        &crate::sources::evidence::Options,
+        Option<crate::sources::aws::cloudtrail::Progress>,
+    ),
 ) -> Result<(Vec<Item>, Vec<String>), Error> {
     let (fetched, details) = store.fetch_with_details().await?;
     let mut items = Vec::with_capacity(fetched.len());
@@ -312,7 +321,12 @@ pub async fn plan_account_items(
         items.push(item);
     }
     // Who each change affects: principals and their credentials.
-    warnings.extend(crate::sources::principals::attach_impacts(store, &details, &mut items).await);
+    warnings.extend(
+        crate::sources::evidence::attach_impacts(
+            store, &details, &mut items, evidence.0, evidence.1,
+        )
+        .await,
+    );
     Ok((items, warnings))
 }
 

@@ -46,6 +46,14 @@ impl Phase {
         }
     }
 
+    /// A line of progress within an account (a long read), above the bar.
+    pub fn note(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.suspend(|| self.ui.info(text)),
+            None => self.ui.info(text),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

@@ -22,6 +22,8 @@ struct Options1 {
 
 pub struct Rules {
     pub chain: Vec<Migration>,
+    /// Where evidence of the principals' calls comes from (`--evidence*`).
+    pub evidence: crate::sources::evidence::Options,
     /// Index 0 is the top level, index `i + 1` the `[[paths]]` table `i`.
     profiles: Vec<Options1>,
     resolved: Resolved,
@@ -72,8 +74,19 @@ impl Rules {
                 );
             }
         }
+        let impact = &args.aws.impact;
+        let evidence = crate::sources::evidence::Options::new(
+            &impact.evidence,
+            impact.evidence_days,
+            impact.evidence_regions.clone(),
+        )
+        .map_err(|message| Error::Input {
+            path: "--evidence".into(),
+            message,
+        })?;
         Ok(Rules {
             chain,
+            evidence,
             profiles,
             resolved,
         })

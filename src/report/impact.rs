@@ -110,6 +110,25 @@ pub fn counts(items: &[Item]) -> (usize, usize) {
     (loses.len(), unknown.len())
 }
 
+/// Principals with evidence of calls that would fail (each counted once), or `None` when no
+/// principal's calls were read.
+pub fn evidence_of_loss(items: &[Item]) -> Option<usize> {
+    let mut read = false;
+    let mut losing = BTreeSet::new();
+    for i in items {
+        let Item::Change(c) = i else { continue };
+        let Some(imp) = &c.impact else { continue };
+        for p in &imp.principals {
+            let Some(e) = &p.evidence else { continue };
+            read |= e.source.has_calls();
+            if e.newly_denied > 0 {
+                losing.insert(p.arn.clone());
+            }
+        }
+    }
+    read.then_some(losing.len())
+}
+
 /// Markdown lines for one change.
 pub fn markdown(c: &Change) -> String {
     let Some(i) = &c.impact else {
@@ -141,16 +160,24 @@ pub fn markdown_summary(items: &[Item]) -> String {
         return String::new();
     }
     let (loses, unknown) = counts(items);
-    format!("Principals losing access: {loses} (unknown: {unknown}).\n\n")
+    match evidence_of_loss(items) {
+        Some(n) => format!(
+            "Principals losing access: {loses} (unknown: {unknown}), with evidence of calls that would fail: {n}.\n\n"
+        ),
+        None => format!("Principals losing access: {loses} (unknown: {unknown}).\n\n"),
+    }
 }
 
 /// The line of the batch per-account report, when the account's changes cut anyone off.
 pub fn account_line(items: &[Item]) -> Option<String> {
     let (loses, unknown) = counts(items);
-    (loses + unknown > 0).then(|| {
-        format!(
+    (loses + unknown > 0).then(|| match evidence_of_loss(items) {
+        Some(n) => format!(
+            "who is affected: {loses} principal(s) lose access, {unknown} unknown, {n} with evidence of calls that would fail (see the plan)"
+        ),
+        None => format!(
             "who is affected: {loses} principal(s) lose access, {unknown} unknown (see the plan)"
-        )
+        ),
     })
 }
 
@@ -196,6 +223,7 @@ mod tests {
                 }]
             },
             fallback: None,
+            evidence: None,
         }
     }
 
@@ -264,5 +292,59 @@ mod tests {
             "Principals losing access: 1 (unknown: 1).\n\n"
         );
         assert!(account_line(&[]).is_none());
+    }
+
+    #[test]
+    fn markdown_and_accounts_count_evidence_of_loss_only_when_calls_were_read() {
+        use crate::engine::evidence::{Evidence, Source};
+        use crate::engine::migration::{default_chain, Options};
+        use crate::engine::plan::{plan_one, Input, SizeLimit};
+        let legacy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"iam:*","Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+        let input = Input::file(
+            crate::engine::target::Target::file("a.json"),
+            legacy.to_string(),
+            SizeLimit::Managed,
+        );
+        let mut item = plan_one(&input, &default_chain().unwrap(), &Options::default());
+        let with = |newly: usize, source: Source| {
+            let mut e = Evidence::none(source, 90, None);
+            e.calls = newly + 1;
+            e.newly_denied = newly;
+            Some(e)
+        };
+        let mut dave = principal("dave", Verdict::LosesAccess, Some(0));
+        dave.evidence = with(3, Source::EventHistory);
+        let mut carol = principal("carol", Verdict::Unaffected, None);
+        carol.evidence = with(0, Source::EventHistory);
+        if let Item::Change(c) = &mut item {
+            c.impact = Some(impact(vec![dave, carol]));
+        }
+        let items = vec![item];
+        assert_eq!(evidence_of_loss(&items), Some(1));
+        assert_eq!(
+            markdown_summary(&items),
+            "Principals losing access: 1 (unknown: 0), with evidence of calls that would fail: 1.\n\n"
+        );
+        assert!(account_line(&items)
+            .unwrap()
+            .contains("1 with evidence of calls that would fail"));
+        // Evidence that could not be read says nothing of calls.
+        let mut items = items;
+        if let Item::Change(c) = &mut items[0] {
+            if let Some(i) = c.impact.as_mut() {
+                for p in &mut i.principals {
+                    p.evidence = Some(Evidence::none(
+                        Source::CredentialReport,
+                        90,
+                        Some("denied".into()),
+                    ));
+                }
+            }
+        }
+        assert_eq!(evidence_of_loss(&items), None);
+        assert_eq!(
+            markdown_summary(&items),
+            "Principals losing access: 1 (unknown: 0).\n\n"
+        );
     }
 }

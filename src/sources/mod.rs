@@ -6,14 +6,17 @@
 //! credentials, the Organization, one store per account), `writer` (one writer per part of a
 //! run: files, templates or an account), `journal` (the write-ahead record of what was
 //! published, for rollback), `principals` (who a policy reaches and their credentials, for the
-//! impact of each change).
+//! impact of each change), `evidence` (what the affected principals did, from CloudTrail event
+//! history or `trail`, a trail's log files), for the verdicts.
 pub mod accounts;
 pub mod aws;
+pub mod evidence;
 pub mod files;
 pub mod iac;
 pub mod journal;
 pub mod parallel;
 pub mod principals;
 pub mod reach;
+pub mod trail;
 pub mod unread;
 pub mod writer;

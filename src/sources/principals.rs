@@ -366,6 +366,9 @@ pub struct CredentialFacts {
     pub error: Option<String>,
     /// Requests made to read them.
     pub requests: usize,
+    /// User name → the Regions the report names for the last use of their access keys (where
+    /// evidence of their calls is looked for, besides us-east-1).
+    pub key_regions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl CredentialFacts {
@@ -377,6 +380,7 @@ impl CredentialFacts {
             users: BTreeMap::new(),
             error: Some(why),
             requests: 0,
+            key_regions: BTreeMap::new(),
         }
     }
 
@@ -446,6 +450,10 @@ impl CredentialFacts {
                 )
             })
             .collect();
+        let region_cols: Vec<usize> = (1..=2)
+            .filter_map(|n| col(&format!("access_key_{n}_last_used_region")))
+            .collect();
+        let mut key_regions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut users = BTreeMap::new();
         for (line, record) in reader.records().enumerate() {
             let record = record.map_err(|e| format!("credential report line {}: {e}", line + 2))?;
@@ -453,6 +461,19 @@ impl CredentialFacts {
             let name = get(Some(user_i));
             if name.is_empty() || name == "<root_account>" {
                 continue;
+            }
+            for r in region_cols.iter().map(|i| get(Some(*i))) {
+                // A Region name; the report writes N/A (never used) or no_information.
+                if !r.is_empty()
+                    && r.contains('-')
+                    && r.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                {
+                    key_regions
+                        .entry(name.to_string())
+                        .or_default()
+                        .insert(r.to_string());
+                }
             }
             let mfa_active = get(Some(mfa_i)) == "true";
             let mut devices: Vec<MfaKind> = virtual_devices
@@ -488,6 +509,7 @@ impl CredentialFacts {
             users,
             error: None,
             requests: 0,
+            key_regions,
         })
     }
 }
@@ -615,18 +637,19 @@ async fn credential_report(iam: &Iam, polling: Polling) -> Result<Report, String
     ))
 }
 
-/// Fills in the impact of every account change in `items` (one credential read per account, only
-/// when there is a change). Returns warnings for the operator.
-pub async fn attach_impacts(
+/// Reads who each account change of `items` affects (one credential read per account, only
+/// when there is a change) and sets its impact. Returns the directory and the credential facts
+/// it read (the evidence of calls is judged with them), and warnings for the operator.
+pub async fn read_impacts(
     store: &AwsStore,
     details: &AccountDetails,
     items: &mut [Item],
-) -> Vec<String> {
+) -> Option<(Directory, CredentialFacts, Vec<String>)> {
     let has_change = items
         .iter()
         .any(|i| matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. })));
     if !has_change {
-        return Vec::new();
+        return None;
     }
     let dir = Directory::from_details(details);
     let facts = read_credentials(store, Polling::default()).await;
@@ -639,34 +662,42 @@ pub async fn attach_impacts(
             c.impact = dir.impact(&facts, &c.target, &c.before, &c.after);
         }
     }
-    warnings
+    Some((dir, facts, warnings))
 }
 
-/// The impact of saved changes now (for `apply --plan`): the account is read again, with the
-/// credentials. Keyed by change id.
-pub async fn current_impacts(
+/// The saved changes of this account with their impact now, and the directory and credential
+/// facts read for it (for `apply --plan`: the account is read again, with the credentials).
+pub type CurrentState<'a> = (
+    Directory,
+    CredentialFacts,
+    Vec<(&'a crate::engine::plan::PlannedChange, Impact)>,
+);
+
+/// See [`CurrentState`].
+pub async fn current_state<'a>(
     store: &AwsStore,
-    changes: &[crate::engine::plan::PlannedChange],
-) -> Result<BTreeMap<String, Impact>, StoreError> {
+    changes: &'a [crate::engine::plan::PlannedChange],
+) -> Result<Option<CurrentState<'a>>, StoreError> {
     let wanted: BTreeSet<&str> = changes
         .iter()
         .filter(|c| c.target.account.as_deref() == Some(store.account_id()))
         .map(|c| c.id.as_str())
         .collect();
     if wanted.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(None);
     }
     let (_, details) = store.fetch_with_details().await?;
     let dir = Directory::from_details(&details);
     let facts = read_credentials(store, Polling::default()).await;
-    Ok(changes
+    let now = changes
         .iter()
         .filter(|c| wanted.contains(c.id.as_str()))
         .filter_map(|c| {
             dir.impact(&facts, &c.target, &c.before, &c.after)
-                .map(|i| (c.id.clone(), i))
+                .map(|i| (c, i))
         })
-        .collect())
+        .collect();
+    Ok(Some((dir, facts, now)))
 }
 
 #[cfg(test)]
@@ -683,6 +714,16 @@ frank,arn:aws:iam::111122223333:user/frank,2020-01-01T00:00:00+00:00,false,not_s
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::parse("2026-11-30T10:00:00Z", &Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn the_report_names_the_regions_keys_were_last_used_in() {
+        let f = CredentialFacts::from_report(REPORT, &BTreeMap::new(), None, now()).unwrap();
+        let carol: Vec<&String> = f.key_regions["carol"].iter().collect();
+        assert_eq!(carol, ["us-east-1"]);
+        // N/A (never used) is no Region.
+        assert!(!f.key_regions.contains_key("frank"));
+        assert!(!f.key_regions.contains_key("alice"));
     }
 
     #[test]

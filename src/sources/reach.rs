@@ -59,7 +59,7 @@ pub async fn connect(base: &Base, a: &Account) -> Result<AwsStore, String> {
                     base.account, a.id, a.id
                 ));
             }
-            AwsStore::from_client(aws_sdk_iam::Client::new(&base.sdk), a.id.clone())
+            AwsStore::from_sdk(&base.sdk, a.id.clone())
         }
         Access::AssumeRole {
             role_arn,

@@ -426,10 +426,14 @@ mod iac {
         );
         let store = AwsStore::from_client(client, "123456789012");
         let chain = forcemfa::engine::migration::default_chain().unwrap();
-        let (items, warnings) =
-            forcemfa::commands::plan::plan_account_items(&store, &chain, &Options::default())
-                .await
-                .unwrap();
+        let (items, warnings) = forcemfa::commands::plan::plan_account_items(
+            &store,
+            &chain,
+            &Options::default(),
+            (&forcemfa::sources::evidence::Options::default(), None),
+        )
+        .await
+        .unwrap();
         let c = expect_change(items.into_iter().next().unwrap());
         let why = c.iac_managed.as_deref().unwrap_or_default();
         assert!(why.contains("iam:ListPolicyTags"), "{why:?}");

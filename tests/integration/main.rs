@@ -7,6 +7,7 @@ mod batch;
 mod cli;
 mod cloudformation;
 mod effect;
+mod evidence;
 mod fail_closed;
 mod fixtures;
 mod hardening;

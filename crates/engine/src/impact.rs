@@ -66,6 +66,7 @@ pub fn assess_cached(
         because: String::new(),
         losses: Vec::new(),
         fallback: None,
+        evidence: None,
     };
     let chans = match channels(&p.credentials) {
         Ok(c) => c,
@@ -231,6 +232,8 @@ pub fn impact(
     out.summarize();
     out
 }
+
+pub mod with_evidence;
 
 #[cfg(test)]
 mod tests;

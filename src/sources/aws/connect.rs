@@ -4,7 +4,6 @@
 
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::config::SharedCredentialsProvider;
-use aws_sdk_iam::Client;
 use aws_smithy_types::retry::RetryConfig;
 
 use super::errors::{display_chain, StoreError};
@@ -34,7 +33,7 @@ impl AwsStore {
     /// STS `GetCallerIdentity`.
     pub async fn connect(opts: &AwsOptions) -> Result<AwsStore, StoreError> {
         let (sdk, account) = base_config(opts).await?;
-        Ok(AwsStore::from_client(Client::new(&sdk), account))
+        Ok(AwsStore::from_sdk(&sdk, account))
     }
 
     /// A store for another account, through a role assumed from `base` (batches: `--org`,
@@ -67,7 +66,7 @@ impl AwsStore {
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(provider))
             .build();
-        Ok(AwsStore::from_client(Client::new(&sdk), expected))
+        Ok(AwsStore::from_sdk(&sdk, expected))
     }
 }
 

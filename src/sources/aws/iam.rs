@@ -430,6 +430,35 @@ impl Iam {
         sent.map_err(|e| e.at(self.at(target, owner.put_operation())))
     }
 
+    /// The ids of a user's active access keys, all pages (evidence looks up their calls).
+    pub async fn active_access_keys(&self, user: &str) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(AwsError::new)?;
+            for k in page.access_key_metadata() {
+                let active = k.status().is_some_and(|s| s.as_str() == "Active");
+                if let (true, Some(id)) = (active, k.access_key_id()) {
+                    out.push(id.to_string());
+                }
+            }
+            match page.marker() {
+                Some(m) if page.is_truncated() && Some(m) != marker.as_deref() => {
+                    marker = Some(m.to_string())
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Asks IAM for a credential report; its state (`COMPLETE` when a recent one exists).
     pub async fn generate_credential_report(&self) -> Result<Option<ReportStateType>, AwsError> {
         self.client

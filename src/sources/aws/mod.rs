@@ -13,11 +13,13 @@
 //! | `write.rs`, `live.rs` | the steps publish and rollback share; the live state of one policy |
 //! | `tags.rs`, `permissions.rs` | IaC tag rules; the IAM actions forcemfa needs |
 //! | `iam.rs`, `sts.rs`, `organizations.rs` | the requests, one file per AWS service, each error read once (`errors.rs`) |
+//! | `cloudtrail.rs` | event history (`LookupEvents`) of the affected principals, paced below the documented rate (evidence) |
 //!
 //! Documents are compared as parsed JSON (key order and whitespace do not matter), and
 //! URL-decoded with [`crate::engine::policy::decode_document`] since IAM returns them
 //! percent-encoded.
 
+pub mod cloudtrail;
 mod connect;
 pub mod details;
 mod errors;

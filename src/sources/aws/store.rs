@@ -14,6 +14,9 @@ pub struct AwsStore {
     pub(super) read_back_delay: Duration,
     /// How the account was reached; recorded with every journal record, for rollback.
     pub(super) route: Option<Route>,
+    /// The SDK configuration of the account's credentials: the same credentials, Region and
+    /// endpoint reach its other services (CloudTrail, S3) for evidence.
+    pub(super) sdk: Option<aws_types::SdkConfig>,
 }
 
 impl AwsStore {
@@ -24,7 +27,20 @@ impl AwsStore {
             read_back_attempts: 5,
             read_back_delay: Duration::from_millis(1_000),
             route: None,
+            sdk: None,
         }
+    }
+
+    /// A store over the SDK configuration of the account's credentials.
+    pub fn from_sdk(sdk: &aws_types::SdkConfig, account: impl Into<String>) -> AwsStore {
+        let mut store = AwsStore::from_client(aws_sdk_iam::Client::new(sdk), account);
+        store.sdk = Some(sdk.clone());
+        store
+    }
+
+    /// The SDK configuration of the account's credentials, when the store was made from one.
+    pub fn sdk(&self) -> Option<&aws_types::SdkConfig> {
+        self.sdk.as_ref()
     }
 
     /// Record `route` (how the account was reached) with every journal record.

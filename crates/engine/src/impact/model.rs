@@ -215,11 +215,19 @@ pub struct PrincipalImpact {
     /// policy's own effect (beside an allow-everything policy) was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// What the principal's recorded calls show (CloudTrail), when evidence was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 impl PrincipalImpact {
     /// Loses (or might lose) access that was used within `days`.
     pub fn recent_loss(&self, days: i64) -> bool {
+        // Evidence of the calls made decides when it says something (calls that would fail, or
+        // every call read staying allowed); otherwise the credentials' last use does.
+        if let Some(hold) = self.evidence.as_ref().and_then(|e| e.holds()) {
+            return hold;
+        }
         self.verdict != Verdict::Unaffected
             && self
                 .losses

@@ -682,12 +682,16 @@ fn probe_arn(kind: GrantResource, partition: &str, account: &str) -> String {
 
 /// An Allow statement that new grants of this kind may join: plain `Action` list, no
 /// condition, and exactly the one resource the grant needs.
-fn joinable(st: &Value, resource: &str) -> bool {
+/// A statement a grant of `action` on `resource` may be added to: a plain Allow of that one
+/// resource that already grants something of the same service. An operator's statement of
+/// other services (`s3:Get*` on `*`) is a customisation and never grows IAM actions.
+fn joinable(st: &Value, resource: &str, action: &str) -> bool {
+    let service = |a: &str| a.split(':').next().unwrap_or("").to_ascii_lowercase();
     policy::effect(st).as_deref() == Some("allow")
         && st.get("Condition").is_none()
         && st.get("NotAction").is_none()
         && st.get("NotResource").is_none()
-        && matches!(policy::string_list(st, "Action"), Some(Ok(_)))
+        && matches!(policy::string_list(st, "Action"), Some(Ok(a)) if a.iter().any(|a| service(a) == service(action)))
         && matches!(policy::string_list(st, "Resource"), Some(Ok(r)) if r.len() == 1 && r[0] == resource)
 }
 
@@ -740,7 +744,7 @@ fn ensure_grants(doc: &mut Value, guard: &Guard, grants: &[spec::Grant]) -> OpRe
         let best = policy::statements(doc)
             .iter()
             .enumerate()
-            .filter(|(_, s)| joinable(s, &arn))
+            .filter(|(_, s)| joinable(s, &arn, &g.action))
             .max_by_key(|(i, s)| {
                 let actions = policy::string_list(s, "Action")
                     .and_then(Result::ok)
