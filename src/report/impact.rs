@@ -280,6 +280,7 @@ mod tests {
                 }]
             },
             fallback: None,
+            boundary: None,
         }
     }
 

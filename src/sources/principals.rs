@@ -19,8 +19,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::engine::impact::{
-    self, AccessKey, Credentials, Impact, LastUsed, MfaKind, PrincipalInput, PrincipalKind,
-    RoleTrust, UserCredentials,
+    self, AccessKey, Boundary, Credentials, Impact, LastUsed, MfaKind, PrincipalInput,
+    PrincipalKind, RoleTrust, UserCredentials,
 };
 use crate::engine::plan::Item;
 use crate::engine::policy;
@@ -37,6 +37,8 @@ struct Entity {
     attached: Vec<String>,
     /// (policy name, decoded document)
     inline: Vec<(String, String)>,
+    /// The permissions boundary's ARN.
+    boundary: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,6 +72,7 @@ impl Entity {
             arn: e.arn.clone(),
             attached: e.attached.clone(),
             inline: e.inline.clone(),
+            boundary: e.boundary.clone(),
         }
     }
 }
@@ -138,6 +141,32 @@ impl Directory {
         }
     }
 
+    /// A principal's permissions boundary: its document when the account read returned it (a
+    /// customer managed policy), the changed policy itself, or why it could not be read.
+    fn boundary(&self, e: &Entity, changed: &Target) -> Boundary {
+        let Some(arn) = &e.boundary else {
+            return Boundary::None;
+        };
+        if matches!(&changed.kind, TargetKind::Managed { arn: a, .. } if a == arn) {
+            return Boundary::Changed { arn: arn.clone() };
+        }
+        let unreadable = |why: &str| Boundary::Unreadable {
+            arn: arn.clone(),
+            why: why.to_string(),
+        };
+        match self.managed.get(arn).map(|t| policy::parse(t)) {
+            Some(Ok(p)) => Boundary::Policy {
+                arn: arn.clone(),
+                document: p.value,
+            },
+            Some(Err(_)) => unreadable("not valid JSON"),
+            None if arn.contains(":iam::aws:policy/") => {
+                unreadable("an AWS managed policy, which the account read does not return")
+            }
+            None => unreadable("not in the account read"),
+        }
+    }
+
     /// The principals `target` reaches, with every other policy that reaches each of them.
     pub fn principals(&self, target: &Target, facts: &CredentialFacts) -> Vec<PrincipalInput> {
         let mut out = Vec::new();
@@ -193,6 +222,7 @@ impl Directory {
                 others: docs,
                 missing,
                 credentials: facts.user(&u.entity.name, &u.entity.arn),
+                boundary: self.boundary(&u.entity, target),
             });
         }
         for r in &self.roles {
@@ -211,6 +241,7 @@ impl Directory {
                 others: docs,
                 missing,
                 credentials: Credentials::Role(trust),
+                boundary: self.boundary(&r.entity, target),
             });
         }
         out
