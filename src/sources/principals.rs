@@ -11,7 +11,10 @@
 //! are pure: [`crate::engine::impact`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
 
 use aws_sdk_iam::types::ReportStateType;
 use serde_json::Value;
@@ -26,7 +29,9 @@ use crate::engine::plan::Item;
 use crate::engine::policy;
 use crate::engine::target::{EntityKind, Target, TargetKind};
 use crate::sources::aws::details::{rfc3339, EntityRecord};
-use crate::sources::aws::{AccountDetails, AwsError, AwsStore, Iam, MfaDevices, StoreError};
+use crate::sources::aws::{
+    AccountDetails, AwsError, AwsStore, Fetched, Iam, MfaDevices, StoreError,
+};
 
 /// A user, group or role and the policies attached to or embedded in it.
 #[derive(Debug, Clone, Default)]
@@ -646,21 +651,68 @@ async fn credential_report(iam: &Iam, polling: Polling) -> Result<Report, String
     ))
 }
 
-/// Fills in the impact of every account change in `items` (one credential read per account, only
-/// when there is a change). Returns warnings for the operator.
-pub async fn attach_impacts(
-    store: &AwsStore,
-    details: &AccountDetails,
-    items: &mut [Item],
-) -> Vec<String> {
+/// What `fetch` read: the account's details, and its credential facts, read beside them.
+#[derive(Debug)]
+pub struct AccountRead {
+    pub details: AccountDetails,
+    facts: Mutex<Option<JoinHandle<CredentialFacts>>>,
+}
+
+impl AccountRead {
+    /// The credential facts, waiting for their read to finish; `None` once taken.
+    async fn facts(&self) -> Option<CredentialFacts> {
+        let handle = self.facts.lock().ok()?.take()?;
+        let now = OffsetDateTime::now_utc();
+        Some(handle.await.unwrap_or_else(|e| {
+            CredentialFacts::unavailable(now, format!("reading the credential report failed ({e})"))
+        }))
+    }
+
+    /// Stops the credential read when nothing needs it.
+    fn abandon(&self) {
+        if let Some(handle) = self.facts.lock().ok().and_then(|mut h| h.take()) {
+            handle.abort();
+        }
+    }
+}
+
+/// Every policy of the account, with who it reaches; the credential report and MFA devices are
+/// read at the same time (they do not depend on the policies), so that an account costs the
+/// longest of the two chains of requests, not their sum.
+pub async fn fetch(store: &AwsStore) -> Result<(Vec<Fetched>, AccountRead), StoreError> {
+    let reader = store.clone();
+    let facts = tokio::spawn(async move { read_credentials(&reader, Polling::default()).await });
+    let read = match store.fetch_with_details().await {
+        Ok(r) => r,
+        Err(e) => {
+            facts.abort();
+            return Err(e);
+        }
+    };
+    let (fetched, details) = read;
+    Ok((
+        fetched,
+        AccountRead {
+            details,
+            facts: Mutex::new(Some(facts)),
+        },
+    ))
+}
+
+/// Fills in the impact of every account change in `items` (the credentials `fetch` read, used
+/// only when there is a change). Returns warnings for the operator.
+pub async fn attach_impacts(read: &AccountRead, items: &mut [Item]) -> Vec<String> {
     let has_change = items
         .iter()
         .any(|i| matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. })));
     if !has_change {
+        read.abandon();
         return Vec::new();
     }
-    let dir = Directory::from_details(details);
-    let facts = read_credentials(store, Polling::default()).await;
+    let dir = Directory::from_details(&read.details);
+    let Some(facts) = read.facts().await else {
+        return Vec::new();
+    };
     let mut warnings = Vec::new();
     if let Some(e) = &facts.error {
         warnings.push(format!("warning: {e}; verdicts on users are unknown"));
@@ -687,9 +739,11 @@ pub async fn current_impacts(
     if wanted.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let (_, details) = store.fetch_with_details().await?;
-    let dir = Directory::from_details(&details);
-    let facts = read_credentials(store, Polling::default()).await;
+    let (_, read) = fetch(store).await?;
+    let dir = Directory::from_details(&read.details);
+    let Some(facts) = read.facts().await else {
+        return Ok(BTreeMap::new());
+    };
     Ok(changes
         .iter()
         .filter(|c| wanted.contains(c.id.as_str()))
