@@ -682,6 +682,8 @@ impl AccountRead {
 pub async fn fetch(store: &AwsStore) -> Result<(Vec<Fetched>, AccountRead), StoreError> {
     let reader = store.clone();
     let facts = tokio::spawn(async move { read_credentials(&reader, Polling::default()).await });
+    // Let the credential read send its first request before this task sends its own.
+    tokio::task::yield_now().await;
     let read = match store.fetch_with_details().await {
         Ok(r) => r,
         Err(e) => {

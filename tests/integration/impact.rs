@@ -555,6 +555,57 @@ mod mocked {
         }
     }
 
+    /// The credential report does not depend on the account's policies: it is asked for before
+    /// GetAccountAuthorizationDetails is answered, not after (both then wait on the network
+    /// together).
+    #[tokio::test]
+    async fn impact_mock_credential_report_is_read_beside_the_account_details() {
+        use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let asked = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicBool::new(false));
+        let (a, s) = (asked.clone(), seen.clone());
+        let gaad =
+            mock!(Client::get_account_authorization_details).then_compute_output(move |_| {
+                s.store(a.load(Ordering::SeqCst), Ordering::SeqCst);
+                GetAccountAuthorizationDetailsOutput::builder()
+                    .is_truncated(false)
+                    .build()
+            });
+        let a = asked.clone();
+        let generate = mock!(Client::generate_credential_report).then_compute_output(move |_| {
+            a.store(true, Ordering::SeqCst);
+            GenerateCredentialReportOutput::builder()
+                .state(ReportStateType::Complete)
+                .build()
+        });
+        let get = mock!(Client::get_credential_report).then_output(|| {
+            GetCredentialReportOutput::builder()
+                .content(aws_smithy_types::Blob::new(CSV.as_bytes()))
+                .build()
+        });
+        let list = mock!(Client::list_virtual_mfa_devices).then_output(|| {
+            ListVirtualMfaDevicesOutput::builder()
+                .set_virtual_mfa_devices(Some(Vec::new()))
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        });
+        let client = mock_client!(
+            aws_sdk_iam,
+            RuleMode::MatchAny,
+            [&gaad, &generate, &get, &list]
+        );
+        let store = AwsStore::from_client(client, "123456789012");
+        let (fetched, _read) = forcemfa::sources::principals::fetch(&store).await.unwrap();
+        assert!(fetched.is_empty());
+        assert!(
+            seen.load(Ordering::SeqCst),
+            "GetAccountAuthorizationDetails was answered before the credential report was asked for"
+        );
+    }
+
     #[tokio::test]
     async fn impact_mock_report_in_progress_is_waited_for() {
         let generate = mock!(Client::generate_credential_report).then_output(|| {
