@@ -6,6 +6,13 @@
 #   scripts/bench_batch.sh                      # 50 accounts × 10 policies, 100 ms, c = 1 8 32
 #   ACCOUNTS=10 CONCURRENCY="1 8" scripts/bench_batch.sh
 #   FORCEMFA=target/release/forcemfa scripts/bench_batch.sh
+#   RUNS=5 CONCURRENCY=32 FORCEMFA=target/release/forcemfa scripts/bench_batch.sh
+#
+# With RUNS > 1 each concurrency is timed RUNS times (min / median / max). The per-account critical
+# path is the longest chain of requests that wait for one another (AssumeRole, then the longest of:
+# the GetAccountAuthorizationDetails pages and the ListPolicyTags after them; the credential report
+# requests; the MFA device pages), from the request counts of the first run; the physical limit of
+# a run is GetCallerIdentity plus one critical path per round of CONCURRENCY accounts.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -13,6 +20,7 @@ ACCOUNTS="${ACCOUNTS:-50}"
 POLICIES="${POLICIES:-10}"
 DELAY_MS="${DELAY_MS:-100}"
 CONCURRENCY="${CONCURRENCY:-1 8 32}"
+RUNS="${RUNS:-1}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 FORCEMFA="${FORCEMFA:-$target_dir/debug/forcemfa}"
 py="$root/.venv/bin/python"
@@ -70,13 +78,15 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 echo "== requests per account (plan, no delay)"
 start_proxy 0
 "$FORCEMFA" plan --accounts "$work/accounts.toml" --endpoint-url "$proxy" --region us-east-1 -q >/dev/null || true
-curl -fsS "$proxy/__stats" | "$py" -c '
-import json, sys, collections
-s = json.load(sys.stdin)["requests"]
+curl -fsS "$proxy/__stats" >"$work/stats.json"
+"$py" - "$work/stats.json" "$ACCOUNTS" "$DELAY_MS" $CONCURRENCY >"$work/critical" <<'PY'
+import json, sys, collections, math
+s = json.load(open(sys.argv[1]))["requests"]
+n, delay, cs = int(sys.argv[2]), int(sys.argv[3]), [int(c) for c in sys.argv[4:]]
 per = collections.defaultdict(dict)
-for k, n in s.items():
+for k, v in s.items():
     acct, action = k.split(" ")
-    per[acct][action] = n
+    per[acct][action] = v
 accts = [a for a in per if a != "base"]
 actions = sorted({x for a in accts for x in per[a]})
 for x in actions:
@@ -85,18 +95,36 @@ for x in actions:
 print(f"  total per account: {sum(sum(per[a].values()) for a in accts) / len(accts):.1f} ({len(accts)} accounts)")
 base = dict(per.get("base", {}))
 print(f"  with the operator credentials (once per run): {base}")
-'
+def chain(r):
+    gaad = r.get("GetAccountAuthorizationDetails", 0) + (1 if r.get("ListPolicyTags", 0) else 0)
+    report = r.get("GenerateCredentialReport", 0) + r.get("GetCredentialReport", 0)
+    return r.get("AssumeRole", 0) + max(gaad, report, r.get("ListVirtualMFADevices", 0))
+longest = max(chain(per[a]) for a in accts)
+sequential = max(sum(per[a].values()) for a in accts)
+print(f"  per-account critical path: {longest} requests ({sequential} if sent one after another)")
+for c in cs:
+    limit = (sum(base.values()) + math.ceil(n / c) * longest) * delay / 1000
+    print(f"  physical limit at concurrency {c}: {limit:.2f} s (+{delay} ms per request)")
+PY
+cat "$work/critical"
 kill "$proxy_pid" 2>/dev/null || true
 
 start_proxy "$DELAY_MS"
 echo "== plan: $ACCOUNTS accounts × $POLICIES policies, +${DELAY_MS} ms per request"
-printf '  %-12s %10s %14s\n' concurrency "wall (s)" "peak RSS (MB)"
+printf '  %-12s %24s %14s %10s\n' concurrency "wall s (min/median/max)" "peak RSS (MB)" "/ limit"
 for c in $CONCURRENCY; do
-    /usr/bin/time -v -o "$work/time" "$FORCEMFA" plan --accounts "$work/accounts.toml" \
-        --endpoint-url "$proxy" --region us-east-1 --concurrency "$c" -q >"$work/out" 2>&1 || {
-        echo "plan failed at concurrency $c:" >&2; cat "$work/out" >&2; exit 1; }
-    wall="$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time")"
-    rss="$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time")"
-    secs="$(echo "$wall" | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')"
-    printf '  %-12s %10s %14s\n' "$c" "$secs" "$((rss / 1024))"
+    walls=()
+    for _ in $(seq "$RUNS"); do
+        /usr/bin/time -v -o "$work/time" "$FORCEMFA" plan --accounts "$work/accounts.toml" \
+            --endpoint-url "$proxy" --region us-east-1 --concurrency "$c" -q >"$work/out" 2>&1 || {
+            echo "plan failed at concurrency $c:" >&2; cat "$work/out" >&2; exit 1; }
+        wall="$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time")"
+        rss="$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time")"
+        walls+=("$(echo "$wall" | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')")
+    done
+    stats="$(printf '%s\n' "${walls[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%s / %s / %s", v[1], v[int((NR + 1) / 2)], v[NR] }')"
+    limit="$(sed -n "s/.*physical limit at concurrency $c: \([0-9.]*\) s.*/\1/p" "$work/critical")"
+    median="$(printf '%s\n' "${walls[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+    ratio="$(awk -v m="$median" -v l="$limit" 'BEGIN { if (l > 0) printf "%.2fx", m / l; else print "-" }')"
+    printf '  %-12s %24s %14s %10s\n' "$c" "$stats" "$((rss / 1024))" "$ratio"
 done

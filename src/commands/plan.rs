@@ -289,43 +289,48 @@ pub async fn plan_account_items(
         Option<crate::sources::aws::cloudtrail::Progress>,
     ),
 ) -> Result<(Vec<Item>, Vec<String>), Error> {
-    let (fetched, details) = store.fetch_with_details().await?;
-    let mut items = Vec::with_capacity(fetched.len());
+    let (fetched, read) = crate::sources::principals::fetch(store).await?;
+    let mut items: Vec<Item> = fetched
+        .iter()
+        .map(|f| plan::plan_one(&input_for(f), chain, options))
+        .collect();
+    // The tags of the managed policies that would change, asked for together.
+    let changed: Vec<(usize, &str)> = fetched
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match (&items[i], &f.target.kind) {
+            (Item::Change(_), TargetKind::Managed { arn, .. }) => Some((i, arn.as_str())),
+            _ => None,
+        })
+        .collect();
+    let arns: Vec<&str> = changed.iter().map(|(_, arn)| *arn).collect();
+    let tags = store.managed_policies_tags(&arns).await;
     let mut warnings = Vec::new();
-    for f in &fetched {
-        let mut input = input_for(f);
-        let mut item = plan::plan_one(&input, chain, options);
-        if let (Item::Change(_), TargetKind::Managed { arn, .. }) = (&item, &f.target.kind) {
-            match store.managed_policy_tags(arn).await {
-                Ok(tags) => {
-                    if let Some(why) = aws::iac_reason(&tags) {
-                        input.iac_managed = Some(why);
-                        item = plan::plan_one(&input, chain, options);
-                    }
-                }
-                // Fail closed: without its tags, forcemfa cannot tell whether a deployment owns
-                // this policy, so it is treated as IaC-managed (shown, not published unless
-                // --include-iac-managed).
-                Err(e) => {
-                    warnings.push(format!(
-                        "warning: could not read the tags of {arn} ({e}); treating it as managed by infrastructure as code: it is planned but not published without --include-iac-managed. Grant iam:ListPolicyTags (docs/permissions/plan-policy.json) to tell"
-                    ));
-                    input.iac_managed = Some(
-                        "unknown: its tags could not be read; grant iam:ListPolicyTags to tell"
-                            .into(),
-                    );
-                    item = plan::plan_one(&input, chain, options);
-                }
+    for ((i, arn), tags) in changed.into_iter().zip(tags) {
+        let mut input = input_for(&fetched[i]);
+        match tags {
+            Ok(tags) => match aws::iac_reason(&tags) {
+                Some(why) => input.iac_managed = Some(why),
+                None => continue,
+            },
+            // Fail closed: without its tags, forcemfa cannot tell whether a deployment owns
+            // this policy, so it is treated as IaC-managed (shown, not published unless
+            // --include-iac-managed).
+            Err(e) => {
+                warnings.push(format!(
+                    "warning: could not read the tags of {arn} ({e}); treating it as managed by infrastructure as code: it is planned but not published without --include-iac-managed. Grant iam:ListPolicyTags (docs/permissions/plan-policy.json) to tell"
+                ));
+                input.iac_managed = Some(
+                    "unknown: its tags could not be read; grant iam:ListPolicyTags to tell".into(),
+                );
             }
         }
-        items.push(item);
+        items[i] = plan::plan_one(&input, chain, options);
     }
     // Who each change affects: principals and their credentials.
     warnings.extend(
-        crate::sources::evidence::attach_impacts(
-            store, &details, &mut items, evidence.0, evidence.1,
-        )
-        .await,
+        crate::sources::evidence::attach_impacts(store, &read, &mut items, evidence.0, evidence.1)
+            .await,
     );
     Ok((items, warnings))
 }

@@ -224,6 +224,7 @@ mod tests {
             },
             fallback: None,
             evidence: None,
+            boundary: None,
         }
     }
 

@@ -374,13 +374,13 @@ pub async fn attach(
 /// principals' calls where they can be read. Returns warnings for the operator.
 pub async fn attach_impacts(
     store: &crate::sources::aws::AwsStore,
-    details: &crate::sources::aws::AccountDetails,
+    read: &crate::sources::principals::AccountRead,
     items: &mut [Item],
     opts: &Options,
     progress: Option<Progress>,
 ) -> Vec<String> {
     let Some((dir, facts, mut warnings)) =
-        crate::sources::principals::read_impacts(store, details, items).await
+        crate::sources::principals::read_impacts(read, items).await
     else {
         return Vec::new();
     };

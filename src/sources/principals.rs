@@ -11,7 +11,10 @@
 //! are pure: [`crate::engine::impact`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
 
 use aws_sdk_iam::types::ReportStateType;
 use serde_json::Value;
@@ -19,14 +22,16 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::engine::impact::{
-    self, AccessKey, Credentials, Impact, LastUsed, MfaKind, PrincipalInput, PrincipalKind,
-    RoleTrust, UserCredentials,
+    self, AccessKey, Boundary, Credentials, Impact, LastUsed, MfaKind, PrincipalInput,
+    PrincipalKind, RoleTrust, UserCredentials,
 };
 use crate::engine::plan::Item;
 use crate::engine::policy;
 use crate::engine::target::{EntityKind, Target, TargetKind};
 use crate::sources::aws::details::{rfc3339, EntityRecord};
-use crate::sources::aws::{AccountDetails, AwsError, AwsStore, Iam, MfaDevices, StoreError};
+use crate::sources::aws::{
+    AccountDetails, AwsError, AwsStore, Fetched, Iam, MfaDevices, StoreError,
+};
 
 /// A user, group or role and the policies attached to or embedded in it.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +42,8 @@ struct Entity {
     attached: Vec<String>,
     /// (policy name, decoded document)
     inline: Vec<(String, String)>,
+    /// The permissions boundary's ARN.
+    boundary: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,6 +77,7 @@ impl Entity {
             arn: e.arn.clone(),
             attached: e.attached.clone(),
             inline: e.inline.clone(),
+            boundary: e.boundary.clone(),
         }
     }
 }
@@ -138,6 +146,32 @@ impl Directory {
         }
     }
 
+    /// A principal's permissions boundary: its document when the account read returned it (a
+    /// customer managed policy), the changed policy itself, or why it could not be read.
+    fn boundary(&self, e: &Entity, changed: &Target) -> Boundary {
+        let Some(arn) = &e.boundary else {
+            return Boundary::None;
+        };
+        if matches!(&changed.kind, TargetKind::Managed { arn: a, .. } if a == arn) {
+            return Boundary::Changed { arn: arn.clone() };
+        }
+        let unreadable = |why: &str| Boundary::Unreadable {
+            arn: arn.clone(),
+            why: why.to_string(),
+        };
+        match self.managed.get(arn).map(|t| policy::parse(t)) {
+            Some(Ok(p)) => Boundary::Policy {
+                arn: arn.clone(),
+                document: p.value,
+            },
+            Some(Err(_)) => unreadable("not valid JSON"),
+            None if arn.contains(":iam::aws:policy/") => {
+                unreadable("an AWS managed policy, which the account read does not return")
+            }
+            None => unreadable("not in the account read"),
+        }
+    }
+
     /// The principals `target` reaches, with every other policy that reaches each of them.
     pub fn principals(&self, target: &Target, facts: &CredentialFacts) -> Vec<PrincipalInput> {
         let mut out = Vec::new();
@@ -193,6 +227,7 @@ impl Directory {
                 others: docs,
                 missing,
                 credentials: facts.user(&u.entity.name, &u.entity.arn),
+                boundary: self.boundary(&u.entity, target),
             });
         }
         for r in &self.roles {
@@ -211,6 +246,7 @@ impl Directory {
                 others: docs,
                 missing,
                 credentials: Credentials::Role(trust),
+                boundary: self.boundary(&r.entity, target),
             });
         }
         out
@@ -637,22 +673,72 @@ async fn credential_report(iam: &Iam, polling: Polling) -> Result<Report, String
     ))
 }
 
-/// Reads who each account change of `items` affects (one credential read per account, only
+/// What `fetch` read: the account's details, and its credential facts, read beside them.
+#[derive(Debug)]
+pub struct AccountRead {
+    pub details: AccountDetails,
+    facts: Mutex<Option<JoinHandle<CredentialFacts>>>,
+}
+
+impl AccountRead {
+    /// The credential facts, waiting for their read to finish; `None` once taken.
+    async fn facts(&self) -> Option<CredentialFacts> {
+        let handle = self.facts.lock().ok()?.take()?;
+        let now = OffsetDateTime::now_utc();
+        Some(handle.await.unwrap_or_else(|e| {
+            CredentialFacts::unavailable(now, format!("reading the credential report failed ({e})"))
+        }))
+    }
+
+    /// Stops the credential read when nothing needs it.
+    fn abandon(&self) {
+        if let Some(handle) = self.facts.lock().ok().and_then(|mut h| h.take()) {
+            handle.abort();
+        }
+    }
+}
+
+/// Every policy of the account, with who it reaches; the credential report and MFA devices are
+/// read at the same time (they do not depend on the policies), so that an account costs the
+/// longest of the two chains of requests, not their sum.
+pub async fn fetch(store: &AwsStore) -> Result<(Vec<Fetched>, AccountRead), StoreError> {
+    let reader = store.clone();
+    let facts = tokio::spawn(async move { read_credentials(&reader, Polling::default()).await });
+    // Let the credential read send its first request before this task sends its own.
+    tokio::task::yield_now().await;
+    let read = match store.fetch_with_details().await {
+        Ok(r) => r,
+        Err(e) => {
+            facts.abort();
+            return Err(e);
+        }
+    };
+    let (fetched, details) = read;
+    Ok((
+        fetched,
+        AccountRead {
+            details,
+            facts: Mutex::new(Some(facts)),
+        },
+    ))
+}
+
+/// Reads who each account change of `items` affects (the credentials `fetch` read, used only
 /// when there is a change) and sets its impact. Returns the directory and the credential facts
-/// it read (the evidence of calls is judged with them), and warnings for the operator.
+/// (the evidence of calls is judged with them), and warnings for the operator.
 pub async fn read_impacts(
-    store: &AwsStore,
-    details: &AccountDetails,
+    read: &AccountRead,
     items: &mut [Item],
 ) -> Option<(Directory, CredentialFacts, Vec<String>)> {
     let has_change = items
         .iter()
         .any(|i| matches!(i, Item::Change(c) if !matches!(c.target.kind, TargetKind::File { .. })));
     if !has_change {
+        read.abandon();
         return None;
     }
-    let dir = Directory::from_details(details);
-    let facts = read_credentials(store, Polling::default()).await;
+    let dir = Directory::from_details(&read.details);
+    let facts = read.facts().await?;
     let mut warnings = Vec::new();
     if let Some(e) = &facts.error {
         warnings.push(format!("warning: {e}; verdicts on users are unknown"));
@@ -686,9 +772,11 @@ pub async fn current_state<'a>(
     if wanted.is_empty() {
         return Ok(None);
     }
-    let (_, details) = store.fetch_with_details().await?;
-    let dir = Directory::from_details(&details);
-    let facts = read_credentials(store, Polling::default()).await;
+    let (_, read) = fetch(store).await?;
+    let dir = Directory::from_details(&read.details);
+    let Some(facts) = read.facts().await else {
+        return Ok(None);
+    };
     let now = changes
         .iter()
         .filter(|c| wanted.contains(c.id.as_str()))

@@ -338,6 +338,82 @@ async fn impact_plan_names_each_principal_and_requests_do_not_grow_with_users() 
     );
 }
 
+/// A role EC2 assumes, with the legacy guard and the read-only grant attached, within `boundary`.
+async fn bounded_role(iam: &aws_sdk_iam::Client, name: &str, boundary: &str, attach: &[&String]) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .permissions_boundary(boundary)
+        .send()
+        .await
+        .unwrap();
+    for arn in attach {
+        iam.attach_role_policy()
+            .role_name(name)
+            .policy_arn(*arn)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn impact_permission_boundaries_bound_what_a_role_loses() {
+    let (account, iam, legacy, read) = account_with_group().await;
+    let only = |actions: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#
+        )
+    };
+    let queues =
+        moto::create_managed(&iam, &unique("b-sqs"), &only(r#""sqs:ListQueues""#), &[]).await;
+    let objects =
+        moto::create_managed(&iam, &unique("b-s3"), &only(r#""s3:GetObject""#), &[]).await;
+    let attach = [&legacy, &read];
+    bounded_role(&iam, "queues", &queues, &attach).await;
+    bounded_role(&iam, "objects", &objects, &attach).await;
+    bounded_role(
+        &iam,
+        "aws",
+        "arn:aws:iam::aws:policy/PowerUserAccess",
+        &attach,
+    )
+    .await;
+
+    let proxy = Proxy::start(json!([]), 0);
+    let (code, stdout, stderr) =
+        forcemfa(&account, &proxy.url, &["plan", "--format", "json"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (change, p) = principals(&stdout, &legacy);
+    let verdict = |n: &str| p[n]["verdict"].as_str().unwrap_or_default().to_string();
+    // The boundary never allowed what the guard takes away: nothing to lose.
+    assert_eq!(verdict("queues"), "unaffected", "{change}");
+    assert!(p["queues"]["boundary"]
+        .as_str()
+        .unwrap()
+        .ends_with("(evaluated)"));
+    // Within a boundary that allows s3:GetObject only, that is all it loses.
+    assert_eq!(verdict("objects"), "loses-access", "{change}");
+    let lost: Vec<&str> = p["objects"]["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["examples"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(lost.iter().all(|a| *a == "s3:GetObject"), "{lost:?}");
+    // An AWS managed boundary is not in the account read: the verdict says so.
+    assert_eq!(verdict("aws"), "unknown", "{change}");
+    assert!(
+        p["aws"]["because"].as_str().unwrap().contains(
+            "permissions boundary arn:aws:iam::aws:policy/PowerUserAccess could not be evaluated"
+        ),
+        "{}",
+        p["aws"]
+    );
+}
+
 async fn default_version(iam: &aws_sdk_iam::Client, arn: &str) -> String {
     iam.get_policy()
         .policy_arn(arn)
@@ -479,6 +555,57 @@ mod mocked {
             first_delay: Duration::from_millis(1),
             attempts: 5,
         }
+    }
+
+    /// The credential report does not depend on the account's policies: it is asked for before
+    /// GetAccountAuthorizationDetails is answered, not after (both then wait on the network
+    /// together).
+    #[tokio::test]
+    async fn impact_mock_credential_report_is_read_beside_the_account_details() {
+        use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let asked = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicBool::new(false));
+        let (a, s) = (asked.clone(), seen.clone());
+        let gaad =
+            mock!(Client::get_account_authorization_details).then_compute_output(move |_| {
+                s.store(a.load(Ordering::SeqCst), Ordering::SeqCst);
+                GetAccountAuthorizationDetailsOutput::builder()
+                    .is_truncated(false)
+                    .build()
+            });
+        let a = asked.clone();
+        let generate = mock!(Client::generate_credential_report).then_compute_output(move |_| {
+            a.store(true, Ordering::SeqCst);
+            GenerateCredentialReportOutput::builder()
+                .state(ReportStateType::Complete)
+                .build()
+        });
+        let get = mock!(Client::get_credential_report).then_output(|| {
+            GetCredentialReportOutput::builder()
+                .content(aws_smithy_types::Blob::new(CSV.as_bytes()))
+                .build()
+        });
+        let list = mock!(Client::list_virtual_mfa_devices).then_output(|| {
+            ListVirtualMfaDevicesOutput::builder()
+                .set_virtual_mfa_devices(Some(Vec::new()))
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        });
+        let client = mock_client!(
+            aws_sdk_iam,
+            RuleMode::MatchAny,
+            [&gaad, &generate, &get, &list]
+        );
+        let store = AwsStore::from_client(client, "123456789012");
+        let (fetched, _read) = forcemfa::sources::principals::fetch(&store).await.unwrap();
+        assert!(fetched.is_empty());
+        assert!(
+            seen.load(Ordering::SeqCst),
+            "GetAccountAuthorizationDetails was answered before the credential report was asked for"
+        );
     }
 
     #[tokio::test]

@@ -38,8 +38,8 @@ use channels::{channels, Channel};
 pub use evaluate::Cache;
 use evaluate::{cache_key, ChannelEval};
 pub use model::{
-    AccessKey, Credentials, Impact, LastUsed, Loss, MfaKind, PrincipalImpact, PrincipalInput,
-    PrincipalKind, RoleTrust, UserCredentials, Verdict,
+    AccessKey, Boundary, Credentials, Impact, LastUsed, Loss, MfaKind, PrincipalImpact,
+    PrincipalInput, PrincipalKind, RoleTrust, UserCredentials, Verdict,
 };
 
 const EXAMPLES: usize = 4;
@@ -67,6 +67,7 @@ pub fn assess_cached(
         losses: Vec::new(),
         fallback: None,
         evidence: None,
+        boundary: p.boundary.describe(),
     };
     let chans = match channels(&p.credentials) {
         Ok(c) => c,
@@ -90,7 +91,23 @@ pub fn assess_cached(
     }
     let phrase = credentials_phrase(&p.credentials);
     (result.verdict, result.because) = verdict(&phrase, &result.losses, chans.is_empty(), fallback);
+    if let Boundary::Unreadable { arn, why } = &p.boundary {
+        unread_boundary(&mut result, arn, why);
+    }
     result
+}
+
+/// A boundary only ever takes access away, so a principal that loses nothing without its
+/// boundary loses nothing with it; one that does might not (the boundary may never have allowed
+/// it): unknown, and the line says why.
+fn unread_boundary(result: &mut PrincipalImpact, arn: &str, why: &str) {
+    if result.verdict == Verdict::Unaffected {
+        return;
+    }
+    result.verdict = Verdict::Unknown;
+    result.because.push_str(&format!(
+        " [its permissions boundary {arn} could not be evaluated ({why}): what it would lose may already be denied by the boundary]"
+    ));
 }
 
 /// What a channel loses (certainly, else possibly), or `None` when it keeps everything.

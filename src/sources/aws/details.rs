@@ -47,6 +47,8 @@ pub struct EntityRecord {
     pub trust: Option<String>,
     /// Roles: when a session last used the role (RFC 3339).
     pub last_used: Option<String>,
+    /// Users and roles: the ARN of the managed policy set as permissions boundary.
+    pub boundary: Option<String>,
 }
 
 impl EntityRecord {
@@ -61,6 +63,7 @@ impl EntityRecord {
             groups: Vec::new(),
             trust: None,
             last_used: None,
+            boundary: None,
         }
     }
 
@@ -101,6 +104,7 @@ impl AccountDetails {
                     .policies(u.attached_managed_policies(), u.user_policy_list());
                 e.tags = u.tags().iter().map(tag_pair).collect();
                 e.groups = u.group_list().to_vec();
+                e.boundary = boundary_arn(u.permissions_boundary());
                 d.entities.push(e);
             }
             for g in page.group_detail_list() {
@@ -120,6 +124,7 @@ impl AccountDetails {
                     .role_last_used()
                     .and_then(|l| l.last_used_date())
                     .and_then(rfc3339);
+                e.boundary = boundary_arn(r.permissions_boundary());
                 d.entities.push(e);
             }
             d.managed
@@ -162,6 +167,11 @@ fn managed_policy(p: &aws_sdk_iam::types::ManagedPolicyDetail) -> Option<Managed
         default_version_id: default_id,
         versions: list.iter().map(VersionInfo::from_sdk).collect(),
     })
+}
+
+fn boundary_arn(b: Option<&aws_sdk_iam::types::AttachedPermissionsBoundary>) -> Option<String> {
+    b.and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
 }
 
 /// An SDK time as RFC 3339.

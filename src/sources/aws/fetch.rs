@@ -63,6 +63,14 @@ impl AwsStore {
         self.iam.policy_tags(&target, arn).await
     }
 
+    /// The tags of several managed policies, asked for all at once; in the order of `arns`.
+    pub async fn managed_policies_tags(
+        &self,
+        arns: &[&str],
+    ) -> Vec<Result<Vec<(String, String)>, StoreError>> {
+        futures::future::join_all(arns.iter().map(|arn| self.managed_policy_tags(arn))).await
+    }
+
     /// A managed policy's default version, or `None` when IAM sent no document for it.
     fn managed_fetched(
         &self,

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::model::PrincipalInput;
+use super::model::{Boundary, PrincipalInput};
 use crate::effect::{resource_arn, universe_for, Context, Decision, Evaluator, ResourceKind, View};
 
 /// The possible decisions of a policy set, as a bit set (1 allowed, 2 explicit deny, 4 implicit).
@@ -94,21 +94,10 @@ fn evaluate_channel(
     if !fallback {
         docs.extend(p.others.iter());
     }
-    let mut universe = universe_for(&docs);
-    let (partition, account) = arn_parts(&p.arn);
-    if let Some(part) = partition {
-        universe.partition = part;
+    if let Boundary::Policy { document, .. } = &p.boundary {
+        docs.push(document);
     }
-    if let Some(acct) = account {
-        universe.account = acct;
-    }
-    universe.username = p.name.clone();
-    if universe.other_username == p.name {
-        universe.other_username = format!("{}-other", p.name);
-    }
-    if universe.device_name == p.name {
-        universe.device_name = format!("{}-device", p.name);
-    }
+    let universe = universe_of(p, &docs);
     let cells = Cells {
         actions: &universe.actions,
         resources: ResourceKind::ALL
@@ -130,8 +119,52 @@ fn evaluate_channel(
             .map(|d| cells.evaluate(d, &p.name, View::Alone))
             .collect()
     };
+    // A boundary is evaluated alone: it allows what it allows, whatever else reaches the principal.
+    let bounds = match &p.boundary {
+        Boundary::Policy { document, .. } => {
+            let b = cells.evaluate(document, &p.name, View::Alone);
+            Some((b.clone(), b))
+        }
+        Boundary::Changed { .. } => Some((
+            cells.evaluate(before, &p.name, View::Alone),
+            cells.evaluate(after, &p.name, View::Alone),
+        )),
+        Boundary::None | Boundary::Unreadable { .. } => None,
+    };
     let b = cells.evaluate(before, &p.name, view);
     let a = cells.evaluate(after, &p.name, view);
+    compare(&cells, &others, (&b, &a), bounds.as_ref())
+}
+
+/// The universe of one evaluation: the actions of `docs`, with the principal's own name and
+/// account (and other names that cannot be mistaken for it).
+fn universe_of(p: &PrincipalInput, docs: &[&Value]) -> crate::effect::Universe {
+    let mut universe = universe_for(docs);
+    let (partition, account) = arn_parts(&p.arn);
+    if let Some(part) = partition {
+        universe.partition = part;
+    }
+    if let Some(acct) = account {
+        universe.account = acct;
+    }
+    universe.username = p.name.clone();
+    if universe.other_username == p.name {
+        universe.other_username = format!("{}-other", p.name);
+    }
+    if universe.device_name == p.name {
+        universe.device_name = format!("{}-device", p.name);
+    }
+    universe
+}
+
+/// What is allowed before and not after, cell by cell: the other policies combined with the
+/// changed one before, then after, each within the boundary (before, after) when there is one.
+fn compare(
+    cells: &Cells<'_>,
+    others: &[Vec<u8>],
+    (b, a): (&[u8], &[u8]),
+    bounds: Option<&(Vec<u8>, Vec<u8>)>,
+) -> ChannelEval {
     let mut out = ChannelEval {
         actions_before: BTreeSet::new(),
         lost: BTreeSet::new(),
@@ -142,11 +175,15 @@ fn evaluate_channel(
         sets.clear();
         sets.extend(others.iter().map(|o| o[i]));
         sets.push(b[i]);
-        let before_set = combine(&sets);
+        let mut before_set = combine(&sets);
         if let Some(last) = sets.last_mut() {
             *last = a[i];
         }
-        let after_set = combine(&sets);
+        let mut after_set = combine(&sets);
+        if let Some((bb, ba)) = bounds {
+            before_set = within(before_set, bb[i]);
+            after_set = within(after_set, ba[i]);
+        }
         if before_set & ALLOWED == 0 {
             continue;
         }
@@ -162,6 +199,23 @@ fn evaluate_channel(
         } else if before_set != after_set {
             out.maybe_lost.insert(action);
         }
+    }
+    out
+}
+
+/// The decision of identity policies (`identity`) within a permissions boundary (`boundary`, the
+/// boundary policy's own decision): allowed only when both allow; an explicit deny in either
+/// denies.
+fn within(identity: u8, boundary: u8) -> u8 {
+    let mut out = 0;
+    if identity & ALLOWED != 0 && boundary & ALLOWED != 0 {
+        out |= ALLOWED;
+    }
+    if identity & EXPLICIT != 0 || boundary & EXPLICIT != 0 {
+        out |= EXPLICIT;
+    }
+    if identity & IMPLICIT != 0 || (boundary & IMPLICIT != 0 && identity != EXPLICIT) {
+        out |= IMPLICIT;
     }
     out
 }
@@ -220,6 +274,11 @@ pub(super) fn cache_key(p: &PrincipalInput, before: &Value, after: &Value) -> Op
     for d in [before, after].into_iter().chain(p.others.iter()) {
         key.push_str(&d.to_string());
         key.push('\u{0}');
+    }
+    match &p.boundary {
+        Boundary::Policy { document, .. } => key.push_str(&format!("boundary {document}")),
+        Boundary::Changed { .. } => key.push_str("boundary: the changed policy"),
+        Boundary::None | Boundary::Unreadable { .. } => {}
     }
     let name = p.name.to_lowercase();
     (!name.is_empty() && !key.to_lowercase().contains(&name)).then_some(key)

@@ -152,6 +152,36 @@ pub struct PrincipalInput {
     /// non-empty the whole set cannot be evaluated.
     pub missing: Vec<String>,
     pub credentials: Credentials,
+    /// Its permissions boundary: what any of its policies can allow at most.
+    pub boundary: Boundary,
+}
+
+/// A principal's permissions boundary, as far as it could be read.
+#[derive(Clone, Debug, Default)]
+pub enum Boundary {
+    /// None set: its policies alone decide.
+    #[default]
+    None,
+    /// A managed policy whose document was read.
+    Policy { arn: String, document: Value },
+    /// The changed policy is also the boundary: its document before and after bounds the rest.
+    Changed { arn: String },
+    /// Set, but its document could not be read or parsed: the verdict says so.
+    Unreadable { arn: String, why: String },
+}
+
+impl Boundary {
+    /// What the verdict says of the boundary, or `None` when there is none.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Boundary::None => None,
+            Boundary::Policy { arn, .. } => Some(format!("{arn} (evaluated)")),
+            Boundary::Changed { arn } => Some(format!(
+                "{arn} (the changed policy itself; evaluated before and after)"
+            )),
+            Boundary::Unreadable { arn, why } => Some(format!("{arn} (not evaluated: {why})")),
+        }
+    }
 }
 
 /// The verdict for one principal.
@@ -218,6 +248,9 @@ pub struct PrincipalImpact {
     /// What the principal's recorded calls show (CloudTrail), when evidence was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<crate::evidence::Evidence>,
+    /// Its permissions boundary, and whether it was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<String>,
 }
 
 impl PrincipalImpact {

@@ -67,6 +67,7 @@ fn user(name: &str, creds: UserCredentials, others: Vec<Value>) -> PrincipalInpu
         others,
         missing: Vec::new(),
         credentials: Credentials::User(creds),
+        boundary: Boundary::None,
     }
 }
 
@@ -210,6 +211,7 @@ fn service_role_loses_what_the_guard_denies() {
             last_used: LastUsed::days("2026-11-29T00:00:00Z", 1),
             ..RoleTrust::default()
         }),
+        boundary: Boundary::None,
     };
     let r = assess(&p, &legacy(), &current());
     assert_eq!(r.verdict, Verdict::LosesAccess, "{r:#?}");
@@ -231,6 +233,7 @@ fn role_whose_trust_requires_mfa_is_unaffected() {
             requires_mfa: true,
             ..RoleTrust::default()
         }),
+        boundary: Boundary::None,
     };
     assert_eq!(
         assess(&p, &legacy(), &current()).verdict,
@@ -427,4 +430,123 @@ fn shared_evaluations_give_the_same_verdicts_as_separate_ones() {
         .find(|x| x.name == "user7")
         .unwrap();
     assert_eq!(user7.verdict, Verdict::LosesAccess);
+}
+
+/// The service role of `service_role_loses_what_the_guard_denies`, within `boundary`.
+fn bounded_role(boundary: Boundary) -> PrincipalInput {
+    PrincipalInput {
+        arn: "arn:aws:iam::111122223333:role/build".into(),
+        name: "build".into(),
+        kind: PrincipalKind::Role,
+        via: vec!["attached".into()],
+        others: vec![read_only()],
+        missing: Vec::new(),
+        credentials: Credentials::Role(RoleTrust {
+            services: vec!["ec2.amazonaws.com".into()],
+            last_used: LastUsed::days("2026-11-29T00:00:00Z", 1),
+            ..RoleTrust::default()
+        }),
+        boundary,
+    }
+}
+
+fn allow_only(actions: Value) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]
+    })
+}
+
+fn lost_actions(r: &PrincipalImpact) -> Vec<String> {
+    r.losses.iter().flat_map(|l| l.examples.clone()).collect()
+}
+
+#[test]
+fn a_role_loses_only_what_its_boundary_allowed_before() {
+    let unbounded = assess(&bounded_role(Boundary::None), &legacy(), &current());
+    assert!(
+        lost_actions(&unbounded)
+            .iter()
+            .any(|a| a.starts_with("ec2:")),
+        "{unbounded:#?}"
+    );
+    let p = bounded_role(Boundary::Policy {
+        arn: "arn:aws:iam::111122223333:policy/boundary".into(),
+        document: allow_only(json!(["s3:GetObject"])),
+    });
+    let r = assess(&p, &legacy(), &current());
+    assert_eq!(r.verdict, Verdict::LosesAccess, "{r:#?}");
+    let lost = lost_actions(&r);
+    assert_eq!(lost, ["s3:GetObject"], "{r:#?}");
+    assert!(r.losses.iter().all(|l| l.actions_lost == 1), "{r:#?}");
+    assert_eq!(
+        r.boundary.as_deref(),
+        Some("arn:aws:iam::111122223333:policy/boundary (evaluated)")
+    );
+}
+
+#[test]
+fn a_role_whose_boundary_never_allowed_what_the_guard_denies_is_unaffected() {
+    let p = bounded_role(Boundary::Policy {
+        arn: "arn:aws:iam::111122223333:policy/boundary".into(),
+        document: allow_only(json!(["sqs:ListQueues"])),
+    });
+    let r = assess(&p, &legacy(), &current());
+    assert_eq!(r.verdict, Verdict::Unaffected, "{r:#?}");
+    assert!(r.losses.is_empty());
+}
+
+#[test]
+fn an_unreadable_boundary_makes_a_loss_unknown_and_says_why() {
+    let p = bounded_role(Boundary::Unreadable {
+        arn: "arn:aws:iam::aws:policy/PowerUserAccess".into(),
+        why: "an AWS managed policy, not in the account read".into(),
+    });
+    let r = assess(&p, &legacy(), &current());
+    assert_eq!(r.verdict, Verdict::Unknown, "{r:#?}");
+    assert!(
+        r.because.contains(
+            "permissions boundary arn:aws:iam::aws:policy/PowerUserAccess could not be evaluated"
+        ),
+        "{}",
+        r.because
+    );
+    assert!(r.boundary.as_deref().unwrap().contains("not evaluated"));
+    // Nothing lost without the boundary is nothing lost with it.
+    let same = assess(&p, &current(), &current());
+    assert_eq!(same.verdict, Verdict::Unaffected);
+}
+
+#[test]
+fn the_changed_policy_as_boundary_is_evaluated_before_and_after() {
+    // A boundary that allows everything except what the guard denies: before (Bool) it lets
+    // long-term-key requests through, after (BoolIfExists) it does not.
+    let p = bounded_role(Boundary::Changed {
+        arn: "arn:aws:iam::111122223333:policy/guard".into(),
+    });
+    let r = assess(&p, &legacy(), &current());
+    // A guard-only policy allows nothing, so as a boundary it never allowed anything.
+    assert_eq!(r.verdict, Verdict::Unaffected, "{r:#?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// A boundary only takes away: what a bounded principal loses is lost without the boundary too.
+    #[test]
+    fn a_boundary_never_adds_a_loss(keep in proptest::sample::subsequence(vec!["s3:GetObject", "ec2:DescribeInstances", "sqs:ListQueues", "iam:GetUser"], 0..4)) {
+        let lost = |r: &PrincipalImpact| r.losses.iter().map(|l| l.actions_lost).sum::<usize>();
+        let unbounded = assess(&bounded_role(Boundary::None), &legacy(), &current());
+        let p = bounded_role(Boundary::Policy {
+            arn: "arn:aws:iam::111122223333:policy/boundary".into(),
+            document: allow_only(json!(keep)),
+        });
+        let r = assess(&p, &legacy(), &current());
+        prop_assert!(lost(&r) <= lost(&unbounded));
+        for a in lost_actions(&r) {
+            prop_assert!(keep.iter().any(|k| *k == a), "{} lost although the boundary never allowed it", a);
+        }
+        let expected = keep.iter().any(|k| *k == "s3:GetObject" || *k == "ec2:DescribeInstances");
+        prop_assert_eq!(r.verdict == Verdict::LosesAccess, expected);
+    }
 }
