@@ -201,6 +201,7 @@ mod tests {
             },
             fallback: None,
             evidence: None,
+            boundary: None,
         }
     }
 

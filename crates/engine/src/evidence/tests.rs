@@ -429,6 +429,7 @@ fn principal(name: &str) -> PrincipalImpact {
         }],
         fallback: None,
         evidence: None,
+        boundary: None,
     }
 }
 
