@@ -15,74 +15,19 @@ use forcemfa_engine::policy;
 use saphyr_parser::ScalarStyle;
 use serde_json::{Map, Value};
 
+use crate::lines::{line_indent, line_of, line_start};
+use crate::model::{
+    ArnStyle, Ctx, Embedded, Form, IacError, ItemAnchors, JsonCtx, Obstacle, PolicyKind, Resolver,
+    StringCtx, StringScalar, YamlCtx,
+};
 use crate::placeholder::{self, Piece};
+use crate::splice;
+use crate::suppression::{comment_suppressions, Suppression};
 use crate::yaml::{self, Node, V};
-use crate::{line_indent, line_of, line_start, splice, Ctx, Embedded, Form, IacError, PolicyKind};
 
 pub(crate) fn looks_like_cloudformation(text: &str) -> bool {
     text.contains("AWSTemplateFormatVersion")
         || (text.contains("Resources") && text.contains("AWS::"))
-}
-
-/// How strings built from intrinsics were written, so that added ones look the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum ArnStyle {
-    #[default]
-    Sub,
-    Join,
-}
-
-/// What resolution learned about the policy's source text.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Resolver {
-    /// Source text of each opaque token.
-    opaque: Vec<String>,
-    /// Source text of each leaf value, keyed by the resolved value's JSON.
-    leaves: HashMap<String, String>,
-    /// Source text of each mapping key.
-    keys: HashMap<String, String>,
-    arn_style: ArnStyle,
-    quotes: [usize; 3],
-    /// Keys whose value the file writes in flow style (`[a, b]`, `{k: v}`).
-    flow_keys: std::collections::HashSet<String>,
-    /// What cannot be read faithfully (a conditional).
-    obstacles: Vec<crate::Obstacle>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct YamlCtx {
-    res: Resolver,
-    /// Indentation step.
-    step: usize,
-    /// Block lists indented under their key (`Key:\n  - x`) rather than flush (`Key:\n- x`).
-    seq_indented: bool,
-    /// Column of the `PolicyDocument` value and whether it is a flow mapping.
-    col: usize,
-    flow: bool,
-    /// Byte ranges (whole lines) of each statement of a block `Statement` list.
-    items: Option<Vec<std::ops::Range<usize>>>,
-    /// The anchors each of those statements defines.
-    anchors: Vec<ItemAnchors>,
-    /// Column of the statements' `-`.
-    dash_col: usize,
-}
-
-/// Anchors (`&name`) a statement defines.
-#[derive(Debug, Clone, Default)]
-struct ItemAnchors {
-    /// The anchor on the statement itself, kept when the statement is printed afresh.
-    own: Option<String>,
-    /// An anchor inside the statement (printing it afresh would drop it).
-    nested: bool,
-    /// An anchor of the statement that an alias uses: (its line, the alias's line).
-    used: Option<(usize, usize)>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct JsonCtx {
-    res: Resolver,
-    /// Source text of each statement, keyed by its resolved JSON.
-    statements: HashMap<String, String>,
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
@@ -307,7 +252,7 @@ impl Template<'_> {
             line: n.line,
             end_line: line_of(self.text, n.end.saturating_sub(1).max(n.start)),
             policy,
-            obstacles: vec![crate::Obstacle {
+            obstacles: vec![Obstacle {
                 line: n.line,
                 what: what.into(),
                 unreadable: true,
@@ -321,7 +266,7 @@ impl Template<'_> {
 /// Inline suppressions of the resource holding policy `resource` (as [`extract`] names it):
 /// `Metadata: forcemfa: skip: [...]` and `# forcemfa:skip=ID reason` comments on the resource
 /// (its lines and the comment lines right above its logical id).
-pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression> {
+pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<Suppression> {
     let Ok(stream) = yaml::parse_stream(text) else {
         return Vec::new();
     };
@@ -351,7 +296,7 @@ pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression
                 let start = comment_block_start(text, k.start);
                 // The resource's last line, its trailing comment included.
                 let end = splice::whole_lines(text, r.start, r.end.max(r.start)).end;
-                out.extend(crate::comment_suppressions(text, start..end));
+                out.extend(comment_suppressions(text, start..end));
                 return out;
             }
         }
@@ -387,7 +332,7 @@ fn comment_block_start(text: &str, offset: usize) -> usize {
 }
 
 /// `Metadata: {forcemfa: {skip: [ID, …] | [{id: ID, reason: …}, …], reason: …}}`.
-fn metadata_suppressions(meta: Option<&Node>) -> Vec<crate::Suppression> {
+fn metadata_suppressions(meta: Option<&Node>) -> Vec<Suppression> {
     let Some(f) = meta.and_then(|m| m.get("forcemfa")) else {
         return Vec::new();
     };
@@ -416,7 +361,7 @@ fn metadata_suppressions(meta: Option<&Node>) -> Vec<crate::Suppression> {
                         .map_or_else(|| common.clone(), str::to_string),
                 ),
             };
-            Some(crate::Suppression {
+            Some(Suppression {
                 migration: id,
                 reason,
                 line: item.line,
@@ -438,7 +383,7 @@ fn embedded(
     let policy = res.resolve(text, doc);
     let line = line_of(text, doc.start);
     let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
-    let mut obstacles: Vec<crate::Obstacle> = std::mem::take(&mut res.obstacles);
+    let mut obstacles: Vec<Obstacle> = std::mem::take(&mut res.obstacles);
     let (form, ctx) = if json {
         let mut statements = HashMap::new();
         if let (
@@ -466,7 +411,7 @@ fn embedded(
         )
     };
     if doc.alias {
-        obstacles.push(crate::Obstacle {
+        obstacles.push(Obstacle {
             line,
             what: "the policy is a YAML alias of a document written elsewhere in the file; change it where its anchor is".into(),
             unreadable: false,
@@ -555,24 +500,6 @@ fn string_policy(
     })
 }
 
-/// How a policy given as a JSON string is written in the YAML.
-#[derive(Debug, Clone)]
-enum StringScalar {
-    /// `|`: the content's indentation.
-    Block { indent: String },
-    /// One line in quotes.
-    Quoted(char),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct StringCtx {
-    /// The string's value: the policy's JSON text.
-    content: String,
-    /// The policy as found in that JSON text.
-    inner: Box<Embedded>,
-    scalar: StringScalar,
-}
-
 pub(crate) fn rewrite_string(
     text: &str,
     e: &Embedded,
@@ -618,13 +545,6 @@ pub(crate) fn rewrite_string(
         &text[..e.span.start],
         &text[e.span.end..]
     ))
-}
-
-pub(crate) fn string_opaque(cx: &StringCtx) -> &[String] {
-    match &cx.inner.ctx {
-        Ctx::CfnJson(j) => &j.res.opaque,
-        _ => &[],
-    }
 }
 
 /// Where a block mapping's entries start (after an anchor or tag on the key's line).
@@ -796,7 +716,7 @@ impl Resolver {
         if name == "If" {
             // Which branch is deployed depends on the stack: never guessed. Only a conditional
             // that touches MFA makes the policy unreadable; any other one only blocks a rewrite.
-            self.obstacles.push(crate::Obstacle {
+            self.obstacles.push(Obstacle {
                 line: line_of(text, arg.start),
                 what: if mentions_mfa(src) {
                     CONDITIONAL.into()
@@ -1375,12 +1295,4 @@ pub(crate) fn reindent(s: &str, from: &str, to: &str) -> String {
         }
     }
     out
-}
-
-pub(crate) fn yaml_opaque(cx: &YamlCtx) -> &[String] {
-    &cx.res.opaque
-}
-
-pub(crate) fn json_opaque(cx: &JsonCtx) -> &[String] {
-    &cx.res.opaque
 }

@@ -5,31 +5,18 @@
 //! lines, changed ones are printed the way `terraform fmt` lays them out.
 
 use std::collections::HashMap;
-use std::ops::Range;
 
 use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, Structure};
 use hcl_edit::Span;
 use serde_json::{json, Map, Value};
 
+use crate::hclquote::quoted;
+use crate::lines::{line_indent, line_of};
+use crate::model::{Ctx, DocumentCtx, Embedded, Form, Obstacle, PolicyKind};
 use crate::placeholder;
-use crate::{line_indent, line_of, splice, Ctx, Embedded, Form, Obstacle, PolicyKind};
-
-#[derive(Debug, Clone)]
-pub(crate) struct DocumentCtx {
-    opaque: Vec<String>,
-    /// Whole-line ranges of each `statement` block.
-    items: Vec<Range<usize>>,
-    /// Indentation of `statement` and of its attributes.
-    indent: String,
-    step: String,
-    /// Per attribute, whether its list was written over several lines.
-    array_lines: HashMap<String, bool>,
-    /// Statements written without `effect` (the provider's default, Allow).
-    no_effect: Vec<bool>,
-    /// Statement blocks separated by a blank line.
-    blank_between: bool,
-}
+use crate::splice;
+use crate::template::string_template;
 
 /// Attribute name ↔ policy key.
 const LISTS: &[(&str, &str)] = &[
@@ -291,7 +278,7 @@ fn scalar(
         ),
         Expression::StringTemplate(_) => {
             let src = e.span().map(|r| text[r].to_string()).unwrap_or_default();
-            match crate::hcl::string_template(&src) {
+            match string_template(&src) {
                 Ok(s) => Value::String(s.replace("&{", "${")),
                 Err(what) => {
                     obstacle(at, what);
@@ -334,7 +321,7 @@ fn hcl(s: &str, opaque: &[String]) -> String {
     if let Some(src) = placeholder::opaque_index(s).and_then(|i| opaque.get(i)) {
         return src.clone();
     }
-    crate::hcl::quoted(s, "&{")
+    quoted(s, "&{")
 }
 
 /// Attribute lines of one block body at `ind`, `=` aligned over runs of one-line values.
@@ -504,8 +491,4 @@ pub(crate) fn rewrite(
         &text[..range.start],
         &text[range.end..]
     ))
-}
-
-pub(crate) fn opaque(cx: &DocumentCtx) -> &[String] {
-    &cx.opaque
 }
