@@ -12,6 +12,7 @@
 //! reads the migrations an operator keeps off a policy where its resource is written.
 
 mod cfn;
+mod cfnwrite;
 mod document;
 mod hcl;
 mod hclquote;
@@ -143,9 +144,9 @@ pub fn rewrite(text: &str, embedded: &Embedded, new_policy: &Value) -> Result<St
     }
     placeholder::check_opaque_kept(&embedded.policy, new_policy).map_err(unfaithful)?;
     let replacement = match &embedded.ctx {
-        Ctx::CfnYaml(cx) => cfn::rewrite_yaml(text, embedded, cx, new_policy),
-        Ctx::CfnJson(cx) => cfn::rewrite_json(text, embedded, cx, new_policy),
-        Ctx::CfnString(cx) => cfn::rewrite_string(text, embedded, cx, new_policy),
+        Ctx::CfnYaml(cx) => cfnwrite::rewrite_yaml(text, embedded, cx, new_policy),
+        Ctx::CfnJson(cx) => cfnwrite::rewrite_json(text, embedded, cx, new_policy),
+        Ctx::CfnString(cx) => cfnwrite::rewrite_string(text, embedded, cx, new_policy),
         Ctx::Template(cx) => template::rewrite(text, embedded, cx, new_policy),
         Ctx::Jsonencode(cx) => hcl::rewrite_jsonencode(text, embedded, cx, new_policy),
         Ctx::Document(cx) => document::rewrite(text, embedded, cx, new_policy),

@@ -325,7 +325,7 @@ pub(crate) fn render(cx: &TemplateCtx, new: &Value) -> String {
             placeholder::Piece::Text(t) => (*t).to_string(),
         })
         .collect();
-    crate::cfn::reindent(&result, "", &cx.indent)
+    crate::cfnwrite::reindent(&result, "", &cx.indent)
 }
 
 pub(crate) fn rewrite(

@@ -131,7 +131,7 @@ fn policy(
         }
         V::Map(_) if v.get("Statement").is_some() => {
             let indent = line_indent(text, v.start).to_string();
-            let body = crate::cfn::reindent(&text[span.clone()], &indent, "");
+            let body = crate::cfnwrite::reindent(&text[span.clone()], &indent, "");
             template::embedded_quoted(
                 text,
                 span,
