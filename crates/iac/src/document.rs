@@ -159,38 +159,9 @@ fn statement(
                 }
             }
             Structure::Block(c) if c.ident.as_str() == "condition" => {
-                let mut test = None;
-                let mut variable = None;
-                let mut values = Value::Array(Vec::new());
-                for x in c.body.iter() {
-                    if let Structure::Attribute(a) = x {
-                        match a.key.as_str() {
-                            "test" => {
-                                test = scalar(text, &a.value, opaque, obstacle)
-                                    .as_str()
-                                    .map(str::to_string)
-                            }
-                            "variable" => {
-                                variable = scalar(text, &a.value, opaque, obstacle)
-                                    .as_str()
-                                    .map(str::to_string)
-                            }
-                            "values" => {
-                                if let Some(r) = a.value.span() {
-                                    *array_lines.entry("values".into()).or_insert(false) |=
-                                        text[r].contains('\n');
-                                }
-                                values = list(text, &a.value, opaque, obstacle)
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                let (Some(test), Some(variable)) = (test, variable) else {
-                    obstacle(
-                        c.span().map_or(0, |r| r.start),
-                        "a `condition` block without test or variable".into(),
-                    );
+                let Some((test, variable, values)) =
+                    condition(text, c, opaque, array_lines, obstacle)
+                else {
                     continue;
                 };
                 let entry = conditions.entry(test).or_insert_with(|| json!({}));
@@ -199,21 +170,7 @@ fn statement(
                 }
             }
             Structure::Block(c) if matches!(c.ident.as_str(), "principals" | "not_principals") => {
-                let mut kind = None;
-                let mut ids = Value::Array(Vec::new());
-                for x in c.body.iter() {
-                    if let Structure::Attribute(a) = x {
-                        match a.key.as_str() {
-                            "type" => {
-                                kind = scalar(text, &a.value, opaque, obstacle)
-                                    .as_str()
-                                    .map(str::to_string)
-                            }
-                            "identifiers" => ids = list(text, &a.value, opaque, obstacle),
-                            _ => {}
-                        }
-                    }
-                }
+                let (kind, ids) = principals_of(text, c, opaque, obstacle);
                 let key = if c.ident.as_str() == "principals" {
                     "Principal"
                 } else {
@@ -246,6 +203,77 @@ fn statement(
         m.insert("Condition".into(), Value::Object(conditions));
     }
     (Value::Object(m), had_effect)
+}
+
+/// A `condition` block: its test, variable and values; `None` (named as an obstacle) when the
+/// test or the variable is missing.
+fn condition(
+    text: &str,
+    c: &Block,
+    opaque: &mut Vec<String>,
+    array_lines: &mut HashMap<String, bool>,
+    obstacle: &mut dyn FnMut(usize, String),
+) -> Option<(String, String, Value)> {
+    let mut test = None;
+    let mut variable = None;
+    let mut values = Value::Array(Vec::new());
+    for x in c.body.iter() {
+        if let Structure::Attribute(a) = x {
+            match a.key.as_str() {
+                "test" => {
+                    test = scalar(text, &a.value, opaque, obstacle)
+                        .as_str()
+                        .map(str::to_string)
+                }
+                "variable" => {
+                    variable = scalar(text, &a.value, opaque, obstacle)
+                        .as_str()
+                        .map(str::to_string)
+                }
+                "values" => {
+                    if let Some(r) = a.value.span() {
+                        *array_lines.entry("values".into()).or_insert(false) |=
+                            text[r].contains('\n');
+                    }
+                    values = list(text, &a.value, opaque, obstacle)
+                }
+                _ => {}
+            }
+        }
+    }
+    let (Some(test), Some(variable)) = (test, variable) else {
+        obstacle(
+            c.span().map_or(0, |r| r.start),
+            "a `condition` block without test or variable".into(),
+        );
+        return None;
+    };
+    Some((test, variable, values))
+}
+
+/// A `principals` (or `not_principals`) block: its type and identifiers.
+fn principals_of(
+    text: &str,
+    c: &Block,
+    opaque: &mut Vec<String>,
+    obstacle: &mut dyn FnMut(usize, String),
+) -> (Option<String>, Value) {
+    let mut kind = None;
+    let mut ids = Value::Array(Vec::new());
+    for x in c.body.iter() {
+        if let Structure::Attribute(a) = x {
+            match a.key.as_str() {
+                "type" => {
+                    kind = scalar(text, &a.value, opaque, obstacle)
+                        .as_str()
+                        .map(str::to_string)
+                }
+                "identifiers" => ids = list(text, &a.value, opaque, obstacle),
+                _ => {}
+            }
+        }
+    }
+    (kind, ids)
 }
 
 fn opaque_of(text: &str, e: &Expression, opaque: &mut Vec<String>) -> Value {
