@@ -230,6 +230,7 @@ mod tests {
                 Some(2),
             )])),
             limit: None,
+            suppressed: vec![],
         };
         let why = hold_reason(&c, 90, false).unwrap();
         assert!(
@@ -271,6 +272,7 @@ mod tests {
             iac_managed: None,
             impact: Some(impact(vec![unknown.clone()])),
             limit: None,
+            suppressed: vec![],
         };
         let yes = Gate::new(false, 90, true);
         assert!(yes.hold(&c).unwrap().contains("erin"));

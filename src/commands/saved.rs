@@ -98,6 +98,8 @@ fn check_options(recorded: &Options, chain: &[Migration]) -> Result<(), String> 
     let rebuilt = Options::new(&recorded.allow_before_mfa)
         .map_err(|e| format!("the plan's options are not valid: {e}"))?
         .skipping(&recorded.skip_migration, chain)
+        .map_err(|e| format!("the plan's options are not valid: {e}"))?
+        .acknowledging(&recorded.allow_risky_exemption)
         .map_err(|e| format!("the plan's options are not valid: {e}"))?;
     if &rebuilt != recorded {
         return Err(format!(

@@ -263,9 +263,15 @@ fn scanned_change_text(c: &Change, opts: TextOptions) -> String {
         "{}",
         paint(&c.target.to_string(), opts.color, |s| s.bold())
     );
+    // A document with no force-MFA guard changes only to narrow a targeted MFA requirement.
+    let what = if c.findings.iter().any(|f| f.rule == "no-mfa-guard") {
+        "targeted MFA requirement, needs narrowing"
+    } else {
+        "force-MFA policy, needs upgrading"
+    };
     let _ = writeln!(
         out,
-        "  force-MFA policy, needs upgrading; generation: {}",
+        "  {what}; generation: {}",
         generation_line(&c.generation)
     );
     for f in &c.findings {

@@ -350,7 +350,7 @@ pub fn derive_saved(
                 found
                     .iter()
                     .find(|e| &e.resource == resource)
-                    .map(|e| plan_embedded(path, &c.before, e, chain, options))
+                    .map(|e| plan_suppressed(path, &c.before, e, chain, options))
                     .ok_or_else(|| {
                         format!("its `before` has no policy {resource} (the plan was edited)")
                     })

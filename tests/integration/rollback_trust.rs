@@ -56,8 +56,9 @@ async fn publish(target: &Target, before: &str) -> (tempfile::TempDir, PathBuf) 
     let mut j = Journal::open(&path).unwrap();
     let store = AwsStore::from_client(moto::client(), ACCOUNT);
     store
-        .publish(
+        .publish_planned(
             target,
+            None,
             before,
             &moto::planned(before),
             &mut j,

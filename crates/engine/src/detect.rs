@@ -409,7 +409,7 @@ pub fn detect_with(doc: &Value, allowed: &[String]) -> Detection {
             rule: "no-mfa-guard".into(),
             severity: Severity::Info,
             message: if targeted {
-                "no force-MFA guard: only targeted MFA requirements, never rewritten".into()
+                "no force-MFA guard: only targeted MFA requirements, never widened (at most their operator is narrowed to IfExists)".into()
             } else {
                 "no MFA guard: not a force-MFA policy, never rewritten".into()
             },
