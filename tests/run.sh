@@ -26,6 +26,10 @@ step "no import circles between files (the checker checked first on a tree with 
 scripts/import_cycles.sh --self-test
 scripts/import_cycles.sh
 
+step "no function over 120 and no file over 800 lines of code (the checker checked first on a known tree)"
+python3 scripts/sizes.py --self-test
+python3 scripts/sizes.py
+
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

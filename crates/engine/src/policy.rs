@@ -315,6 +315,18 @@ pub fn string_list(statement: &Value, key: &str) -> Option<Result<Vec<String>, (
     })
 }
 
+/// A condition value as a lowercase scalar string, if it is one value (or a one-element list):
+/// what a condition key is compared with, as text.
+pub fn condition_scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_ascii_lowercase()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(items) if items.len() == 1 => condition_scalar(&items[0]),
+        _ => None,
+    }
+}
+
 /// Write a string-or-list element, keeping the existing form: a single value stays a plain
 /// string if it was one; anything else becomes an array.
 pub fn set_string_list(statement: &mut Value, key: &str, values: &[String]) {

@@ -3,86 +3,28 @@
 //! `AWS::IAM::User|Group|Role`, and policy documents in `AWS::Serverless::*` `Policies`.
 //!
 //! Both syntaxes are read with one span-aware parser (JSON is YAML's flow syntax), every document
-//! of a `---` stream. YAML is written back statement by statement (unchanged statements keep their
-//! lines; a changed one keeps its comments and unchanged lines as written, and the anchor on it);
-//! JSON is written back as the whole policy object in the template's indentation, like a policy
-//! file, and so is a policy given as a JSON string, inside its string. A conditional (`Fn::If`)
-//! around an MFA guard is named for review, never resolved.
+//! of a `---` stream; what the writer needs to write a policy back the way it is written is kept
+//! (`cfnwrite.rs` writes it). A conditional (`Fn::If`) around an MFA guard is named for review,
+//! never resolved.
 
 use std::collections::HashMap;
 
-use forcemfa_engine::policy;
 use saphyr_parser::ScalarStyle;
 use serde_json::{Map, Value};
 
-use crate::placeholder::{self, Piece};
+use crate::lines::{line_indent, line_of, line_start};
+use crate::model::{
+    ArnStyle, Ctx, Embedded, Form, IacError, ItemAnchors, JsonCtx, Obstacle, PolicyKind, Resolver,
+    StringCtx, StringScalar, YamlCtx,
+};
+use crate::placeholder;
+use crate::splice;
+use crate::suppression::{comment_suppressions, Suppression};
 use crate::yaml::{self, Node, V};
-use crate::{line_indent, line_of, line_start, splice, Ctx, Embedded, Form, IacError, PolicyKind};
 
 pub(crate) fn looks_like_cloudformation(text: &str) -> bool {
     text.contains("AWSTemplateFormatVersion")
         || (text.contains("Resources") && text.contains("AWS::"))
-}
-
-/// How strings built from intrinsics were written, so that added ones look the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum ArnStyle {
-    #[default]
-    Sub,
-    Join,
-}
-
-/// What resolution learned about the policy's source text.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Resolver {
-    /// Source text of each opaque token.
-    opaque: Vec<String>,
-    /// Source text of each leaf value, keyed by the resolved value's JSON.
-    leaves: HashMap<String, String>,
-    /// Source text of each mapping key.
-    keys: HashMap<String, String>,
-    arn_style: ArnStyle,
-    quotes: [usize; 3],
-    /// Keys whose value the file writes in flow style (`[a, b]`, `{k: v}`).
-    flow_keys: std::collections::HashSet<String>,
-    /// What cannot be read faithfully (a conditional).
-    obstacles: Vec<crate::Obstacle>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct YamlCtx {
-    res: Resolver,
-    /// Indentation step.
-    step: usize,
-    /// Block lists indented under their key (`Key:\n  - x`) rather than flush (`Key:\n- x`).
-    seq_indented: bool,
-    /// Column of the `PolicyDocument` value and whether it is a flow mapping.
-    col: usize,
-    flow: bool,
-    /// Byte ranges (whole lines) of each statement of a block `Statement` list.
-    items: Option<Vec<std::ops::Range<usize>>>,
-    /// The anchors each of those statements defines.
-    anchors: Vec<ItemAnchors>,
-    /// Column of the statements' `-`.
-    dash_col: usize,
-}
-
-/// Anchors (`&name`) a statement defines.
-#[derive(Debug, Clone, Default)]
-struct ItemAnchors {
-    /// The anchor on the statement itself, kept when the statement is printed afresh.
-    own: Option<String>,
-    /// An anchor inside the statement (printing it afresh would drop it).
-    nested: bool,
-    /// An anchor of the statement that an alias uses: (its line, the alias's line).
-    used: Option<(usize, usize)>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct JsonCtx {
-    res: Resolver,
-    /// Source text of each statement, keyed by its resolved JSON.
-    statements: HashMap<String, String>,
 }
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
@@ -307,7 +249,7 @@ impl Template<'_> {
             line: n.line,
             end_line: line_of(self.text, n.end.saturating_sub(1).max(n.start)),
             policy,
-            obstacles: vec![crate::Obstacle {
+            obstacles: vec![Obstacle {
                 line: n.line,
                 what: what.into(),
                 unreadable: true,
@@ -321,7 +263,7 @@ impl Template<'_> {
 /// Inline suppressions of the resource holding policy `resource` (as [`extract`] names it):
 /// `Metadata: forcemfa: skip: [...]` and `# forcemfa:skip=ID reason` comments on the resource
 /// (its lines and the comment lines right above its logical id).
-pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression> {
+pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<Suppression> {
     let Ok(stream) = yaml::parse_stream(text) else {
         return Vec::new();
     };
@@ -351,7 +293,7 @@ pub(crate) fn suppressions(text: &str, resource: &str) -> Vec<crate::Suppression
                 let start = comment_block_start(text, k.start);
                 // The resource's last line, its trailing comment included.
                 let end = splice::whole_lines(text, r.start, r.end.max(r.start)).end;
-                out.extend(crate::comment_suppressions(text, start..end));
+                out.extend(comment_suppressions(text, start..end));
                 return out;
             }
         }
@@ -387,7 +329,7 @@ fn comment_block_start(text: &str, offset: usize) -> usize {
 }
 
 /// `Metadata: {forcemfa: {skip: [ID, …] | [{id: ID, reason: …}, …], reason: …}}`.
-fn metadata_suppressions(meta: Option<&Node>) -> Vec<crate::Suppression> {
+fn metadata_suppressions(meta: Option<&Node>) -> Vec<Suppression> {
     let Some(f) = meta.and_then(|m| m.get("forcemfa")) else {
         return Vec::new();
     };
@@ -416,7 +358,7 @@ fn metadata_suppressions(meta: Option<&Node>) -> Vec<crate::Suppression> {
                         .map_or_else(|| common.clone(), str::to_string),
                 ),
             };
-            Some(crate::Suppression {
+            Some(Suppression {
                 migration: id,
                 reason,
                 line: item.line,
@@ -438,7 +380,7 @@ fn embedded(
     let policy = res.resolve(text, doc);
     let line = line_of(text, doc.start);
     let end_line = line_of(text, doc.end.saturating_sub(1).max(doc.start));
-    let mut obstacles: Vec<crate::Obstacle> = std::mem::take(&mut res.obstacles);
+    let mut obstacles: Vec<Obstacle> = std::mem::take(&mut res.obstacles);
     let (form, ctx) = if json {
         let mut statements = HashMap::new();
         if let (
@@ -466,7 +408,7 @@ fn embedded(
         )
     };
     if doc.alias {
-        obstacles.push(crate::Obstacle {
+        obstacles.push(Obstacle {
             line,
             what: "the policy is a YAML alias of a document written elsewhere in the file; change it where its anchor is".into(),
             unreadable: false,
@@ -553,78 +495,6 @@ fn string_policy(
             scalar,
         }),
     })
-}
-
-/// How a policy given as a JSON string is written in the YAML.
-#[derive(Debug, Clone)]
-enum StringScalar {
-    /// `|`: the content's indentation.
-    Block { indent: String },
-    /// One line in quotes.
-    Quoted(char),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct StringCtx {
-    /// The string's value: the policy's JSON text.
-    content: String,
-    /// The policy as found in that JSON text.
-    inner: Box<Embedded>,
-    scalar: StringScalar,
-}
-
-pub(crate) fn rewrite_string(
-    text: &str,
-    e: &Embedded,
-    cx: &StringCtx,
-    new: &Value,
-) -> Result<String, String> {
-    let Ctx::CfnJson(jcx) = &cx.inner.ctx else {
-        return Err("the policy string could not be read back".into());
-    };
-    let json = rewrite_json(&cx.content, &cx.inner, jcx, new)?;
-    let scalar = match &cx.scalar {
-        StringScalar::Block { indent } => {
-            let body: Vec<String> = json
-                .trim_end_matches('\n')
-                .split('\n')
-                .map(|l| {
-                    if l.trim().is_empty() {
-                        String::new()
-                    } else {
-                        format!("{indent}{l}")
-                    }
-                })
-                .collect();
-            body.join("\n")
-        }
-        StringScalar::Quoted(q) => {
-            // One line as the author spaced it (`{"a": 1, "b": 2}`) or compact.
-            let json = if cx.content.contains("\": ") {
-                one_line(new)
-            } else {
-                json
-            };
-            if json.contains('\n') {
-                return Err(
-                    "the policy would no longer fit on the one line of its quoted string".into(),
-                );
-            }
-            quote(&json, *q)
-        }
-    };
-    Ok(format!(
-        "{}{scalar}{}",
-        &text[..e.span.start],
-        &text[e.span.end..]
-    ))
-}
-
-pub(crate) fn string_opaque(cx: &StringCtx) -> &[String] {
-    match &cx.inner.ctx {
-        Ctx::CfnJson(j) => &j.res.opaque,
-        _ => &[],
-    }
 }
 
 /// Where a block mapping's entries start (after an anchor or tag on the key's line).
@@ -796,7 +666,7 @@ impl Resolver {
         if name == "If" {
             // Which branch is deployed depends on the stack: never guessed. Only a conditional
             // that touches MFA makes the policy unreadable; any other one only blocks a rewrite.
-            self.obstacles.push(crate::Obstacle {
+            self.obstacles.push(Obstacle {
                 line: line_of(text, arg.start),
                 what: if mentions_mfa(src) {
                     CONDITIONAL.into()
@@ -826,7 +696,7 @@ impl Resolver {
 }
 
 /// YAML 1.2 core schema for plain scalars: booleans, null and integers are not strings.
-fn plain_value(s: &str) -> Value {
+pub(crate) fn plain_value(s: &str) -> Value {
     match s {
         "true" | "True" | "TRUE" => Value::Bool(true),
         "false" | "False" | "FALSE" => Value::Bool(false),
@@ -872,17 +742,6 @@ fn from_sub(s: &str) -> String {
     out
 }
 
-/// Resolved string → `Fn::Sub` text.
-fn to_sub(s: &str) -> String {
-    placeholder::pieces(s)
-        .iter()
-        .map(|p| match p {
-            Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
-            Piece::Text(t) => t.replace("${", "${!"),
-        })
-        .collect()
-}
-
 /// `Fn::Join [delim, [parts]]` whose parts are strings and `Ref`s → resolved string.
 fn join(args: &[Node]) -> Option<String> {
     let [delim, parts] = args else { return None };
@@ -906,481 +765,4 @@ fn join(args: &[Node]) -> Option<String> {
         }
     }
     Some(out.join(&delim))
-}
-
-// ---------------------------------------------------------------------------------------------
-// YAML writer
-
-fn plain_safe(s: &str) -> bool {
-    if s.is_empty() || s.trim() != s || !plain_value(s).is_string() {
-        return false;
-    }
-    if s.parse::<f64>().is_ok()
-        || matches!(
-            s.to_ascii_lowercase().as_str(),
-            "yes" | "no" | "on" | "off" | "y" | "n"
-        )
-    {
-        return false;
-    }
-    let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
-        return false;
-    }
-    !(s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.contains('\n'))
-}
-
-fn quote(s: &str, q: char) -> String {
-    if q == '"' {
-        serde_json::to_string(s).unwrap_or_default()
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
-    }
-}
-
-struct YamlWriter<'a> {
-    cx: &'a YamlCtx,
-}
-
-impl YamlWriter<'_> {
-    fn quote_char(&self) -> char {
-        if self.cx.res.quotes[2] > self.cx.res.quotes[1] {
-            '"'
-        } else {
-            '\''
-        }
-    }
-
-    fn prefers_plain(&self) -> bool {
-        let q = &self.cx.res.quotes;
-        q[0] >= q[1] + q[2]
-    }
-
-    fn leaf(&self, v: &Value) -> Option<String> {
-        let key = serde_json::to_string(v).unwrap_or_default();
-        if let Some(src) = self.cx.res.leaves.get(&key).filter(|s| !s.contains('\n')) {
-            return Some(src.clone());
-        }
-        Some(match v {
-            Value::String(s) => {
-                if let Some(i) = placeholder::opaque_index(s) {
-                    return self.cx.res.opaque.get(i).cloned();
-                }
-                if placeholder::has_names(s) {
-                    match self.cx.res.arn_style {
-                        ArnStyle::Sub => format!("!Sub {}", quote(&to_sub(s), self.quote_char())),
-                        ArnStyle::Join => {
-                            let parts: Vec<String> = placeholder::pieces(s)
-                                .iter()
-                                .map(|p| match p {
-                                    Piece::Name(n) => {
-                                        format!("!Ref {}", placeholder::source_name(n))
-                                    }
-                                    Piece::Text(t) => quote(t, self.quote_char()),
-                                })
-                                .collect();
-                            format!("!Join ['', [{}]]", parts.join(", "))
-                        }
-                    }
-                } else if self.prefers_plain() && plain_safe(s) {
-                    s.clone()
-                } else {
-                    quote(s, self.quote_char())
-                }
-            }
-            Value::Array(a) if a.is_empty() => "[]".into(),
-            Value::Object(m) if m.is_empty() => "{}".into(),
-            Value::Array(_) | Value::Object(_) => return None,
-            other => other.to_string(),
-        })
-    }
-
-    fn key(&self, k: &str) -> String {
-        match self.cx.res.keys.get(k) {
-            Some(src) => src.clone(),
-            None if plain_safe(k) => k.to_string(),
-            None => quote(k, self.quote_char()),
-        }
-    }
-
-    /// The lines of a mapping's entries at column `ind`.
-    fn map_body(&self, m: &Map<String, Value>, ind: usize, out: &mut String) {
-        for (k, v) in m {
-            out.push_str(&" ".repeat(ind));
-            out.push_str(&self.key(k));
-            out.push(':');
-            self.entry_value(Some(k), v, ind, out);
-        }
-    }
-
-    /// `v` in flow style, when all its leaves can be written on one line.
-    fn flow(&self, v: &Value) -> Option<String> {
-        match v {
-            Value::Array(a) => Some(format!(
-                "[{}]",
-                a.iter()
-                    .map(|x| self.flow(x))
-                    .collect::<Option<Vec<_>>>()?
-                    .join(", ")
-            )),
-            Value::Object(m) => Some(format!(
-                "{{{}}}",
-                m.iter()
-                    .map(|(k, x)| Some(format!("{}: {}", self.key(k), self.flow(x)?)))
-                    .collect::<Option<Vec<_>>>()?
-                    .join(", ")
-            )),
-            other => self.leaf(other).filter(|s| !s.contains('\n')),
-        }
-    }
-
-    fn entry_value(&self, key: Option<&str>, v: &Value, ind: usize, out: &mut String) {
-        if let Some(s) = key
-            .filter(|k| self.cx.res.flow_keys.contains(*k))
-            .and_then(|_| self.flow(v))
-        {
-            out.push(' ');
-            out.push_str(&s);
-            out.push('\n');
-            return;
-        }
-        if let Some(s) = self.leaf(v) {
-            out.push(' ');
-            out.push_str(&s);
-            out.push('\n');
-            return;
-        }
-        out.push('\n');
-        match v {
-            Value::Object(m) => self.map_body(m, ind + self.cx.step, out),
-            Value::Array(a) => {
-                let ind = if self.cx.seq_indented {
-                    ind + self.cx.step
-                } else {
-                    ind
-                };
-                self.seq_body(a, ind, out)
-            }
-            _ => {}
-        }
-    }
-
-    fn seq_body(&self, a: &[Value], ind: usize, out: &mut String) {
-        for item in a {
-            self.item(item, ind, out);
-        }
-    }
-
-    /// One list item whose `-` is at column `ind`, carrying the anchor `own` if any
-    /// (`- &name` on a line of its own, the mapping below it).
-    fn item_anchored(&self, v: &Value, ind: usize, own: Option<&str>, out: &mut String) {
-        let (Some(name), Value::Object(m)) = (own, v) else {
-            return self.item(v, ind, out);
-        };
-        out.push_str(&" ".repeat(ind));
-        out.push_str(&format!("- &{name}\n"));
-        self.map_body(m, ind + 2, out);
-    }
-
-    /// One list item whose `-` is at column `ind`.
-    fn item(&self, v: &Value, ind: usize, out: &mut String) {
-        out.push_str(&" ".repeat(ind));
-        out.push('-');
-        if let Some(s) = self.leaf(v) {
-            out.push(' ');
-            out.push_str(&s);
-            out.push('\n');
-            return;
-        }
-        match v {
-            Value::Object(m) => {
-                let mut body = String::new();
-                self.map_body(m, ind + 2, &mut body);
-                out.push(' ');
-                out.push_str(&body[ind + 2..]);
-            }
-            Value::Array(a) => {
-                out.push('\n');
-                self.seq_body(a, ind + 2, out);
-            }
-            _ => out.push('\n'),
-        }
-    }
-}
-
-pub(crate) fn rewrite_yaml(
-    text: &str,
-    e: &Embedded,
-    cx: &YamlCtx,
-    new: &Value,
-) -> Result<String, String> {
-    let w = YamlWriter { cx };
-    let old_rest = without_statement(&e.policy);
-    let new_rest = without_statement(new);
-    if let (Some(items), true, Some(Value::Array(old)), Some(Value::Array(newer))) = (
-        &cx.items,
-        old_rest == new_rest,
-        e.policy.get("Statement"),
-        new.get("Statement"),
-    ) {
-        let render = |v: &Value, _first: bool, replaces: Option<usize>| {
-            let mut s = String::new();
-            let own = replaces.and_then(|k| cx.anchors.get(k)?.own.as_deref());
-            w.item_anchored(v, cx.dash_col, own, &mut s);
-            // What the old statement's comments described keeps them.
-            match replaces.and_then(|k| items.get(k)) {
-                Some(range) => splice::keep_comments(&text[range.clone()], &s, &["#"]),
-                None => s,
-            }
-        };
-        if let Some(sp) = splice::splice_items(text, items, old, newer, &render) {
-            check_anchors(cx, &sp.rewritten, text, items)?;
-            return Ok(format!(
-                "{}{}{}",
-                &text[..sp.range.start],
-                sp.text,
-                &text[sp.range.end..]
-            ));
-        }
-    }
-    // The whole policy is printed afresh: refused when that would lose an anchor in use.
-    let whole: Vec<usize> = (0..cx.anchors.len()).collect();
-    if let Some(items) = &cx.items {
-        check_anchors(cx, &whole, text, items)?;
-    }
-    // Whole policy: a block mapping at the policy's column.
-    let Value::Object(m) = new else {
-        return Err("the new policy is not a JSON object".into());
-    };
-    let mut body = String::new();
-    let (ind, lead) = if cx.flow {
-        let ind = line_indent(text, e.span.start).len() + cx.step;
-        (ind, "\n".to_string())
-    } else {
-        (cx.col, String::new())
-    };
-    w.map_body(m, ind, &mut body);
-    let body = if cx.flow {
-        body
-    } else {
-        body[ind.min(body.len())..].to_string()
-    };
-    let body = body.strip_suffix('\n').unwrap_or(&body);
-    Ok(format!(
-        "{}{lead}{body}{}",
-        &text[..e.span.start],
-        &text[e.span.end..]
-    ))
-}
-
-/// A statement printed afresh loses the anchors inside it: refused when an alias uses one (the
-/// alias's copy would change unplanned, or dangle) or when one would be dropped.
-fn check_anchors(
-    cx: &YamlCtx,
-    rewritten: &[usize],
-    text: &str,
-    items: &[std::ops::Range<usize>],
-) -> Result<(), String> {
-    for &k in rewritten {
-        let Some(a) = cx.anchors.get(k) else { continue };
-        let at = items.get(k).map_or(1, |r| line_of(text, r.start));
-        if let Some((line, alias)) = a.used {
-            return Err(format!(
-                "the statement at line {at} carries a YAML anchor (line {line}) that line {alias} uses as an alias; rewriting the statement would change that copy too, unplanned: change both by hand, or write the alias out in full first"
-            ));
-        }
-        if a.nested {
-            return Err(format!(
-                "the statement at line {at} carries a YAML anchor inside it, which printing it afresh would drop; change it by hand"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn without_statement(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Value::Object(m) = &mut v {
-        m.shift_remove("Statement");
-    }
-    v
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON writer
-
-/// Texts that replace marker strings after the engine printed the policy: statements and
-/// intrinsics keep (or get) their own compact layout.
-struct Markers(Vec<String>);
-
-impl Markers {
-    fn mark(&mut self, src: String) -> Value {
-        self.0.push(src);
-        Value::String(format!("@@=src{}@@", self.0.len() - 1))
-    }
-
-    fn restore(&self, rendered: &str) -> String {
-        let mut out = rendered.to_string();
-        for (i, src) in self.0.iter().enumerate().rev() {
-            out = out.replace(&format!("\"@@=src{i}@@\""), src);
-        }
-        out
-    }
-}
-
-/// `v` on one line, spaced after `:` and `,` (`{"a": [1, 2]}`).
-fn one_line(v: &Value) -> String {
-    match v {
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(one_line).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, x)| format!(
-                    "{}: {}",
-                    serde_json::to_string(k).unwrap_or_default(),
-                    one_line(x)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// `v` in the compact, spaced layout CloudFormation JSON authors use for intrinsics.
-fn spaced(v: &Value) -> String {
-    match v {
-        Value::Array(a) => format!("[{}]", a.iter().map(spaced).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!(
-            "{{ {} }}",
-            m.iter()
-                .map(|(k, x)| format!(
-                    "{}: {}",
-                    serde_json::to_string(k).unwrap_or_default(),
-                    spaced(x)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// The resolved value turned back into CloudFormation JSON, intrinsics and untouched statements
-/// as markers for their source text.
-fn to_source(v: &Value, cx: &JsonCtx, top: bool, m: &mut Markers) -> Value {
-    let res = &cx.res;
-    match v {
-        Value::String(s) => {
-            let key = serde_json::to_string(v).unwrap_or_default();
-            if let Some(src) = res.leaves.get(&key).filter(|t| !t.starts_with('"')) {
-                return m.mark(src.clone());
-            }
-            if let Some(i) = placeholder::opaque_index(s) {
-                if let Some(src) = res.opaque.get(i) {
-                    return m.mark(src.clone());
-                }
-            }
-            if !placeholder::has_names(s) {
-                return v.clone();
-            }
-            let obj = match res.arn_style {
-                ArnStyle::Sub => serde_json::json!({ "Fn::Sub": to_sub(s) }),
-                ArnStyle::Join => {
-                    let parts: Vec<Value> = placeholder::pieces(s)
-                        .iter()
-                        .map(|p| match p {
-                            Piece::Name(n) => {
-                                serde_json::json!({ "Ref": placeholder::source_name(n) })
-                            }
-                            Piece::Text(t) => Value::String((*t).to_string()),
-                        })
-                        .collect();
-                    serde_json::json!({ "Fn::Join": ["", parts] })
-                }
-            };
-            m.mark(spaced(&obj))
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| to_source(x, cx, false, m)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, x)| {
-                    let x = match (top && k == "Statement", x) {
-                        (true, Value::Array(items)) => Value::Array(
-                            items
-                                .iter()
-                                .map(|s| {
-                                    match cx
-                                        .statements
-                                        .get(&serde_json::to_string(s).unwrap_or_default())
-                                    {
-                                        Some(src) => m.mark(src.clone()),
-                                        None => to_source(s, cx, false, m),
-                                    }
-                                })
-                                .collect(),
-                        ),
-                        _ => to_source(x, cx, false, m),
-                    };
-                    (k.clone(), x)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-pub(crate) fn rewrite_json(
-    text: &str,
-    e: &Embedded,
-    cx: &JsonCtx,
-    new: &Value,
-) -> Result<String, String> {
-    let base = line_indent(text, e.span.start).to_string();
-    let original = &text[e.span.clone()];
-    let dedented = reindent(original, &base, "");
-    let style = policy::parse(&dedented)
-        .map(|p| p.style)
-        .unwrap_or_default();
-    let style = policy::Style {
-        final_newline: false,
-        ..style
-    };
-    let mut markers = Markers(Vec::new());
-    let source = to_source(new, cx, true, &mut markers);
-    let rendered = reindent(policy::render(&source, &style).trim_end(), "", &base);
-    let rendered = markers.restore(&rendered);
-    Ok(format!(
-        "{}{rendered}{}",
-        &text[..e.span.start],
-        &text[e.span.end..]
-    ))
-}
-
-/// Lines after the first: `from` prefix removed (where present), `to` prefix added.
-pub(crate) fn reindent(s: &str, from: &str, to: &str) -> String {
-    let mut out = String::new();
-    for (i, line) in s.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-            if !line.trim().is_empty() {
-                out.push_str(to);
-            }
-            out.push_str(line.strip_prefix(from).unwrap_or(line));
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
-}
-
-pub(crate) fn yaml_opaque(cx: &YamlCtx) -> &[String] {
-    &cx.res.opaque
-}
-
-pub(crate) fn json_opaque(cx: &JsonCtx) -> &[String] {
-    &cx.res.opaque
 }

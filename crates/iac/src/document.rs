@@ -5,31 +5,18 @@
 //! lines, changed ones are printed the way `terraform fmt` lays them out.
 
 use std::collections::HashMap;
-use std::ops::Range;
 
 use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, Structure};
 use hcl_edit::Span;
 use serde_json::{json, Map, Value};
 
+use crate::hclquote::quoted;
+use crate::lines::{line_indent, line_of};
+use crate::model::{Ctx, DocumentCtx, Embedded, Form, Obstacle, PolicyKind};
 use crate::placeholder;
-use crate::{line_indent, line_of, splice, Ctx, Embedded, Form, Obstacle, PolicyKind};
-
-#[derive(Debug, Clone)]
-pub(crate) struct DocumentCtx {
-    opaque: Vec<String>,
-    /// Whole-line ranges of each `statement` block.
-    items: Vec<Range<usize>>,
-    /// Indentation of `statement` and of its attributes.
-    indent: String,
-    step: String,
-    /// Per attribute, whether its list was written over several lines.
-    array_lines: HashMap<String, bool>,
-    /// Statements written without `effect` (the provider's default, Allow).
-    no_effect: Vec<bool>,
-    /// Statement blocks separated by a blank line.
-    blank_between: bool,
-}
+use crate::splice;
+use crate::template::string_template;
 
 /// Attribute name ↔ policy key.
 const LISTS: &[(&str, &str)] = &[
@@ -172,38 +159,9 @@ fn statement(
                 }
             }
             Structure::Block(c) if c.ident.as_str() == "condition" => {
-                let mut test = None;
-                let mut variable = None;
-                let mut values = Value::Array(Vec::new());
-                for x in c.body.iter() {
-                    if let Structure::Attribute(a) = x {
-                        match a.key.as_str() {
-                            "test" => {
-                                test = scalar(text, &a.value, opaque, obstacle)
-                                    .as_str()
-                                    .map(str::to_string)
-                            }
-                            "variable" => {
-                                variable = scalar(text, &a.value, opaque, obstacle)
-                                    .as_str()
-                                    .map(str::to_string)
-                            }
-                            "values" => {
-                                if let Some(r) = a.value.span() {
-                                    *array_lines.entry("values".into()).or_insert(false) |=
-                                        text[r].contains('\n');
-                                }
-                                values = list(text, &a.value, opaque, obstacle)
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                let (Some(test), Some(variable)) = (test, variable) else {
-                    obstacle(
-                        c.span().map_or(0, |r| r.start),
-                        "a `condition` block without test or variable".into(),
-                    );
+                let Some((test, variable, values)) =
+                    condition(text, c, opaque, array_lines, obstacle)
+                else {
                     continue;
                 };
                 let entry = conditions.entry(test).or_insert_with(|| json!({}));
@@ -212,21 +170,7 @@ fn statement(
                 }
             }
             Structure::Block(c) if matches!(c.ident.as_str(), "principals" | "not_principals") => {
-                let mut kind = None;
-                let mut ids = Value::Array(Vec::new());
-                for x in c.body.iter() {
-                    if let Structure::Attribute(a) = x {
-                        match a.key.as_str() {
-                            "type" => {
-                                kind = scalar(text, &a.value, opaque, obstacle)
-                                    .as_str()
-                                    .map(str::to_string)
-                            }
-                            "identifiers" => ids = list(text, &a.value, opaque, obstacle),
-                            _ => {}
-                        }
-                    }
-                }
+                let (kind, ids) = principals_of(text, c, opaque, obstacle);
                 let key = if c.ident.as_str() == "principals" {
                     "Principal"
                 } else {
@@ -261,6 +205,77 @@ fn statement(
     (Value::Object(m), had_effect)
 }
 
+/// A `condition` block: its test, variable and values; `None` (named as an obstacle) when the
+/// test or the variable is missing.
+fn condition(
+    text: &str,
+    c: &Block,
+    opaque: &mut Vec<String>,
+    array_lines: &mut HashMap<String, bool>,
+    obstacle: &mut dyn FnMut(usize, String),
+) -> Option<(String, String, Value)> {
+    let mut test = None;
+    let mut variable = None;
+    let mut values = Value::Array(Vec::new());
+    for x in c.body.iter() {
+        if let Structure::Attribute(a) = x {
+            match a.key.as_str() {
+                "test" => {
+                    test = scalar(text, &a.value, opaque, obstacle)
+                        .as_str()
+                        .map(str::to_string)
+                }
+                "variable" => {
+                    variable = scalar(text, &a.value, opaque, obstacle)
+                        .as_str()
+                        .map(str::to_string)
+                }
+                "values" => {
+                    if let Some(r) = a.value.span() {
+                        *array_lines.entry("values".into()).or_insert(false) |=
+                            text[r].contains('\n');
+                    }
+                    values = list(text, &a.value, opaque, obstacle)
+                }
+                _ => {}
+            }
+        }
+    }
+    let (Some(test), Some(variable)) = (test, variable) else {
+        obstacle(
+            c.span().map_or(0, |r| r.start),
+            "a `condition` block without test or variable".into(),
+        );
+        return None;
+    };
+    Some((test, variable, values))
+}
+
+/// A `principals` (or `not_principals`) block: its type and identifiers.
+fn principals_of(
+    text: &str,
+    c: &Block,
+    opaque: &mut Vec<String>,
+    obstacle: &mut dyn FnMut(usize, String),
+) -> (Option<String>, Value) {
+    let mut kind = None;
+    let mut ids = Value::Array(Vec::new());
+    for x in c.body.iter() {
+        if let Structure::Attribute(a) = x {
+            match a.key.as_str() {
+                "type" => {
+                    kind = scalar(text, &a.value, opaque, obstacle)
+                        .as_str()
+                        .map(str::to_string)
+                }
+                "identifiers" => ids = list(text, &a.value, opaque, obstacle),
+                _ => {}
+            }
+        }
+    }
+    (kind, ids)
+}
+
 fn opaque_of(text: &str, e: &Expression, opaque: &mut Vec<String>) -> Value {
     let src = e.span().map(|r| text[r].to_string()).unwrap_or_default();
     let n = match opaque.iter().position(|o| *o == src) {
@@ -291,7 +306,7 @@ fn scalar(
         ),
         Expression::StringTemplate(_) => {
             let src = e.span().map(|r| text[r].to_string()).unwrap_or_default();
-            match crate::hcl::string_template(&src) {
+            match string_template(&src) {
                 Ok(s) => Value::String(s.replace("&{", "${")),
                 Err(what) => {
                     obstacle(at, what);
@@ -334,7 +349,7 @@ fn hcl(s: &str, opaque: &[String]) -> String {
     if let Some(src) = placeholder::opaque_index(s).and_then(|i| opaque.get(i)) {
         return src.clone();
     }
-    crate::hcl::quoted(s, "&{")
+    quoted(s, "&{")
 }
 
 /// Attribute lines of one block body at `ind`, `=` aligned over runs of one-line values.
@@ -504,8 +519,4 @@ pub(crate) fn rewrite(
         &text[..range.start],
         &text[range.end..]
     ))
-}
-
-pub(crate) fn opaque(cx: &DocumentCtx) -> &[String] {
-    &cx.opaque
 }

@@ -13,30 +13,10 @@ use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl_edit::Span;
 use serde_json::{Map, Value};
 
-use crate::placeholder::{self, Piece};
-use crate::{line_indent, line_of, template, Ctx, Embedded, Form, IacError, Obstacle, PolicyKind};
-
-#[derive(Debug, Clone)]
-pub(crate) struct JsonencodeCtx {
-    pub(crate) opaque: Vec<String>,
-    /// Source text of each scalar value, by its JSON.
-    pub(crate) leaves: HashMap<String, String>,
-    /// Source text of each key.
-    pub(crate) keys: HashMap<String, String>,
-    /// One level of indentation (`  `, a tab).
-    pub(crate) unit: String,
-    /// Between key and value: ` = ` or ` : ` / `: ` (the file's choice).
-    pub(crate) sep: String,
-    /// Object items separated by commas (`"Effect" : "Deny",`).
-    pub(crate) commas: bool,
-    /// Keys written quoted (`"Effect"`).
-    pub(crate) quoted_keys: bool,
-    /// Multi-line lists end with a comma after their last item.
-    pub(crate) trailing_comma: bool,
-    pub(crate) multiline_arrays: bool,
-    /// Per key, whether its list was written over several lines.
-    pub(crate) array_lines: HashMap<String, bool>,
-}
+use crate::lines::{line_indent, line_of};
+use crate::model::{Ctx, Embedded, Form, IacError, JsonencodeCtx, Obstacle, PolicyKind, Quote};
+use crate::placeholder;
+use crate::template;
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
     let body = match hcl_edit::parser::parse_body(text) {
@@ -337,7 +317,7 @@ fn quoted_json(
         span,
         &decoded,
         "",
-        template::Quote::Hcl,
+        Quote::Hcl,
         address.to_string(),
         ty.to_string(),
         kind,
@@ -487,7 +467,7 @@ impl Reader<'_> {
                 self.leaf(&v, src);
                 v
             }
-            Expression::StringTemplate(_) => match string_template(&src) {
+            Expression::StringTemplate(_) => match template::string_template(&src) {
                 Ok(s) => {
                     let v = Value::String(s);
                     self.leaf(&v, src);
@@ -564,54 +544,6 @@ impl Reader<'_> {
     }
 }
 
-/// An HCL quoted template string (`"arn:aws:iam::${var.account_id}:user/$${aws:username}"`) →
-/// resolved string.
-pub(crate) fn string_template(src: &str) -> Result<String, String> {
-    let inner = src
-        .trim()
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .ok_or_else(|| format!("a string forcemfa cannot read: {src}"))?;
-    let r = template::resolve(&format!("\"{inner}\""));
-    if let Some((_, what)) = r.obstacles.first() {
-        return Err(format!("the string {src} holds {what}"));
-    }
-    if !r.opaque.is_empty() {
-        return Err(format!(
-            "the string {src} holds an interpolation forcemfa cannot keep"
-        ));
-    }
-    serde_json::from_str::<String>(&r.json)
-        .map_err(|_| format!("a string forcemfa cannot read: {src}"))
-}
-
-/// An HCL quoted string for a resolved string.
-pub(crate) fn hcl_string(s: &str) -> String {
-    quoted(s, "$${")
-}
-
-/// An HCL quoted string for a resolved string: names as `${…}`, text escaped as JSON escapes it,
-/// a literal `${` in the text written as `dollar` (`$${`, or `&{` for an IAM policy variable in
-/// an `aws_iam_policy_document`) and `%{` as `%%{`, so that nothing becomes an interpolation.
-pub(crate) fn quoted(s: &str, dollar: &str) -> String {
-    let mut out = String::from("\"");
-    for p in placeholder::pieces(s) {
-        match p {
-            Piece::Name(n) => out.push_str(&format!("${{{}}}", placeholder::source_name(n))),
-            Piece::Text(t) => {
-                let json = serde_json::to_string(t).unwrap_or_default();
-                let inner = json
-                    .strip_prefix('"')
-                    .and_then(|j| j.strip_suffix('"'))
-                    .unwrap_or_default();
-                out.push_str(&inner.replace("${", dollar).replace("%{", "%%{"));
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
 pub(crate) fn rewrite_jsonencode(
     text: &str,
     e: &Embedded,
@@ -624,10 +556,6 @@ pub(crate) fn rewrite_jsonencode(
         &text[..e.span.start],
         &text[e.span.end..]
     ))
-}
-
-pub(crate) fn opaque(cx: &JsonencodeCtx) -> &[String] {
-    &cx.opaque
 }
 
 /// See [`crate::template_references`].

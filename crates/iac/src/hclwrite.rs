@@ -12,8 +12,10 @@ use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::Span;
 use serde_json::{Map, Value};
 
-use crate::hcl::{hcl_string, JsonencodeCtx};
-use crate::{line_indent, placeholder};
+use crate::hclquote::hcl_string;
+use crate::lines::line_indent;
+use crate::model::JsonencodeCtx;
+use crate::placeholder;
 
 /// How an object is written, read from its source.
 pub(crate) struct SourceStyle {

@@ -12,11 +12,16 @@
 //! reads the migrations an operator keeps off a policy where its resource is written.
 
 mod cfn;
+mod cfnwrite;
 mod document;
 mod hcl;
+mod hclquote;
 mod hclwrite;
+mod lines;
+mod model;
 mod placeholder;
 mod splice;
+mod suppression;
 mod template;
 mod tf011;
 mod tfjson;
@@ -27,143 +32,10 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-/// Where an embedded policy lives, for the writer (private details per syntax).
-#[derive(Debug, Clone)]
-pub(crate) enum Ctx {
-    CfnYaml(cfn::YamlCtx),
-    CfnJson(cfn::JsonCtx),
-    /// A CloudFormation policy given as a JSON string in YAML.
-    CfnString(cfn::StringCtx),
-    Template(template::TemplateCtx),
-    Jsonencode(hcl::JsonencodeCtx),
-    Document(document::DocumentCtx),
-}
-
-/// The syntax a policy is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Form {
-    /// A `PolicyDocument` in a CloudFormation (or SAM) YAML template.
-    CloudformationYaml,
-    /// A `PolicyDocument` in a CloudFormation JSON template.
-    CloudformationJson,
-    /// `policy = <<EOF … EOF` in a Terraform file.
-    TerraformHeredoc,
-    /// `policy = jsonencode({ … })` in a Terraform file.
-    TerraformJsonencode,
-    /// A policy template file used with `templatefile` (`.json.tpl`, `.tpl`).
-    TerraformTemplate,
-    /// A `data "aws_iam_policy_document"` block.
-    TerraformPolicyDocument,
-    /// `policy = "{\"Version\": …}"`: a JSON policy in an HCL quoted string.
-    TerraformString,
-    /// A policy in a Terraform JSON (`.tf.json`) file, as a JSON string or an object.
-    TerraformJson,
-}
-
-impl Form {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Form::CloudformationYaml => "CloudFormation YAML",
-            Form::CloudformationJson => "CloudFormation JSON",
-            Form::TerraformHeredoc => "Terraform heredoc",
-            Form::TerraformJsonencode => "Terraform jsonencode",
-            Form::TerraformTemplate => "Terraform template",
-            Form::TerraformPolicyDocument => "Terraform aws_iam_policy_document",
-            Form::TerraformString => "Terraform JSON string",
-            Form::TerraformJson => "Terraform JSON syntax",
-        }
-    }
-}
-
-/// What kind of IAM policy the resource deploys, for the size limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PolicyKind {
-    Managed,
-    InlineUser,
-    InlineGroup,
-    InlineRole,
-    /// Not known from the file alone (a template file, a policy attached elsewhere).
-    Unknown,
-}
-
-/// Why part of a policy cannot be written back faithfully.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Obstacle {
-    /// 1-based line in the file.
-    pub line: usize,
-    pub what: String,
-    /// The policy cannot even be read fully (a computed value), not only not written back.
-    pub unreadable: bool,
-}
-
-/// One policy document embedded in an IaC file.
-#[derive(Debug, Clone)]
-pub struct Embedded {
-    /// CloudFormation logical id (and policy name), or Terraform address.
-    pub resource: String,
-    /// The resource type (`AWS::IAM::ManagedPolicy`, `aws_iam_policy`, …).
-    pub resource_type: String,
-    pub kind: PolicyKind,
-    pub form: Form,
-    /// 1-based lines of the policy in the file (first and last).
-    pub line: usize,
-    pub end_line: usize,
-    /// The policy with placeholders for intrinsics and interpolations.
-    pub policy: Value,
-    /// Parts that make a faithful rewrite impossible; planning still reports what should change.
-    pub obstacles: Vec<Obstacle>,
-    pub(crate) span: Range<usize>,
-    pub(crate) ctx: Ctx,
-}
-
-impl Embedded {
-    /// The resolved policy as JSON text, for the engine.
-    pub fn policy_text(&self) -> String {
-        serde_json::to_string_pretty(&self.policy).unwrap_or_default() + "\n"
-    }
-
-    /// A message about the resolved policy with its placeholders shown as the file writes them
-    /// (`{{=0}}` → `var.exempt`, `@@var.account_id@@` → `${var.account_id}`).
-    pub fn show(&self, message: &str) -> String {
-        let opaque: &[String] = match &self.ctx {
-            Ctx::CfnYaml(cx) => cfn::yaml_opaque(cx),
-            Ctx::CfnJson(cx) => cfn::json_opaque(cx),
-            Ctx::CfnString(cx) => cfn::string_opaque(cx),
-            Ctx::Template(cx) => template::opaque(cx),
-            Ctx::Jsonencode(cx) => hcl::opaque(cx),
-            Ctx::Document(cx) => document::opaque(cx),
-        };
-        let mut out = message.to_string();
-        for (i, src) in opaque.iter().enumerate() {
-            out = out.replace(&placeholder::opaque_token(i), src.trim());
-        }
-        placeholder::pieces(&out)
-            .iter()
-            .map(|p| match p {
-                placeholder::Piece::Name(n) => format!("${{{}}}", placeholder::source_name(n)),
-                placeholder::Piece::Text(t) => (*t).to_string(),
-            })
-            .collect()
-    }
-
-    /// A key that names this policy within its file across rewrites.
-    pub fn key(&self) -> &str {
-        &self.resource
-    }
-}
-
-/// The file could not be read as the IaC format its name or content says it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IacError {
-    #[error("line {line}: {message}")]
-    Syntax { line: usize, message: String },
-    /// Not an error in the file: a form forcemfa does not read (Terraform 0.11 syntax), named
-    /// so that a person reviews it.
-    #[error("{message}")]
-    NeedsReview { line: usize, message: String },
-}
+use crate::lines::line_start;
+use crate::model::Ctx;
+pub use crate::model::{Embedded, Form, IacError, Obstacle, PolicyKind};
+pub use crate::suppression::{comment_suppressions, Suppression};
 
 /// A rewrite that could not be done faithfully: where, and what should change instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,9 +144,9 @@ pub fn rewrite(text: &str, embedded: &Embedded, new_policy: &Value) -> Result<St
     }
     placeholder::check_opaque_kept(&embedded.policy, new_policy).map_err(unfaithful)?;
     let replacement = match &embedded.ctx {
-        Ctx::CfnYaml(cx) => cfn::rewrite_yaml(text, embedded, cx, new_policy),
-        Ctx::CfnJson(cx) => cfn::rewrite_json(text, embedded, cx, new_policy),
-        Ctx::CfnString(cx) => cfn::rewrite_string(text, embedded, cx, new_policy),
+        Ctx::CfnYaml(cx) => cfnwrite::rewrite_yaml(text, embedded, cx, new_policy),
+        Ctx::CfnJson(cx) => cfnwrite::rewrite_json(text, embedded, cx, new_policy),
+        Ctx::CfnString(cx) => cfnwrite::rewrite_string(text, embedded, cx, new_policy),
         Ctx::Template(cx) => template::rewrite(text, embedded, cx, new_policy),
         Ctx::Jsonencode(cx) => hcl::rewrite_jsonencode(text, embedded, cx, new_policy),
         Ctx::Document(cx) => document::rewrite(text, embedded, cx, new_policy),
@@ -315,54 +187,6 @@ fn line_endings_kept(text: &str, new: String) -> String {
     let (middle, tail) = rest.split_at(rest.len() - s);
     let middle = middle.replace("\r\n", "\n").replace('\n', "\r\n");
     format!("{head}{middle}{tail}")
-}
-
-/// A migration an operator keeps off one policy, written on its resource: a comment
-/// `# forcemfa:skip=ID[,ID] reason` (`//` too), or CloudFormation `Metadata: forcemfa: skip`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Suppression {
-    /// The migration as written (id, name or file stem).
-    pub migration: String,
-    /// Why, as written ("" when none was given).
-    pub reason: String,
-    /// 1-based line where it is written.
-    pub line: usize,
-}
-
-/// The `forcemfa:skip=ID[,ID][:]reason` comments in `text[span]` (`#` or `//` comments), for
-/// any syntax: callers pass the span of the resource a policy belongs to.
-pub fn comment_suppressions(text: &str, span: Range<usize>) -> Vec<Suppression> {
-    const MARK: &str = "forcemfa:skip=";
-    let start = line_start(text, span.start.min(text.len()));
-    let end = span.end.min(text.len());
-    let mut out = Vec::new();
-    let mut offset = start;
-    for line in text[start..end].split_inclusive('\n') {
-        let at = offset;
-        offset += line.len();
-        let Some(c) = line.find('#').or_else(|| line.find("//")) else {
-            continue;
-        };
-        let Some(i) = line[c..].find(MARK) else {
-            continue;
-        };
-        let rest = line[c + i + MARK.len()..].trim_end();
-        let ids_end = rest
-            .find(|ch: char| ch.is_whitespace() || ch == ':')
-            .unwrap_or(rest.len());
-        let reason = rest[ids_end..]
-            .trim_start_matches(|ch: char| ch.is_whitespace() || ch == ':')
-            .trim()
-            .to_string();
-        for id in rest[..ids_end].split(',').filter(|x| !x.is_empty()) {
-            out.push(Suppression {
-                migration: id.to_string(),
-                reason: reason.clone(),
-                line: line_of(text, at),
-            });
-        }
-    }
-    out
 }
 
 /// The inline suppressions that apply to `embedded`'s policy: those written on its resource.
@@ -462,28 +286,4 @@ pub fn transplant(
     out.push_str(a_text);
     out.push_str(&current[cur.end..]);
     Transplant::Write(out)
-}
-
-/// 1-based line of a byte offset.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
-/// Byte offset where the line holding `offset` starts.
-pub(crate) fn line_start(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1)
-}
-
-/// The leading whitespace of the line holding `offset`.
-pub(crate) fn line_indent(text: &str, offset: usize) -> &str {
-    let start = line_start(text, offset);
-    let rest = &text[start..];
-    let n = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-    &rest[..n]
 }

@@ -233,7 +233,7 @@ fn comment_start(line: &str, markers: &[&str]) -> Option<usize> {
 /// The byte range of the whole lines from the line holding `start` to the line holding
 /// `end - 1`, line ending included.
 pub(crate) fn whole_lines(text: &str, start: usize, end: usize) -> Range<usize> {
-    let s = crate::line_start(text, start);
+    let s = crate::lines::line_start(text, start);
     let e = match text[end.min(text.len())..].find('\n') {
         Some(i) => end + i + 1,
         None => text.len(),

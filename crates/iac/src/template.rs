@@ -3,35 +3,12 @@
 //! outside a string (a computed value) an opaque token; `$${` is a literal `${` (an IAM policy
 //! variable). Written back as the whole policy in the template's own JSON layout, escapes restored.
 
-use forcemfa_engine::policy::{self, Style};
+use forcemfa_engine::policy;
 use serde_json::Value;
 
+use crate::lines::line_of;
+use crate::model::{Ctx, Embedded, Form, IacError, Obstacle, PolicyKind, Quote, TemplateCtx};
 use crate::placeholder;
-use crate::{line_of, Ctx, Embedded, Form, IacError, Obstacle, PolicyKind};
-
-#[derive(Debug, Clone)]
-pub(crate) struct TemplateCtx {
-    opaque: Vec<String>,
-    style: Style,
-    /// Indentation added to every line after the first (heredocs inside blocks: `<<-EOF`).
-    indent: String,
-    /// How the template text is written in the file.
-    pub(crate) quote: Quote,
-}
-
-/// How a template's text sits in its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Quote {
-    /// As is: a heredoc body or a whole template file (the first line indented like the rest).
-    Bare,
-    /// As is, starting in the middle of a line (an object value in Terraform JSON syntax): the
-    /// first line keeps the text before it.
-    Inline,
-    /// Inside an HCL quoted string (`policy = "{\"Version\": …}"`).
-    Hcl,
-    /// Inside a JSON string (`"policy": "{\"Version\": …}"` in a `.tf.json` file).
-    Json,
-}
 
 /// Whether a JSON text is a Terraform template rather than a plain policy: it holds `$${`
 /// (an escaped IAM variable), a `%{` directive or a `${name}` that is not an IAM policy
@@ -348,7 +325,7 @@ pub(crate) fn render(cx: &TemplateCtx, new: &Value) -> String {
             placeholder::Piece::Text(t) => (*t).to_string(),
         })
         .collect();
-    crate::cfn::reindent(&result, "", &cx.indent)
+    crate::cfnwrite::reindent(&result, "", &cx.indent)
 }
 
 pub(crate) fn rewrite(
@@ -426,6 +403,23 @@ pub(crate) fn rewrite(
     ))
 }
 
-pub(crate) fn opaque(cx: &TemplateCtx) -> &[String] {
-    &cx.opaque
+/// An HCL quoted template string (`"arn:aws:iam::${var.account_id}:user/$${aws:username}"`) →
+/// resolved string.
+pub(crate) fn string_template(src: &str) -> Result<String, String> {
+    let inner = src
+        .trim()
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .ok_or_else(|| format!("a string forcemfa cannot read: {src}"))?;
+    let r = resolve(&format!("\"{inner}\""));
+    if let Some((_, what)) = r.obstacles.first() {
+        return Err(format!("the string {src} holds {what}"));
+    }
+    if !r.opaque.is_empty() {
+        return Err(format!(
+            "the string {src} holds an interpolation forcemfa cannot keep"
+        ));
+    }
+    serde_json::from_str::<String>(&r.json)
+        .map_err(|_| format!("a string forcemfa cannot read: {src}"))
 }

@@ -7,7 +7,8 @@ use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Body, Structure};
 use hcl_edit::Span;
 
-use crate::{line_of, IacError};
+use crate::lines::line_of;
+use crate::model::IacError;
 
 /// Block types of `aws_iam_policy_document` (and the blocks most often written as attributes in
 /// 0.11): as attributes with an object value they are 0.11 syntax.

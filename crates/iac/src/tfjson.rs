@@ -4,9 +4,10 @@
 //! reader (spans), the policy handed to [`crate::template`]; written back as a JSON string
 //! again, or as the object in the file's own layout.
 
-use crate::template::{self, Quote};
+use crate::lines::{line_indent, line_of};
+use crate::model::{Embedded, Form, IacError, Obstacle, PolicyKind, Quote};
+use crate::template;
 use crate::yaml::{self, Node, V};
-use crate::{line_indent, Embedded, Form, IacError, PolicyKind};
 
 pub(crate) fn extract(text: &str) -> Result<Vec<Embedded>, IacError> {
     let root = yaml::parse(text)?;
@@ -130,7 +131,7 @@ fn policy(
         }
         V::Map(_) if v.get("Statement").is_some() => {
             let indent = line_indent(text, v.start).to_string();
-            let body = crate::cfn::reindent(&text[span.clone()], &indent, "");
+            let body = crate::cfnwrite::reindent(&text[span.clone()], &indent, "");
             template::embedded_quoted(
                 text,
                 span,
@@ -160,17 +161,17 @@ fn interpolated(
 ) -> Option<Embedded> {
     let expr = hcl_edit::parser::parse_expr(inner).ok()?;
     let mut e = crate::hcl::policy_expr(inner, &expr, address, ty, kind)?;
-    let line = crate::line_of(text, v.start);
+    let line = line_of(text, v.start);
     e.obstacles.insert(
         0,
-        crate::Obstacle {
+        Obstacle {
             line,
             what: "a policy written as HCL inside a Terraform JSON string (`\"${jsonencode(…)}\"`): forcemfa reads it but does not rewrite it".into(),
             unreadable: true,
         },
     );
     e.line = line;
-    e.end_line = crate::line_of(text, v.end.saturating_sub(1));
+    e.end_line = line_of(text, v.end.saturating_sub(1));
     e.span = v.start..v.end;
     e.form = Form::TerraformJson;
     Some(e)

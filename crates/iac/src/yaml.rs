@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use crate::IacError;
+use crate::model::IacError;
 
 #[derive(Debug, Clone)]
 pub(crate) enum V {

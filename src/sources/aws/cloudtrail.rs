@@ -176,6 +176,36 @@ pub async fn read(
     out
 }
 
+/// What a long read has done so far, for the progress line.
+fn progress_line(account: &str, region: &str, out: &Read, started: Instant, user: &str) -> String {
+    format!(
+        "account {account} {region}: {} pages of CloudTrail events read in {}s ({user})",
+        out.pages,
+        started.elapsed().as_secs(),
+    )
+}
+
+/// The records of one page of events, each kept with its event id; one that cannot be read
+/// makes the user's read partial, never silently shorter.
+fn keep_events(slot: &mut UserRead, events: &[aws_sdk_cloudtrail::types::Event], region: &str) {
+    for ev in events {
+        let Some(text) = ev.cloud_trail_event() else {
+            continue;
+        };
+        match Record::parse(text) {
+            Ok(mut rec) => {
+                if rec.event_id.is_none() {
+                    rec.event_id = ev.event_id().map(str::to_string);
+                }
+                slot.records.push(rec);
+            }
+            Err(e) => slot
+                .partial
+                .push(format!("{region}: an event could not be read ({e})")),
+        }
+    }
+}
+
 /// One Region: every lookup of every user, in turn, through one limiter.
 async fn read_region(
     client: &aws_sdk_cloudtrail::Client,
@@ -276,23 +306,11 @@ async fn read_region(
                 };
                 out.pages += 1;
                 throttles = 0;
-                let slot = out.users.entry(w.user.clone()).or_default();
-                for ev in page.events() {
-                    let Some(text) = ev.cloud_trail_event() else {
-                        continue;
-                    };
-                    match Record::parse(text) {
-                        Ok(mut rec) => {
-                            if rec.event_id.is_none() {
-                                rec.event_id = ev.event_id().map(str::to_string);
-                            }
-                            slot.records.push(rec);
-                        }
-                        Err(e) => slot
-                            .partial
-                            .push(format!("{region}: an event could not be read ({e})")),
-                    }
-                }
+                keep_events(
+                    out.users.entry(w.user.clone()).or_default(),
+                    page.events(),
+                    region,
+                );
                 match page.next_token() {
                     Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
                         token = Some(t.to_string())
@@ -302,12 +320,7 @@ async fn read_region(
                 if let Some(p) = &progress {
                     if last_note.elapsed() >= Duration::from_secs(5) {
                         last_note = Instant::now();
-                        p(format!(
-                            "account {account} {region}: {} pages of CloudTrail events read in {}s ({})",
-                            out.pages,
-                            started.elapsed().as_secs(),
-                            w.user
-                        ));
+                        p(progress_line(account, region, &out, started, &w.user));
                     }
                 }
             }

@@ -4,7 +4,9 @@
 //! ([`EMBEDDED`]); a test checks that the embedded list equals the folder. Each file is parsed strictly ([`spec`]), checksummed with
 //! SHA-256 over its text with line endings normalised, and applied by the [`engine`].
 
+mod edit;
 pub mod engine;
+mod grants;
 pub mod spec;
 
 use sha2::{Digest, Sha256};
