@@ -81,10 +81,10 @@ pub fn apply(
             yes,
         ),
     };
-    let rules = Arc::new(Rules::new(
-        args,
-        plan_path.is_none() && !args.sources.is_empty(),
-    )?);
+    let rules = Arc::new(
+        Rules::new(args, plan_path.is_none() && !args.sources.is_empty())?
+            .with_effect_rows(ui.verbose),
+    );
     let evidence = rules.evidence.clone();
     let journal_path = scope::journal_path(&args.aws.journal);
     let journal_before = std::fs::metadata(&journal_path).ok().map(|m| m.len());

@@ -41,7 +41,7 @@ pub fn scan_or_plan(
     detailed_exitcode: bool,
     out: Option<&Path>,
 ) -> Result<Exit, Error> {
-    let rules = Arc::new(Rules::new(args, !args.sources.is_empty())?);
+    let rules = Arc::new(Rules::new(args, !args.sources.is_empty())?.with_effect_rows(ui.verbose));
     let planned = if args.sources.is_empty() {
         let rt = runtime()?;
         let planned = rt.block_on(plan_accounts(ui, args, rules.clone()));
@@ -239,7 +239,7 @@ async fn plan_one_account(part: &mut Part, base: &reach::Base, rules: &Rules, ph
                 &account.id,
                 &format!("{} to change, {} unchanged", s.changes, s.unchanged),
             );
-            part.items = items;
+            part.items = items.into_iter().map(|i| rules.kept(i)).collect();
         }
         Err(e) => fail(part, e.to_string()),
     }
@@ -377,7 +377,7 @@ pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
                     options,
                 );
                 rules.note_kept(&mut item, &text, profile);
-                item
+                rules.kept(item)
             }
         },
     };
@@ -390,6 +390,10 @@ pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
     let mut items = items;
     // Templates take their options from `[[paths]]` as policy files do.
     let profile = |p: &Path| (rules.chain.as_slice(), rules.of(rules.profile_for(p)).0);
-    items.extend(crate::sources::iac::plan_all(&iac_files, &profile));
+    items.extend(
+        crate::sources::iac::plan_all(&iac_files, &profile)
+            .into_iter()
+            .map(|i| rules.kept(i)),
+    );
     items
 }

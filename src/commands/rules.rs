@@ -24,6 +24,9 @@ pub struct Rules {
     pub chain: Vec<Migration>,
     /// Where evidence of the principals' calls comes from (`--evidence*`).
     pub evidence: crate::sources::evidence::Options,
+    /// Keep every change's effect rows (shown with `-v`); otherwise they are dropped as soon as
+    /// each document is planned, so memory does not grow with the rows of every file.
+    pub keep_effect_rows: bool,
     /// Index 0 is the top level, index `i + 1` the `[[paths]]` table `i`.
     profiles: Vec<Options1>,
     resolved: Resolved,
@@ -87,9 +90,26 @@ impl Rules {
         Ok(Rules {
             chain,
             evidence,
+            keep_effect_rows: true,
             profiles,
             resolved,
         })
+    }
+
+    /// Whether the effect rows are kept (`-v` shows them; nothing else reads them).
+    pub fn with_effect_rows(mut self, keep: bool) -> Rules {
+        self.keep_effect_rows = keep;
+        self
+    }
+
+    /// A planned item as the run keeps it: without its effect rows unless they are shown.
+    pub fn kept(&self, mut item: Item) -> Item {
+        if let Item::Change(c) = &mut item {
+            if !self.keep_effect_rows {
+                c.effect.drop_rows();
+            }
+        }
+        item
     }
 
     /// The options of the run (the top level): accounts, templates, saved plans.

@@ -131,12 +131,7 @@ fn effect_text(c: &Change, opts: TextOptions) -> String {
         let _ = writeln!(
             out,
             "  effect: {} of {} actions evaluated change in some context, {}; -v lists them",
-            c.effect
-                .rows
-                .iter()
-                .map(|r| r.action.as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
+            c.effect.changed_actions,
             c.effect.universe_actions,
             if c.effect.unexplained.is_empty() {
                 "all as the migrations declare"

@@ -606,21 +606,35 @@ fn plan_text_starts_with_the_plain_summary_and_fits_a_page() {
 
 #[test]
 fn json_keeps_every_field_and_adds_the_plain_summary() {
-    let out = bin()
-        .current_dir(root())
-        .args([
-            "plan",
-            "--format",
-            "json",
-            "docs/examples/2015-force-mfa-aws-cn.json",
-        ])
-        .output()
-        .unwrap();
-    let v = json_of(&out);
+    let plan_json = |verbose: bool| {
+        let mut cmd = bin();
+        cmd.current_dir(root())
+            .args(["plan", "--format", "json"])
+            .arg("docs/examples/2015-force-mfa-aws-cn.json");
+        if verbose {
+            cmd.arg("-v");
+        }
+        json_of(&cmd.output().unwrap())
+    };
+    // The effect rows (the bulk of a change) are only in the verbose report; every other field
+    // is in both, and the count of changed actions stands in for them.
+    let v = plan_json(false);
     let effect = &v["changes"][0]["effect"];
+    assert!(effect.get("rows").is_none(), "rows only with -v");
+    assert_eq!(effect["changed_actions"], 179);
+    let verbose = plan_json(true);
+    let rows = verbose["changes"][0]["effect"]["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    let distinct: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["action"].as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        179,
+        "the count is the rows' distinct actions"
+    );
     for key in [
         "summary",
-        "rows",
+        "changed_actions",
         "unexplained",
         "unknown",
         "universe_actions",
@@ -629,7 +643,6 @@ fn json_keeps_every_field_and_adds_the_plain_summary() {
     ] {
         assert!(effect.get(key).is_some(), "effect lacks {key}");
     }
-    assert!(!effect["rows"].as_array().unwrap().is_empty());
     let plain = &effect["plain"];
     assert_eq!(plain["long_term_keys"]["after"]["allowed"], 7);
     assert!(plain["before_mfa"]["before"]["phrases"]

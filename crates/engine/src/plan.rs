@@ -79,6 +79,12 @@ pub struct Checks {
 pub struct EffectReport {
     /// Grouped, human-readable lines.
     pub summary: Vec<String>,
+    /// How many actions change in some context (the rows' distinct actions; kept when the rows
+    /// are dropped).
+    pub changed_actions: usize,
+    /// Every cell that differs: the bulk of a change (about a hundred kilobytes in JSON), kept
+    /// only where they are shown (`-v`); see [`EffectReport::drop_rows`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<effect::EffectRow>,
     /// Rows no applied migration declares: any makes the change blocked.
     pub unexplained: Vec<effect::EffectRow>,
@@ -96,11 +102,19 @@ pub struct EffectReport {
 }
 
 impl EffectReport {
+    /// Forget the rows once the change is decided (the summary, the count, the unexplained rows
+    /// and everything checked from them stay): a run over many files then holds a few kilobytes
+    /// per change, not a hundred.
+    pub fn drop_rows(&mut self) {
+        self.rows = Vec::new();
+    }
+
     /// No effect diff: the change is blocked before it (its cost grows with the square of the
     /// document, and a document IAM will refuse anyway is not worth minutes).
     fn not_computed(why: String) -> EffectReport {
         EffectReport {
             summary: Vec::new(),
+            changed_actions: 0,
             rows: Vec::new(),
             unexplained: Vec::new(),
             unknown: Vec::new(),
@@ -415,6 +429,12 @@ fn verify_effect(
     let summary = effect::summarize(&all_rows);
     let report = EffectReport {
         summary,
+        changed_actions: ediff
+            .rows
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         unexplained,
         unknown: ediff.unknown,
         universe_actions: ediff.universe_actions,
