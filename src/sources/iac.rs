@@ -271,42 +271,11 @@ fn plan_suppressed(
     with_findings(plan_embedded(path, text, e, chain, &here), findings)
 }
 
-fn with_findings(item: Item, extra: Vec<crate::engine::detect::Finding>) -> Item {
-    match item {
-        Item::Change(mut c) => {
-            c.findings.extend(extra);
-            Item::Change(c)
-        }
-        Item::Unchanged {
-            target,
-            generation,
-            mut findings,
-            attachments,
-        } => {
-            findings.extend(extra);
-            Item::Unchanged {
-                target,
-                generation,
-                findings,
-                attachments,
-            }
-        }
-        Item::Skipped {
-            target,
-            reason,
-            mut findings,
-            needs_review,
-        } => {
-            findings.extend(extra);
-            Item::Skipped {
-                target,
-                reason,
-                findings,
-                needs_review,
-            }
-        }
-        other => other,
+fn with_findings(mut item: Item, extra: Vec<crate::engine::detect::Finding>) -> Item {
+    if let Some(findings) = item.findings_mut() {
+        findings.extend(extra);
     }
+    item
 }
 
 /// Re-derive a saved change (see `PlanFile::rederive`): for a template, extract its policies
@@ -440,52 +409,20 @@ fn plan_embedded(
 
 /// Findings name placeholders as the file writes them. Only messages: the documents keep their
 /// placeholders for the writer.
-fn show_placeholders(item: Item, e: &iac::Embedded) -> Item {
-    let fix = |findings: &mut Vec<crate::engine::detect::Finding>| {
-        for f in findings.iter_mut() {
-            f.message = e.show(&f.message);
-        }
-    };
-    match item {
-        Item::Change(mut c) => {
-            fix(&mut c.findings);
-            for a in c.migrations.iter_mut() {
-                for line in a.changes.iter_mut() {
-                    *line = e.show(line);
-                }
-            }
-            Item::Change(c)
-        }
-        Item::Unchanged {
-            target,
-            generation,
-            mut findings,
-            attachments,
-        } => {
-            fix(&mut findings);
-            Item::Unchanged {
-                target,
-                generation,
-                findings,
-                attachments,
-            }
-        }
-        Item::Skipped {
-            target,
-            reason,
-            mut findings,
-            needs_review,
-        } => {
-            fix(&mut findings);
-            Item::Skipped {
-                target,
-                reason: e.show(&reason),
-                findings,
-                needs_review,
-            }
-        }
-        other => other,
+fn show_placeholders(mut item: Item, e: &iac::Embedded) -> Item {
+    for f in item.findings_mut().into_iter().flatten() {
+        f.message = e.show(&f.message);
     }
+    match &mut item {
+        Item::Change(c) => {
+            for line in c.migrations.iter_mut().flat_map(|a| a.changes.iter_mut()) {
+                *line = e.show(line);
+            }
+        }
+        Item::Skipped { reason, .. } => *reason = e.show(reason),
+        _ => {}
+    }
+    item
 }
 
 /// The outcome of writing one planned change to its file.

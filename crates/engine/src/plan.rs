@@ -198,6 +198,15 @@ pub enum Item {
 }
 
 impl Item {
+    /// The findings of an item that has them (an error has none), to add to or reword.
+    pub fn findings_mut(&mut self) -> Option<&mut Vec<Finding>> {
+        match self {
+            Item::Change(c) => Some(&mut c.findings),
+            Item::Unchanged { findings, .. } | Item::Skipped { findings, .. } => Some(findings),
+            Item::Error { .. } => None,
+        }
+    }
+
     pub fn target(&self) -> &Target {
         match self {
             Item::Change(c) => &c.target,

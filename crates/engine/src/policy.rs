@@ -434,6 +434,27 @@ pub fn iam_size(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
+/// Whether `${name}` is an IAM policy variable: a condition key (`aws:username`, `saml:sub`,
+/// with an optional `, 'default'`) or one of the escapes `*`, `?`, `$`.
+pub fn is_iam_variable(name: &str) -> bool {
+    let key = name.split(',').next().unwrap_or("").trim();
+    if matches!(key, "*" | "?" | "$") {
+        return true;
+    }
+    let Some((prefix, rest)) = key.split_once(':') else {
+        return false;
+    };
+    !prefix.is_empty()
+        && !rest.is_empty()
+        && !rest.contains(':')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_/.".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ pub(crate) fn looks_like_template(text: &str) -> bool {
         let after = &text[at + 2..];
         let Some(end) = after.find('}') else { break };
         let name = &after[..end];
-        match (escaped, is_iam_variable(name)) {
+        match (escaped, forcemfa_engine::policy::is_iam_variable(name)) {
             (true, _) => template = true,
             (false, true) => return false,
             (false, false) => template = true,
@@ -32,24 +32,6 @@ pub(crate) fn looks_like_template(text: &str) -> bool {
         i = at + 2;
     }
     template
-}
-
-/// Whether `${name}` is an IAM policy variable: a condition key (`aws:username`, with an
-/// optional `, 'default'`) or one of the escapes `*`, `?`, `$`.
-fn is_iam_variable(name: &str) -> bool {
-    let key = name.split(',').next().unwrap_or("").trim();
-    if matches!(key, "*" | "?" | "$") {
-        return true;
-    }
-    let Some((prefix, rest)) = key.split_once(':') else {
-        return false;
-    };
-    !prefix.is_empty()
-        && !rest.is_empty()
-        && !rest.contains(':')
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The text of an HCL quoted string's inside with its backslash escapes decoded (template

@@ -34,6 +34,7 @@
 //! [`View`]s: the document alone (what it grants), and the document beside an allow-everything policy
 //! (what its Deny statements, the MFA guard, take away from whatever else the user has).
 
+pub(crate) mod combine;
 mod condition;
 mod diff;
 pub mod invariant;

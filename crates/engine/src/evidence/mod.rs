@@ -23,7 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::effect::{Context, Decision, Evaluator, View};
+use crate::effect::combine::{bits, combine, ALLOWED, EXPLICIT};
+use crate::effect::{Context, Evaluator, View};
 
 pub use actions::{map, Mapped};
 pub use record::{format_time, parse_time, Record};
@@ -281,40 +282,6 @@ fn contexts(mfa: Mfa, thresholds: &[f64]) -> Result<Vec<Context>, String> {
             }
         }
     }
-}
-
-// The possible decisions of a policy set, as bits (1 allowed, 2 explicit deny, 4 implicit).
-const ALLOWED: u8 = 1;
-const EXPLICIT: u8 = 2;
-const IMPLICIT: u8 = 4;
-
-fn bits(possible: &[Decision]) -> u8 {
-    possible.iter().fold(0, |acc, d| {
-        acc | match d {
-            Decision::Allowed => ALLOWED,
-            Decision::ExplicitDeny => EXPLICIT,
-            Decision::ImplicitDeny => IMPLICIT,
-            Decision::Unknown => ALLOWED | EXPLICIT | IMPLICIT,
-        }
-    })
-}
-
-/// AWS's combination of identity policies over possible-decision sets: an explicit deny in any
-/// wins; else an allow in any allows; else implicit deny ("Policy evaluation logic", IAM User
-/// Guide).
-fn combine(sets: &[u8]) -> u8 {
-    let certain_deny = sets.contains(&EXPLICIT);
-    let mut out = 0;
-    if sets.iter().any(|s| s & EXPLICIT != 0) {
-        out |= EXPLICIT;
-    }
-    if !certain_deny && sets.iter().any(|s| s & ALLOWED != 0) {
-        out |= ALLOWED;
-    }
-    if !certain_deny && sets.iter().all(|s| s & IMPLICIT != 0) {
-        out |= IMPLICIT;
-    }
-    out
 }
 
 /// A principal's policy set, compiled once: every other policy that reaches it, and the changed

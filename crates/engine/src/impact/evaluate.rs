@@ -7,45 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::model::{Boundary, PrincipalInput};
-use crate::effect::{resource_arn, universe_for, Context, Decision, Evaluator, ResourceKind, View};
-
-/// The possible decisions of a policy set, as a bit set (1 allowed, 2 explicit deny, 4 implicit).
-const ALLOWED: u8 = 1;
-const EXPLICIT: u8 = 2;
-const IMPLICIT: u8 = 4;
-
-fn bits(possible: &[Decision]) -> u8 {
-    possible.iter().fold(0, |acc, d| {
-        acc | match d {
-            Decision::Allowed => ALLOWED,
-            Decision::ExplicitDeny => EXPLICIT,
-            Decision::ImplicitDeny => IMPLICIT,
-            Decision::Unknown => ALLOWED | EXPLICIT | IMPLICIT,
-        }
-    })
-}
-
-/// AWS's combination of identity policies: an explicit deny in any wins; else an allow in any
-/// allows; else implicit deny. Over possible-decision sets (each policy resolved independently):
-/// explicit is possible when some policy may deny; allowed when some policy may allow and none
-/// certainly denies; implicit when every policy may be implicit.
-fn combine(sets: &[u8]) -> u8 {
-    let explicit = sets.iter().any(|s| s & EXPLICIT != 0);
-    let certain_deny = sets.contains(&EXPLICIT);
-    let allowed = !certain_deny && sets.iter().any(|s| s & ALLOWED != 0);
-    let implicit = !certain_deny && sets.iter().all(|s| s & IMPLICIT != 0);
-    let mut out = 0;
-    if explicit {
-        out |= EXPLICIT;
-    }
-    if allowed {
-        out |= ALLOWED;
-    }
-    if implicit {
-        out |= IMPLICIT;
-    }
-    out
-}
+use crate::effect::combine::{bits, combine, ALLOWED, EXPLICIT, IMPLICIT};
+use crate::effect::{resource_arn, universe_for, Context, Evaluator, ResourceKind, View};
 
 /// The cells of one evaluation: actions × resources × the given contexts.
 struct Cells<'a> {

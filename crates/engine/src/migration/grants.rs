@@ -131,7 +131,7 @@ pub(crate) fn read_template_text(s: &str) -> String {
         if let Some(after) = tail.strip_prefix("${") {
             if let Some(end) = after.find('}') {
                 let name = &after[..end];
-                if !is_iam_variable(name) {
+                if !policy::is_iam_variable(name) {
                     out.push_str(&format!("@@{}@@", name.trim().replace(':', ".")));
                     rest = &after[end + 1..];
                     continue;
@@ -143,27 +143,6 @@ pub(crate) fn read_template_text(s: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Whether `${name}` is an IAM policy variable: a condition key (`aws:username`, `saml:sub`,
-/// with an optional `, 'default'`) or one of the escapes `*`, `?`, `$`.
-fn is_iam_variable(name: &str) -> bool {
-    let key = name.split(',').next().unwrap_or("").trim();
-    if matches!(key, "*" | "?" | "$") {
-        return true;
-    }
-    let Some((prefix, rest)) = key.split_once(':') else {
-        return false;
-    };
-    !prefix.is_empty()
-        && !rest.is_empty()
-        && !rest.contains(':')
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_/.".contains(c))
 }
 
 fn grant_arn(kind: GrantResource, partition: &str, account: &str) -> String {
