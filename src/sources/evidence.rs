@@ -66,6 +66,14 @@ impl Options {
             "none" => Mode::None,
             path => Mode::Trail(path.to_string()),
         };
+        if let Mode::Trail(path) = &mode {
+            // A trail folder that is not there would read as "no calls": refuse it now.
+            if !path.starts_with("s3://") && !std::path::Path::new(path).is_dir() {
+                return Err(format!(
+                    "{path}: no such folder; give a trail's log folder (the one holding AWSLogs/), s3://bucket/prefix, `auto` or `none`"
+                ));
+            }
+        }
         if days < 1 {
             return Err(format!("--evidence-days {days}: must be at least 1"));
         }

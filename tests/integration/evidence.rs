@@ -720,6 +720,11 @@ async fn evidence_options_are_checked() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
+    // A trail folder that is not there is refused, never read as "no calls".
+    let missing = dir.path().join("no-such-trail");
+    let (code, _, stderr) = forcemfa(&s, &["plan", "--evidence", missing.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no such folder"), "{stderr}");
     let (code, _, stderr) = forcemfa(&s, &["plan", "--evidence-days", "0"]).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("--evidence-days"), "{stderr}");
