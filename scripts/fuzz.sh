@@ -9,6 +9,10 @@
 # execution count ("Done N runs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "fuzz.sh: needs the nightly toolchain and cargo-fuzz: rustup toolchain install nightly && cargo install cargo-fuzz" >&2
+  exit 1
+fi
 secs="${1:-60}"
 shift || true
 targets=("$@")
