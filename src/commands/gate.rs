@@ -164,55 +164,7 @@ impl Gate {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::engine::impact::{AccessKey, LastUsed, Loss, PrincipalKind, UserCredentials};
-
-    fn principal(name: &str, verdict: Verdict, days: Option<i64>) -> PrincipalImpact {
-        PrincipalImpact {
-            arn: format!("arn:aws:iam::1:user/{name}"),
-            name: name.into(),
-            kind: PrincipalKind::User,
-            via: vec!["group devs".into()],
-            credentials: Credentials::User(UserCredentials {
-                access_keys: vec![AccessKey {
-                    active: true,
-                    last_used: LastUsed::never(),
-                }],
-                ..UserCredentials::default()
-            }),
-            verdict,
-            because: format!("{name} because"),
-            losses: if verdict == Verdict::Unaffected {
-                vec![]
-            } else {
-                vec![Loss {
-                    what: "requests with long-term access keys without an MFA session".into(),
-                    short: "CLI access".into(),
-                    contexts: vec![],
-                    actions_before: 2,
-                    actions_lost: 2,
-                    examples: vec![],
-                    kept: vec![],
-                    last_used: days.map_or_else(LastUsed::never, |d| {
-                        LastUsed::days("2026-11-28T00:00:00Z", d)
-                    }),
-                    fix: "enrol".into(),
-                    uncertain: false,
-                }]
-            },
-            fallback: None,
-            evidence: None,
-            boundary: None,
-        }
-    }
-
-    fn impact(ps: Vec<PrincipalImpact>) -> Impact {
-        let mut i = Impact {
-            principals: ps,
-            ..Impact::default()
-        };
-        i.summarize();
-        i
-    }
+    use crate::report::impact::fixtures::{impact, principal};
 
     #[test]
     fn recent_losses_hold_back_unless_accepted() {

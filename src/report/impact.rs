@@ -182,14 +182,14 @@ pub fn account_line(items: &[Item]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
+pub(crate) mod fixtures {
+    //! Principals and impacts for the tests of the impact block and of the apply gate.
     use crate::engine::impact::{
-        AccessKey, Credentials, LastUsed, Loss, PrincipalKind, UserCredentials,
+        AccessKey, Credentials, Impact, LastUsed, Loss, PrincipalImpact, PrincipalKind,
+        UserCredentials, Verdict,
     };
 
-    fn principal(name: &str, verdict: Verdict, days: Option<i64>) -> PrincipalImpact {
+    pub(crate) fn principal(name: &str, verdict: Verdict, days: Option<i64>) -> PrincipalImpact {
         PrincipalImpact {
             arn: format!("arn:aws:iam::1:user/{name}"),
             name: name.into(),
@@ -228,7 +228,7 @@ mod tests {
         }
     }
 
-    fn impact(ps: Vec<PrincipalImpact>) -> Impact {
+    pub(crate) fn impact(ps: Vec<PrincipalImpact>) -> Impact {
         let mut i = Impact {
             principals: ps,
             ..Impact::default()
@@ -236,6 +236,13 @@ mod tests {
         i.summarize();
         i
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::fixtures::{impact, principal};
+    use super::*;
 
     #[test]
     fn unaffected_are_counted_beyond_a_few() {
