@@ -13,6 +13,10 @@ pub enum Exit {
     /// A change was blocked by verification, refused (a saved plan's change that is not what
     /// forcemfa derives), or held back by the impact gate.
     Blocked = 4,
+    /// A staged rollout stopped on a refused call its change caused (or one that could not be
+    /// told from such a call): the wave was rolled back, or left published with
+    /// `--on-denial stop`; later waves were not started.
+    Denied = 5,
     /// Interrupted (Ctrl-C).
     Interrupted = 130,
 }

@@ -291,6 +291,8 @@ pub enum Command {
         /// records, reached as it records; stale ones are refused
         #[arg(long, value_name = "FILE", conflicts_with = "sources")]
         plan: Option<PathBuf>,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// Restore what an apply changed, from its journal
     Rollback {
@@ -348,4 +350,25 @@ pub enum MigrationsAction {
         /// Id (0005), name (remove-risky-exemptions) or file stem
         id: String,
     },
+}
+
+/// A staged rollout across accounts (`apply --waves`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RolloutArgs {
+    /// Publish in waves of accounts, in the plan's order: counts, percentages and `rest`
+    /// (`1,10%,rest`), or `tag` for each account's `wave` tag; each wave is watched before the
+    /// next
+    #[arg(long, value_name = "SPEC")]
+    pub waves: Option<String>,
+    /// How long to watch CloudTrail after each wave for refused calls the change caused
+    /// (`30m`, `90s`, `1h`; `0`: no watch). CloudTrail delivers events minutes late
+    #[arg(long, value_name = "DURATION", requires = "waves")]
+    pub watch: Option<String>,
+    /// On a refused call the change caused: `rollback` (restore the wave, then stop) or `stop`
+    #[arg(long, value_name = "ACTION", requires = "waves")]
+    pub on_denial: Option<String>,
+    /// Go on with the interrupted rollout of this saved plan, from its first unfinished wave
+    /// (its waves, watch and --on-denial are read from the journal)
+    #[arg(long, requires = "plan", conflicts_with_all = ["waves", "watch", "on_denial"])]
+    pub resume: bool,
 }

@@ -17,7 +17,9 @@ pub mod gate;
 pub mod migrations;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod rollback;
+pub mod rollout;
 pub mod rules;
 pub mod saved;
 pub mod scope;
@@ -63,9 +65,14 @@ pub fn run(mut cli: Cli) -> Result<Exit, Error> {
                 out.as_deref(),
             )
         }
-        Command::Apply { args, yes, plan } => {
+        Command::Apply {
+            args,
+            yes,
+            plan,
+            rollout,
+        } => {
             scope::check_args(&args, plan.is_some())?;
-            apply::apply(&ui, format, &args, yes, plan.as_deref())
+            apply::apply(&ui, format, &args, yes, plan.as_deref(), &rollout)
         }
         Command::Rollback {
             journal,

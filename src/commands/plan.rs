@@ -61,6 +61,7 @@ pub fn scan_or_plan(
         file: args.batch.report.as_deref(),
         effective_options: Some(args.config.to_json()),
         from_file: args.config.from_file(),
+        rollout: None,
     };
     let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
     emit(ui, format, &views, &report)?;

@@ -14,7 +14,7 @@ use crate::commands::scope::{aws_options, runtime};
 use crate::engine::reach::Route;
 use crate::error::{Error, Exit};
 use crate::sources::accounts::{Access, Account};
-use crate::sources::aws::{AwsStore, RolledBack};
+use crate::sources::aws::AwsStore;
 use crate::sources::journal::{self, Journal, JournalEntry};
 use crate::sources::reach::{self, Base};
 use crate::ui::{self, Answer, Ui};
@@ -248,27 +248,13 @@ async fn restore(
                     "rolled back {} (change {}): {}\n",
                     entry.target,
                     entry.change_id,
-                    how(r)
+                    crate::commands::rollout::undo::how(r)
                 ));
             }
             Err(e) => tally.failed(format!("error: {e}")),
         }
     }
     true
-}
-
-fn how(r: RolledBack) -> String {
-    match r {
-        RolledBack::DefaultVersionRestored { version_id } => {
-            format!("default version {version_id} restored")
-        }
-        RolledBack::NewVersion { version_id } => format!(
-            "original document published as new default version {}",
-            version_id.unwrap_or_default()
-        ),
-        RolledBack::InlineRestored => "inline document restored".into(),
-        RolledBack::AlreadyRolledBack => "already the original, nothing written".into(),
-    }
 }
 
 /// Why the journalled original must not be published, when forcemfa does not derive the live

@@ -10,6 +10,7 @@ pub mod json;
 pub mod markdown;
 pub mod overview;
 pub mod parts;
+pub mod rollout;
 pub mod run;
 pub mod sarif;
 pub mod summary;

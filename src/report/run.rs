@@ -38,6 +38,8 @@ pub struct Report<'a> {
     /// The options that came from a config file (`key = value`, `FILE:LINE`): text, Markdown
     /// and SARIF name them (JSON has them in `effective_options`).
     pub from_file: Vec<(String, String)>,
+    /// A staged rollout's waves (`apply --waves`).
+    pub rollout: Option<&'a crate::report::rollout::RolloutView>,
 }
 
 /// One line per result, and the totals, for the text report.
@@ -174,6 +176,9 @@ struct JsonOut<'a> {
     /// Files that mention an MFA condition key but from which no policy was read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unread: Vec<&'a crate::sources::unread::Unread>,
+    /// A staged rollout's waves (`apply --waves`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<&'a crate::report::rollout::RolloutView>,
 }
 
 #[derive(Serialize)]
@@ -229,7 +234,7 @@ impl<'a> Gathered<'a> {
     }
 }
 
-fn json_out<'a>(g: &'a Gathered<'a>, r: &Report) -> JsonOut<'a> {
+fn json_out<'a>(g: &'a Gathered<'a>, r: &Report<'a>) -> JsonOut<'a> {
     let base = match r.saved_plan {
         Some(plan) if g.items.is_empty() => JsonBase::SavedPlan {
             tool: "forcemfa",
@@ -258,6 +263,7 @@ fn json_out<'a>(g: &'a Gathered<'a>, r: &Report) -> JsonOut<'a> {
         accounts: (!g.rows.is_empty()).then_some(g.rows.as_slice()),
         blocked: (apply && !g.blocked.is_empty()).then_some(g.blocked.as_slice()),
         unread: g.unread.clone(),
+        rollout: r.rollout,
     }
 }
 
@@ -280,6 +286,9 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
                 s.push_str(&results_markdown(g.parts));
             }
             s.push_str(&from_file_markdown(&r.from_file));
+            if let Some(v) = r.rollout {
+                s.push_str(&crate::report::rollout::markdown(v));
+            }
             if g.table() {
                 s.push_str(&table_markdown(&g.rows, r.mode));
             } else {
@@ -309,6 +318,9 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
                 s.push_str(&table_text(&g.rows, r.mode));
             } else {
                 s.push_str(&unreachable_text(g.parts));
+            }
+            if let Some(v) = r.rollout {
+                s.push_str(&crate::report::rollout::text(v));
             }
             for (what, at) in &r.from_file {
                 s.push_str(&format!("option from {at}: {what}\n"));

@@ -10,6 +10,7 @@
 //! lives in `forcemfa_formats::journal`; this module re-exports it and does the file I/O.
 
 pub use forcemfa_formats::journal::{rollback_plan, Action, JournalEntry, Outcome};
+pub use forcemfa_formats::rollout::RolloutRecord;
 
 use forcemfa_formats::journal::{self as format, BadLine};
 use std::fs::{File, OpenOptions};
@@ -168,6 +169,20 @@ impl Journal {
         self.write_raw(&line)
     }
 
+    /// Append one rollout record (stamped with the current time if it has none, sealed) and
+    /// flush it to disk before returning.
+    pub fn append_rollout(&mut self, record: &RolloutRecord) -> Result<(), JournalError> {
+        let mut record = record.clone();
+        if record.time.is_empty() {
+            record.time = now_rfc3339();
+        }
+        let line = format::encode_rollout(&record).map_err(|e| JournalError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        self.write_raw(&line)
+    }
+
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), JournalError> {
         let write_err = |source| JournalError::Write {
             path: self.path.clone(),
@@ -182,6 +197,8 @@ impl Journal {
 #[derive(Debug, Clone, Default)]
 pub struct JournalContents {
     pub entries: Vec<JournalEntry>,
+    /// The records of staged rollouts, in file order.
+    pub rollouts: Vec<RolloutRecord>,
     /// The line number of the last torn line, if any (kept for callers that warn about one).
     pub torn_last_line: Option<usize>,
     /// Every torn line (a crash mid-append), wherever it is; each was skipped.
@@ -235,6 +252,7 @@ pub fn read_entries(path: impl AsRef<Path>) -> Result<JournalContents, JournalEr
     let torn_lines = parsed.torn();
     Ok(JournalContents {
         entries: parsed.entries.into_iter().map(|(_, e)| e).collect(),
+        rollouts: parsed.rollouts.into_iter().map(|(_, r)| r).collect(),
         torn_last_line: torn_lines.last().copied(),
         torn_lines,
     })

@@ -123,7 +123,7 @@ pub(crate) async fn account_with(
     (id, arn)
 }
 
-async fn default_document(account: &str, arn: &str) -> Value {
+pub(crate) async fn default_document(account: &str, arn: &str) -> Value {
     let iam = iam_in(account).await;
     let p = iam.get_policy().policy_arn(arn).send().await.unwrap();
     let v = p
@@ -149,7 +149,7 @@ async fn default_document(account: &str, arn: &str) -> Value {
     moto::json(&text)
 }
 
-async fn version_count(account: &str, arn: &str) -> usize {
+pub(crate) async fn version_count(account: &str, arn: &str) -> usize {
     let iam = iam_in(account).await;
     iam.list_policy_versions()
         .policy_arn(arn)

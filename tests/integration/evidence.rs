@@ -21,13 +21,13 @@ use crate::moto::{self, unique};
 
 /// The legacy guard (`Bool`), with `iam:ListAccessKeys` exempt before MFA and granted on the
 /// user's own user.
-const LEGACY: &str = r#"{"Version":"2012-10-17","Statement":[
+pub(crate) const LEGACY: &str = r#"{"Version":"2012-10-17","Statement":[
  {"Sid":"AllowManageOwn","Effect":"Allow","Action":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ResyncMFADevice","iam:ListAccessKeys"],"Resource":["arn:aws:iam::*:mfa/${aws:username}","arn:aws:iam::*:user/${aws:username}"]},
  {"Sid":"DenyAllExceptListedIfNoMFA","Effect":"Deny","NotAction":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ListVirtualMFADevices","iam:ResyncMFADevice","sts:GetSessionToken","iam:ListAccessKeys"],"Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
-const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListAllMyBuckets","ec2:Describe*"],"Resource":"*"}]}"#;
+pub(crate) const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListAllMyBuckets","ec2:Describe*"],"Resource":"*"}]}"#;
 
 /// The stand-in's URL (moto behind it). The tests fail, never skip, without it.
-fn front() -> String {
+pub(crate) fn front() -> String {
     match std::env::var("FORCEMFA_CLOUDTRAIL_ENDPOINT") {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(
@@ -38,7 +38,7 @@ fn front() -> String {
 }
 
 /// One HTTP request to the stand-in's control endpoint.
-fn control(method: &str, path: &str, body: &Value) -> Value {
+pub(crate) fn control(method: &str, path: &str, body: &Value) -> Value {
     let url = front();
     let addr = url.trim_start_matches("http://").to_string();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -131,14 +131,14 @@ async fn key_user(iam: &aws_sdk_iam::Client, name: &str) -> String {
 }
 
 /// Seconds since the epoch, now.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
 }
 
-fn at(secs_ago: i64) -> String {
+pub(crate) fn at(secs_ago: i64) -> String {
     forcemfa::engine::evidence::format_time(now() - secs_ago)
 }
 

@@ -18,6 +18,7 @@ mod moto;
 mod props;
 mod risky;
 mod rollback_trust;
+mod rollout;
 mod terraform;
 mod tools;
 mod unread;

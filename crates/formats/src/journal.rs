@@ -12,6 +12,8 @@
 //! digest does not match, is corruption and is reported as such.
 
 use forcemfa_engine::target::Target;
+
+use crate::rollout::RolloutRecord;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -120,7 +122,7 @@ impl JournalEntry {
 
     /// The digest that seals this record: SHA-256 of its compact JSON.
     pub fn digest(&self) -> Result<String, serde_json::Error> {
-        Ok(hex::encode(Sha256::digest(serde_json::to_vec(self)?)))
+        digest_of(self)
     }
 }
 
@@ -135,9 +137,23 @@ struct Sealed<E> {
 
 /// One line of the journal for `entry`, newline included.
 pub fn encode(entry: &JournalEntry) -> Result<Vec<u8>, serde_json::Error> {
+    seal(entry)
+}
+
+/// One line of the journal for a rollout record, newline included.
+pub fn encode_rollout(record: &RolloutRecord) -> Result<Vec<u8>, serde_json::Error> {
+    seal(record)
+}
+
+/// The SHA-256 of a record's compact JSON.
+fn digest_of<E: Serialize>(entry: &E) -> Result<String, serde_json::Error> {
+    Ok(hex::encode(Sha256::digest(serde_json::to_vec(entry)?)))
+}
+
+fn seal<E: Serialize>(entry: &E) -> Result<Vec<u8>, serde_json::Error> {
     let mut line = serde_json::to_vec(&Sealed {
         entry,
-        sha256: Some(entry.digest()?),
+        sha256: Some(digest_of(entry)?),
     })?;
     line.push(b'\n');
     Ok(line)
@@ -160,6 +176,8 @@ pub enum BadLine {
 pub struct Parsed {
     /// `(line number, record)`, in file order.
     pub entries: Vec<(usize, JournalEntry)>,
+    /// The records of staged rollouts (`apply --waves`), in file order.
+    pub rollouts: Vec<(usize, RolloutRecord)>,
     pub bad: Vec<BadLine>,
 }
 
@@ -186,7 +204,8 @@ pub fn parse(text: &str) -> Parsed {
             continue;
         }
         match parse_line(line) {
-            Ok(entry) => out.entries.push((number, entry)),
+            Ok(Line::Entry(entry)) => out.entries.push((number, *entry)),
+            Ok(Line::Rollout(record)) => out.rollouts.push((number, *record)),
             Err(bad) => out.bad.push(bad(number)),
         }
     }
@@ -195,7 +214,13 @@ pub fn parse(text: &str) -> Parsed {
 
 type Classify = Box<dyn FnOnce(usize) -> BadLine>;
 
-fn parse_line(line: &str) -> Result<JournalEntry, Classify> {
+/// A usable line: a publish (or prune, or rollback) record, or a rollout record.
+enum Line {
+    Entry(Box<JournalEntry>),
+    Rollout(Box<RolloutRecord>),
+}
+
+fn parse_line(line: &str) -> Result<Line, Classify> {
     let value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) if e.is_eof() => return Err(Box::new(|line| BadLine::Torn { line })),
@@ -204,11 +229,22 @@ fn parse_line(line: &str) -> Result<JournalEntry, Classify> {
             return Err(Box::new(move |line| BadLine::Corrupt { line, message }));
         }
     };
-    let sealed: Sealed<JournalEntry> = serde_json::from_value(value).map_err(|e| {
+    if value.get("record").and_then(|r| r.as_str()) == Some("rollout") {
+        let record: RolloutRecord = unseal(value)?;
+        return Ok(Line::Rollout(Box::new(record)));
+    }
+    unseal(value).map(|e| Line::Entry(Box::new(e)))
+}
+
+/// A sealed record of type `E`, if its digest matches its content.
+fn unseal<E: Serialize + serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<E, Classify> {
+    let sealed: Sealed<E> = serde_json::from_value(value).map_err(|e| {
         let message = format!("not a journal record: {e}");
         Box::new(move |line| BadLine::Corrupt { line, message }) as Classify
     })?;
-    let actual = sealed.entry.digest().map_err(|e| {
+    let actual = digest_of(&sealed.entry).map_err(|e| {
         let message = e.to_string();
         Box::new(move |line| BadLine::Corrupt { line, message }) as Classify
     })?;
@@ -315,6 +351,22 @@ mod tests {
         assert!(matches!(
             parse("{\"x\": 1}").bad.as_slice(),
             [BadLine::Corrupt { line: 1, .. }]
+        ));
+    }
+
+    #[test]
+    fn rollout_records_are_sealed_and_read_beside_publish_records() {
+        use crate::rollout::{Event, RolloutRecord};
+        let r = RolloutRecord::new("run", "run", Event::WaveStarted { wave: 0 });
+        let rollout = String::from_utf8(encode_rollout(&r).unwrap()).unwrap();
+        let text = format!("{}{rollout}", line(&entry("a")));
+        let parsed = parse(&text);
+        assert_eq!(parsed.entries.len(), 1);
+        assert_eq!(parsed.rollouts, vec![(2, r)]);
+        let edited = rollout.replace("\"wave\":0", "\"wave\":1");
+        assert!(matches!(
+            parse(&edited).bad.as_slice(),
+            [BadLine::Tampered { line: 1, .. }]
         ));
     }
 }

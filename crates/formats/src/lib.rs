@@ -7,3 +7,4 @@
 
 pub mod accounts;
 pub mod journal;
+pub mod rollout;
