@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod record;
+pub mod refusal;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +29,7 @@ use crate::effect::{Context, Evaluator, View};
 
 pub use actions::{map, Mapped};
 pub use record::{format_time, parse_time, Record};
+pub use refusal::Cause;
 
 /// Where evidence came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,8 +114,9 @@ pub struct Request {
     pub refused: bool,
 }
 
-/// Error codes of a call refused by authorisation.
-fn is_refusal(code: &str) -> bool {
+/// Whether a record's `errorCode` is a refusal by authorisation (`AccessDenied`,
+/// `Client.UnauthorizedOperation`, `AccessDeniedException`, `UnauthorizedAccess`, …).
+pub fn is_refusal(code: &str) -> bool {
     let c = code.to_ascii_lowercase();
     c.contains("accessdenied") || c.contains("unauthorized") || c.contains("forbidden")
 }
