@@ -19,4 +19,5 @@ pub mod principals;
 pub mod reach;
 pub mod trail;
 pub mod unread;
+pub mod watch;
 pub mod writer;

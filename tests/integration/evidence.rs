@@ -21,7 +21,7 @@ use crate::moto::{self, unique};
 
 /// The legacy guard (`Bool`), with `iam:ListAccessKeys` exempt before MFA and granted on the
 /// user's own user.
-const LEGACY: &str = r#"{"Version":"2012-10-17","Statement":[
+pub(crate) const LEGACY: &str = r#"{"Version":"2012-10-17","Statement":[
  {"Sid":"AllowManageOwn","Effect":"Allow","Action":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ResyncMFADevice","iam:ListAccessKeys"],"Resource":["arn:aws:iam::*:mfa/${aws:username}","arn:aws:iam::*:user/${aws:username}"]},
  {"Sid":"DenyAllExceptListedIfNoMFA","Effect":"Deny","NotAction":["iam:CreateVirtualMFADevice","iam:EnableMFADevice","iam:GetUser","iam:ListMFADevices","iam:ListVirtualMFADevices","iam:ResyncMFADevice","sts:GetSessionToken","iam:ListAccessKeys"],"Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
 const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListAllMyBuckets","ec2:Describe*"],"Resource":"*"}]}"#;
@@ -38,7 +38,7 @@ fn front() -> String {
 }
 
 /// One HTTP request to the stand-in's control endpoint.
-fn control(method: &str, path: &str, body: &Value) -> Value {
+pub(crate) fn control(method: &str, path: &str, body: &Value) -> Value {
     let url = front();
     let addr = url.trim_start_matches("http://").to_string();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -57,7 +57,7 @@ fn control(method: &str, path: &str, body: &Value) -> Value {
 }
 
 /// Temporary credentials into `account`; the stand-in is told whose they are.
-async fn assumed(account: &str) -> (String, String, String) {
+pub(crate) async fn assumed(account: &str) -> (String, String, String) {
     let sts = aws_sdk_sts::Client::new(&base_config());
     let out = sts
         .assume_role()
@@ -131,7 +131,7 @@ async fn key_user(iam: &aws_sdk_iam::Client, name: &str) -> String {
 }
 
 /// Seconds since the epoch, now.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -152,7 +152,7 @@ struct Scenario {
     records: BTreeMap<String, Vec<Value>>,
 }
 
-fn record(
+pub(crate) fn record(
     account: &str,
     user: &str,
     key: &str,
@@ -571,7 +571,10 @@ async fn evidence_event_history_clears_carol_erin_alice_and_names_what_dave_and_
 }
 
 /// Writes the records as a trail's log files: one gzip file per Region and day.
-fn trail_files(account: &str, records: &BTreeMap<String, Vec<Value>>) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn trail_files(
+    account: &str,
+    records: &BTreeMap<String, Vec<Value>>,
+) -> Vec<(String, Vec<u8>)> {
     let mut files: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (region, recs) in records {
         for r in recs {

@@ -22,3 +22,4 @@ mod terraform;
 mod tools;
 mod unread;
 mod util;
+mod watch;
