@@ -14,8 +14,8 @@
 //! Event history is read in us-east-1 (where IAM and STS events land) unless Regions are given:
 //! the Regions of the users' keys would need the credential report, which the watch does not
 //! read; the read says so in `partial`. A principal reached by several changes of the same wave
-//! is judged change by change (each with the other changes' old documents), the most severe
-//! judgement kept.
+//! is judged with all of them changed together; a refusal is put to the change that says most
+//! on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -223,50 +223,101 @@ fn rank(c: Cause) -> u8 {
     }
 }
 
-/// One refused record of `arn`, judged with each change reaching it; the most severe kept.
-fn judge(r: &Record, t: i64, sets: &[(&Watched, PolicySet)]) -> Option<Refusal> {
-    let (first, _) = sets.first()?;
-    let (partition, account) = arn_parts(&first.arn);
-    let caller = Caller {
-        name: &first.name,
-        partition: &partition,
-        account: &account,
-    };
-    let req = request(r, &caller);
-    let mut best: Option<(&Watched, Cause, String)> = None;
-    for (w, set) in sets {
-        let (cause, mut why) = set.cause(&req);
-        if !w.missing.is_empty() {
+/// One principal's policy sets: every change of the wave that reaches it, together (the
+/// judgement), and each on its own (which change a refusal is put to).
+struct Judge<'a> {
+    watched: Vec<&'a Watched>,
+    joint: PolicySet,
+    alone: Vec<PolicySet>,
+    /// Policies that reach it but could not be read.
+    missing: Vec<String>,
+}
+
+impl<'a> Judge<'a> {
+    fn new(watched: Vec<&'a Watched>) -> Option<Judge<'a>> {
+        let first = *watched.first()?;
+        // Each entry's other policies hold the other changes' documents as they were before;
+        // together, they are the changed ones.
+        let others: Vec<Value> = first
+            .others
+            .iter()
+            .filter(|d| !watched.iter().skip(1).any(|w| w.before == **d))
+            .cloned()
+            .collect();
+        let changed: Vec<(&Value, &Value)> =
+            watched.iter().map(|w| (&w.before, &w.after)).collect();
+        let joint = PolicySet::joint(&others, &changed, &first.name);
+        let alone = watched
+            .iter()
+            .map(|w| PolicySet::new(&w.others, &w.before, &w.after, &w.name))
+            .collect();
+        let missing: BTreeSet<String> = watched
+            .iter()
+            .flat_map(|w| w.missing.iter().cloned())
+            .collect();
+        Some(Judge {
+            watched,
+            joint,
+            alone,
+            missing: missing.into_iter().collect(),
+        })
+    }
+
+    /// One refused record of the principal, judged.
+    fn judge(&self, r: &Record, t: i64) -> Option<Refusal> {
+        let first = *self.watched.first()?;
+        let (partition, account) = arn_parts(&first.arn);
+        let caller = Caller {
+            name: &first.name,
+            partition: &partition,
+            account: &account,
+        };
+        let req = request(r, &caller);
+        let (cause, mut why) = self.joint.cause(&req);
+        // Put it to the change that, on its own, says most.
+        let mut to = first;
+        if self.watched.len() > 1 {
+            let mut best = u8::MAX;
+            for (w, set) in self.watched.iter().zip(&self.alone) {
+                let rank = rank(set.cause(&req).0);
+                if rank < best {
+                    (best, to) = (rank, *w);
+                }
+            }
+            let ids: Vec<&str> = self.watched.iter().map(|w| w.change_id.as_str()).collect();
             why.push_str(&format!(
-                " (judged without {}, not readable; an explicit deny in them is not seen)",
-                w.missing.join(", ")
+                " (judged with the {} changes that reach it: {})",
+                ids.len(),
+                ids.join(", ")
             ));
         }
-        if best.as_ref().is_none_or(|(_, c, _)| rank(cause) < rank(*c)) {
-            best = Some((w, cause, why));
+        if !self.missing.is_empty() {
+            why.push_str(&format!(
+                " (judged without {}, not readable; an explicit deny in them is not seen)",
+                self.missing.join(", ")
+            ));
         }
+        let action = match &req.action {
+            Ok(a) => a.clone(),
+            Err(_) => format!(
+                "{}:{}",
+                r.event_source.as_deref().unwrap_or("?"),
+                r.event_name.as_deref().unwrap_or("?")
+            ),
+        };
+        Some(Refusal {
+            account: to.account.clone(),
+            change_id: to.change_id.clone(),
+            principal: to.arn.clone(),
+            action,
+            time: format_time(t),
+            error_code: r.error_code.clone().unwrap_or_default(),
+            event_id: r.event_id.clone().unwrap_or_default(),
+            region: r.aws_region.clone().unwrap_or_default(),
+            cause,
+            why,
+        })
     }
-    let (w, cause, why) = best?;
-    let action = match &req.action {
-        Ok(a) => a.clone(),
-        Err(_) => format!(
-            "{}:{}",
-            r.event_source.as_deref().unwrap_or("?"),
-            r.event_name.as_deref().unwrap_or("?")
-        ),
-    };
-    Some(Refusal {
-        account: w.account.clone(),
-        change_id: w.change_id.clone(),
-        principal: w.arn.clone(),
-        action,
-        time: format_time(t),
-        error_code: r.error_code.clone().unwrap_or_default(),
-        event_id: r.event_id.clone().unwrap_or_default(),
-        region: r.aws_region.clone().unwrap_or_default(),
-        cause,
-        why,
-    })
 }
 
 /// The refused calls of `watched` principals with `eventTime` in `[since, until]` (epoch
@@ -302,17 +353,20 @@ pub async fn look(
         ));
         return seen;
     }
-    let mut sets: BTreeMap<&str, Vec<(&Watched, PolicySet)>> = BTreeMap::new();
+    let mut by_arn: BTreeMap<&str, Vec<&Watched>> = BTreeMap::new();
     for w in watched {
-        let set = PolicySet::new(&w.others, &w.before, &w.after, &w.name);
-        sets.entry(w.arn.as_str()).or_default().push((w, set));
+        by_arn.entry(w.arn.as_str()).or_default().push(w);
     }
+    let judges: BTreeMap<&str, Judge<'_>> = by_arn
+        .into_iter()
+        .filter_map(|(arn, ws)| Judge::new(ws).map(|j| (arn, j)))
+        .collect();
     let partial: BTreeSet<String> = g.partial.into_values().flatten().collect();
     seen.partial.extend(partial);
     let mut ids: BTreeSet<String> = BTreeSet::new();
     let mut untimed = 0;
     for (arn, records) in &g.records {
-        let Some(sets) = sets.get(arn.as_str()) else {
+        let Some(judge) = judges.get(arn.as_str()) else {
             continue;
         };
         for r in records {
@@ -333,7 +387,7 @@ pub async fn look(
             if !r.error_code.as_deref().is_some_and(is_refusal) {
                 continue;
             }
-            seen.refusals.extend(judge(r, t, sets));
+            seen.refusals.extend(judge.judge(r, t));
         }
     }
     if untimed > 0 {
@@ -347,4 +401,83 @@ pub async fn look(
             .then_with(|| a.event_id.cmp(&b.event_id))
     });
     seen
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn grant(id: &str) -> Value {
+        json!({"Version": "2012-10-17", "Id": id, "Statement": [
+            {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"}]})
+    }
+
+    fn empty() -> Value {
+        json!({"Version": "2012-10-17", "Statement": []})
+    }
+
+    /// `nightly` as reached by one change, with `others` beside the changed policy.
+    fn watched(change: &str, others: Vec<Value>, before: Value, after: Value) -> Watched {
+        Watched {
+            change_id: change.into(),
+            account: ACCOUNT.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/nightly"),
+            name: "nightly".into(),
+            kind: PrincipalKind::User,
+            others,
+            before,
+            after,
+            missing: Vec::new(),
+        }
+    }
+
+    fn refused_describe() -> Record {
+        Record::parse(
+            &json!({
+                "userIdentity": {"type": "IAMUser",
+                    "arn": format!("arn:aws:iam::{ACCOUNT}:user/nightly"), "accountId": ACCOUNT,
+                    "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "nightly"},
+                "eventTime": "2026-12-06T12:00:00Z", "eventSource": "ec2.amazonaws.com",
+                "eventName": "DescribeInstances", "awsRegion": "eu-west-1",
+                "errorCode": "Client.UnauthorizedOperation", "eventID": "e-1"
+            })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn two_changes_reaching_one_principal_are_judged_together() {
+        // Two policies grant the call; the wave's two changes remove both grants. Each change
+        // alone sees the other's old grant: only together do they refuse it.
+        let (a, b) = (grant("a"), grant("b"));
+        let keep = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]});
+        let ws = [
+            watched("c-a", vec![keep.clone(), b.clone()], a.clone(), empty()),
+            watched("c-b", vec![keep.clone(), a.clone()], b.clone(), empty()),
+        ];
+        let r = refused_describe();
+        let t = r.time().unwrap();
+        let judge = Judge::new(ws.iter().collect()).unwrap();
+        let refusal = judge.judge(&r, t).unwrap();
+        assert_eq!(refusal.cause, Cause::Caused, "{refusal:#?}");
+        assert!(
+            refusal.why.contains("2 changes that reach it: c-a, c-b"),
+            "{}",
+            refusal.why
+        );
+        assert_eq!(refusal.action, "ec2:DescribeInstances");
+        assert_eq!(refusal.region, "eu-west-1");
+        assert_eq!(refusal.time, "2026-12-06T12:00:00Z");
+        // One change alone is not enough.
+        let one = Judge::new(vec![&ws[0]]).unwrap().judge(&r, t).unwrap();
+        assert_eq!(one.cause, Cause::NotCaused, "{one:#?}");
+        assert_eq!(one.change_id, "c-a");
+    }
 }

@@ -254,6 +254,23 @@ mod tests {
         assert!(why.starts_with("ec2:DescribeInstances"), "{why}");
     }
 
+    #[test]
+    fn a_grant_two_changes_remove_together_is_caused_only_when_judged_together() {
+        let grant = allow_describe;
+        let empty = || json!({"Version": "2012-10-17", "Statement": []});
+        let req = request(
+            &refused_key_call("ec2.amazonaws.com", "DescribeInstances"),
+            &caller(),
+        );
+        // Each change alone: the other still grants it.
+        let alone = PolicySet::new(&[grant()], &grant(), &empty(), "nightly");
+        assert_eq!(alone.cause(&req).0, Cause::NotCaused);
+        let (a, b, e) = (grant(), grant(), empty());
+        let joint = PolicySet::joint(&[], &[(&a, &e), (&b, &e)], "nightly");
+        let (cause, why) = joint.cause(&req);
+        assert_eq!(cause, Cause::Caused, "{why}");
+    }
+
     fn arb_doc() -> impl Strategy<Value = Value> {
         let statement = (
             prop::sample::select(vec!["Allow", "Deny"]),
