@@ -27,7 +27,7 @@ pub(crate) const LEGACY: &str = r#"{"Version":"2012-10-17","Statement":[
 const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListAllMyBuckets","ec2:Describe*"],"Resource":"*"}]}"#;
 
 /// The stand-in's URL (moto behind it). The tests fail, never skip, without it.
-fn front() -> String {
+pub(crate) fn front() -> String {
     match std::env::var("FORCEMFA_CLOUDTRAIL_ENDPOINT") {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(

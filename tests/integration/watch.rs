@@ -20,7 +20,7 @@ use forcemfa::sources::evidence::{Mode, Options};
 use forcemfa::sources::watch::{before_publish, look, Seen, Watched};
 
 use crate::batch::{iam_in, new_account, sdk_config};
-use crate::evidence::{assumed, control, now, record, trail_files, LEGACY};
+use crate::evidence::{assumed, control, front, now, record, trail_files, LEGACY};
 use crate::moto::{self, unique};
 
 const ALLOW_DESCRIBE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:DescribeInstances","Resource":"*"}]}"#;
@@ -34,15 +34,6 @@ struct Scenario {
     records: Vec<Value>,
     /// The publish time: the watch looks from here.
     since: i64,
-}
-
-fn front() -> String {
-    std::env::var("FORCEMFA_CLOUDTRAIL_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "FORCEMFA_CLOUDTRAIL_ENDPOINT is not set: start moto and the CloudTrail stand-in with \
-             eval \"$(tests/run_moto.sh start)\""
-        )
-    })
 }
 
 /// A refused call: `record` with an authorisation error code.
