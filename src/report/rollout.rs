@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::engine::escape::escape;
 use crate::report::markdown::md_text as md_cell;
-use crate::sources::watch::{Cause, Refusal};
+use crate::engine::evidence::Cause;
+use crate::sources::watch::Refusal;
 
 /// The most refused calls listed per wave (all are counted).
 pub const LISTED: usize = 20;

@@ -116,11 +116,11 @@ pub struct Cost {
     pub seconds: f64,
 }
 
-/// A principal evidence is read for.
-struct Target {
-    name: String,
-    arn: String,
-    kind: PrincipalKind,
+/// A principal evidence is read for (also the principals a watch reads calls of).
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) kind: PrincipalKind,
 }
 
 /// Whether the credential report leaves room for calls in the last `days` days: a console
@@ -187,15 +187,15 @@ fn targets(subjects: &[Subject<'_>], days: i64) -> Vec<Target> {
 }
 
 /// Records per principal ARN, the source and why the read is partial (per principal).
-struct Gathered {
-    source: Source,
-    records: BTreeMap<String, Vec<Record>>,
-    partial: BTreeMap<String, Vec<String>>,
+pub(crate) struct Gathered {
+    pub(crate) source: Source,
+    pub(crate) records: BTreeMap<String, Vec<Record>>,
+    pub(crate) partial: BTreeMap<String, Vec<String>>,
     /// Why nothing could be read.
-    error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
-async fn from_event_history(
+pub(crate) async fn from_event_history(
     sdk: &aws_types::SdkConfig,
     store: &crate::sources::aws::AwsStore,
     targets: &[Target],
@@ -250,7 +250,7 @@ async fn from_event_history(
     }
 }
 
-async fn from_trail(
+pub(crate) async fn from_trail(
     loc: &trail::Location,
     sdk: Option<&aws_types::SdkConfig>,
     account: &str,
@@ -299,7 +299,7 @@ async fn from_trail(
 
 /// The Regions event history is read in: `--evidence-regions`, or us-east-1 (where IAM and STS
 /// events land) plus the Regions the credential report names for the users' keys.
-fn regions(opts: &Options, report: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn regions(opts: &Options, report: &BTreeSet<String>) -> Vec<String> {
     match &opts.regions {
         Some(r) => r.clone(),
         None => {
@@ -515,7 +515,7 @@ fn note_key_gap(
     }
 }
 
-fn arn_parts(arn: &str) -> (String, String) {
+pub(crate) fn arn_parts(arn: &str) -> (String, String) {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let get = |i: usize| parts.get(i).copied().unwrap_or("").to_string();
     let partition = if get(1).is_empty() {

@@ -57,7 +57,7 @@ pub(crate) fn control(method: &str, path: &str, body: &Value) -> Value {
 }
 
 /// Temporary credentials into `account`; the stand-in is told whose they are.
-async fn assumed(account: &str) -> (String, String, String) {
+pub(crate) async fn assumed(account: &str) -> (String, String, String) {
     let sts = aws_sdk_sts::Client::new(&base_config());
     let out = sts
         .assume_role()
@@ -152,7 +152,7 @@ struct Scenario {
     records: BTreeMap<String, Vec<Value>>,
 }
 
-fn record(
+pub(crate) fn record(
     account: &str,
     user: &str,
     key: &str,
@@ -571,7 +571,10 @@ async fn evidence_event_history_clears_carol_erin_alice_and_names_what_dave_and_
 }
 
 /// Writes the records as a trail's log files: one gzip file per Region and day.
-fn trail_files(account: &str, records: &BTreeMap<String, Vec<Value>>) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn trail_files(
+    account: &str,
+    records: &BTreeMap<String, Vec<Value>>,
+) -> Vec<(String, Vec<u8>)> {
     let mut files: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (region, recs) in records {
         for r in recs {

@@ -23,3 +23,4 @@ mod terraform;
 mod tools;
 mod unread;
 mod util;
+mod watch;

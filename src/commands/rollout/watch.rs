@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use crate::report::rollout::show_duration;
 use crate::sources::aws::AwsStore;
 use crate::sources::evidence::Options;
-use crate::sources::watch::{self, Cause, Refusal, Watched};
+use crate::engine::evidence::Cause;
+use crate::sources::watch::{self, Refusal, Watched};
 use crate::ui::Ui;
 
 /// How late CloudTrail delivers events: about 5 minutes on average, up to 15 ("CloudTrail

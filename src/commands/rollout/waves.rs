@@ -472,7 +472,7 @@ async fn watch_wave(
             let lines = w
                 .refusals
                 .iter()
-                .filter(|r| r.cause != crate::sources::watch::Cause::NotCaused)
+                .filter(|r| r.cause != crate::engine::evidence::Cause::NotCaused)
                 .take(crate::report::rollout::LISTED)
                 .map(crate::report::rollout::refusal_line)
                 .collect();

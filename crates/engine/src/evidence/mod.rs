@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod record;
+pub mod refusal;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +29,7 @@ use crate::effect::{Context, Evaluator, View};
 
 pub use actions::{map, Mapped};
 pub use record::{format_time, parse_time, Record};
+pub use refusal::Cause;
 
 /// Where evidence came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,8 +114,9 @@ pub struct Request {
     pub refused: bool,
 }
 
-/// Error codes of a call refused by authorisation.
-fn is_refusal(code: &str) -> bool {
+/// Whether a record's `errorCode` is a refusal by authorisation (`AccessDenied`,
+/// `Client.UnauthorizedOperation`, `AccessDeniedException`, `UnauthorizedAccess`, …).
+pub fn is_refusal(code: &str) -> bool {
     let c = code.to_ascii_lowercase();
     c.contains("accessdenied") || c.contains("unauthorized") || c.contains("forbidden")
 }
@@ -285,23 +288,31 @@ fn contexts(mfa: Mfa, thresholds: &[f64]) -> Result<Vec<Context>, String> {
 }
 
 /// A principal's policy set, compiled once: every other policy that reaches it, and the changed
-/// policy before and after.
+/// policies before and after.
 pub struct PolicySet {
     others: Vec<Evaluator>,
-    before: Evaluator,
-    after: Evaluator,
+    before: Vec<Evaluator>,
+    after: Vec<Evaluator>,
     thresholds: Vec<f64>,
 }
 
 impl PolicySet {
     pub fn new(others: &[Value], before: &Value, after: &Value, username: &str) -> PolicySet {
+        PolicySet::joint(others, &[(before, after)], username)
+    }
+
+    /// The set when several of the principal's policies change at once: each `(before, after)`.
+    pub fn joint(others: &[Value], changed: &[(&Value, &Value)], username: &str) -> PolicySet {
         let mut docs: Vec<&Value> = others.iter().collect();
-        docs.push(before);
-        docs.push(after);
+        for (b, a) in changed {
+            docs.push(b);
+            docs.push(a);
+        }
+        let compile = |d: &Value| Evaluator::new(d, username);
         PolicySet {
-            others: others.iter().map(|d| Evaluator::new(d, username)).collect(),
-            before: Evaluator::new(before, username),
-            after: Evaluator::new(after, username),
+            others: others.iter().map(compile).collect(),
+            before: changed.iter().map(|(b, _)| compile(b)).collect(),
+            after: changed.iter().map(|(_, a)| compile(a)).collect(),
             thresholds: age_thresholds(&docs),
         }
     }
@@ -316,11 +327,11 @@ impl PolicySet {
             bits(&ev.possible)
         };
         let mut sets: Vec<u8> = self.others.iter().map(&mut eval).collect();
-        sets.push(eval(&self.before));
+        let unchanged = sets.len();
+        sets.extend(self.before.iter().map(&mut eval));
         let before = combine(&sets);
-        if let Some(last) = sets.last_mut() {
-            *last = eval(&self.after);
-        }
+        sets.truncate(unchanged);
+        sets.extend(self.after.iter().map(&mut eval));
         let after = combine(&sets);
         (before, after, reasons)
     }
