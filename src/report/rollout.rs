@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::engine::escape::escape;
-use crate::report::markdown::md_text as md_cell;
 use crate::engine::evidence::Cause;
+use crate::report::markdown::md_text as md_cell;
 use crate::sources::watch::Refusal;
 
 /// The most refused calls listed per wave (all are counted).

@@ -364,7 +364,7 @@ async fn scenario() -> Scenario {
 }
 
 /// The principals of the change of `arn` in a JSON plan, by name.
-fn principals(stdout: &str, arn: &str) -> BTreeMap<String, Value> {
+pub(crate) fn principals(stdout: &str, arn: &str) -> BTreeMap<String, Value> {
     let v: Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     let change = v["changes"]
         .as_array()
@@ -381,7 +381,7 @@ fn principals(stdout: &str, arn: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn calls_of(p: &Value, action: &str) -> Vec<(u64, String)> {
+pub(crate) fn calls_of(p: &Value, action: &str) -> Vec<(u64, String)> {
     p["evidence"]["actions"]
         .as_array()
         .unwrap_or_else(|| panic!("no evidence: {p}"))

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::batch::{default_document, iam_in, new_account, version_count as versions};
-use crate::evidence::{at, control, front, LEGACY, READ};
+use crate::evidence::{at, calls_of, control, front, principals, LEGACY, READ};
 use crate::moto::{self, unique};
 
 /// An account with the legacy guard and a read grant on user `builder`, who has an access key.
@@ -42,7 +42,7 @@ async fn account(tag: &str) -> (String, String, String) {
 }
 
 /// Three accounts of one rollout, and a saved plan of them.
-async fn setup(dir: &Path) -> (Vec<(String, String, String)>, String) {
+async fn setup(dir: &Path) -> (Vec<(String, String, String)>, String, String) {
     let tag = unique("ro");
     let mut accounts = Vec::new();
     for _ in 0..3 {
@@ -61,7 +61,7 @@ async fn setup(dir: &Path) -> (Vec<(String, String, String)>, String) {
         "none",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    (accounts, plan.to_str().unwrap().to_string())
+    (accounts, plan.to_str().unwrap().to_string(), tag_arg)
 }
 
 fn command(args: &[&str]) -> std::process::Command {
@@ -184,7 +184,7 @@ fn by_id<'a>(accounts: &'a [(String, String, String)], id: &str) -> &'a (String,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_a_caused_refusal_in_wave_1_stops_and_restores_it_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let (accounts, plan) = setup(dir.path()).await;
+    let (accounts, plan, tag) = setup(dir.path()).await;
     let j = dir.path().join("j.jsonl");
     let child = spawn(&[
         "apply",
@@ -253,6 +253,18 @@ async fn rollout_a_caused_refusal_in_wave_1_stops_and_restores_it_exactly() {
         stderr.contains("refused call the change caused"),
         "{stderr}"
     );
+    // A new plan reads the call refused while the canary was published: the change would
+    // refuse it again, so builder loses access there (never "already refused").
+    let (code, stdout, stderr) = run(&["plan", "--org", "--tag", &tag, "--format", "json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let p = principals(&stdout, &first.1);
+    assert_eq!(p["builder"]["verdict"], "loses-access", "{}", p["builder"]);
+    assert_eq!(
+        calls_of(&p["builder"], "ec2:DescribeInstances"),
+        [(1, "newly-denied".to_string())],
+        "{}",
+        p["builder"]
+    );
 }
 
 /// A refused call the change did not cause (never granted) is reported and does not stop the
@@ -261,7 +273,7 @@ async fn rollout_a_caused_refusal_in_wave_1_stops_and_restores_it_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_a_never_granted_refusal_does_not_stop_it_and_rollback_undoes_every_wave() {
     let dir = tempfile::tempdir().unwrap();
-    let (accounts, plan) = setup(dir.path()).await;
+    let (accounts, plan, _) = setup(dir.path()).await;
     let j = dir.path().join("j.jsonl");
     let child = spawn(&[
         "apply",
@@ -333,7 +345,7 @@ async fn rollout_a_never_granted_refusal_does_not_stop_it_and_rollback_undoes_ev
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_interrupted_during_a_watch_resumes_from_that_wave() {
     let dir = tempfile::tempdir().unwrap();
-    let (accounts, plan) = setup(dir.path()).await;
+    let (accounts, plan, _) = setup(dir.path()).await;
     let j = dir.path().join("j.jsonl");
     let js = j.to_str().unwrap();
     let child = spawn(&[

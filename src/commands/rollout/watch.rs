@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use crate::engine::evidence::Cause;
 use crate::report::rollout::show_duration;
 use crate::sources::aws::AwsStore;
 use crate::sources::evidence::Options;
-use crate::engine::evidence::Cause;
 use crate::sources::watch::{self, Refusal, Watched};
 use crate::ui::Ui;
 

@@ -339,6 +339,13 @@ impl PolicySet {
     /// What the change does to a recorded call (a call the record shows as not refused).
     pub fn judge(&self, req: &Request) -> (CallVerdict, Option<String>) {
         if req.refused {
+            // Refused at the time, but allowed by the policies as they are now and refused by
+            // the change: the refusal came from something no longer in force (a change since
+            // rolled back, such as a rollout's canary wave), so the change would refuse it
+            // again. Counted as a loss, never as "already refused".
+            if self.cause(req).0 == refusal::Cause::Caused {
+                return (CallVerdict::NewlyDenied, None);
+            }
             return (CallVerdict::AlreadyRefused, None);
         }
         if req.no_policy {

@@ -208,6 +208,24 @@ mod tests {
         assert_eq!(why, "allowed by the old policies, refused by the new ones");
     }
 
+    /// Evidence read before a new rollout: a call refused while a canary wave was published
+    /// (and since rolled back) is a loss the change would cause again, never "already refused";
+    /// a refusal the policies as they are explain stays "already refused".
+    #[test]
+    fn a_refusal_the_current_policies_do_not_explain_counts_as_a_loss_in_evidence() {
+        use super::super::CallVerdict;
+        let caused = request(
+            &refused_key_call("ec2.amazonaws.com", "DescribeInstances"),
+            &caller(),
+        );
+        assert_eq!(set().judge(&caused).0, CallVerdict::NewlyDenied);
+        let never = request(
+            &refused_key_call("iam.amazonaws.com", "CreateUser"),
+            &caller(),
+        );
+        assert_eq!(set().judge(&never).0, CallVerdict::AlreadyRefused);
+    }
+
     #[test]
     fn an_action_no_policy_allows_is_not_caused() {
         let req = request(
