@@ -50,6 +50,7 @@ pub fn apply(
     plan_path: Option<&Path>,
     rollout_args: &RolloutArgs,
 ) -> std::result::Result<Exit, Error> {
+    waves::check_args(rollout_args)?;
     if !yes && !ui::interactive() {
         return Err(Error::NeedsTerminal);
     }

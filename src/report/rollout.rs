@@ -200,6 +200,20 @@ pub fn markdown(v: &RolloutView) -> String {
             s.push_str(&format!("- {}\n", md_cell(&refusal_line(r))));
         }
     }
+    let undone: Vec<&String> = v.waves.iter().flat_map(|w| w.rolled_back.iter()).collect();
+    if !undone.is_empty() {
+        s.push_str("\nRolled back:\n\n");
+        for l in undone {
+            s.push_str(&format!("- {}\n", md_cell(l)));
+        }
+    }
+    let notes: Vec<&String> = v.waves.iter().flat_map(|w| w.notes.iter()).collect();
+    if !notes.is_empty() {
+        s.push_str("\nNotes:\n\n");
+        for l in notes {
+            s.push_str(&format!("- {}\n", md_cell(l)));
+        }
+    }
     if let Some(next) = &v.next {
         s.push_str(&format!("\nNext: {}\n", md_cell(next)));
     }
@@ -208,7 +222,94 @@ pub fn markdown(v: &RolloutView) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn refusal(cause: Cause, action: &str, why: &str) -> Refusal {
+        Refusal {
+            account: "111122223333".into(),
+            change_id: "4e524af2e2ea".into(),
+            principal: "arn:aws:iam::111122223333:user/builder".into(),
+            action: action.into(),
+            time: "2026-12-06T13:30:34Z".into(),
+            error_code: "Client.UnauthorizedOperation".into(),
+            event_id: "e1".into(),
+            region: "us-east-1".into(),
+            cause,
+            why: why.into(),
+        }
+    }
+
+    fn wave(n: usize, accounts: &[&str], state: &str, watch: &str) -> WaveView {
+        WaveView {
+            wave: n,
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            state: state.into(),
+            published: if state == "not-started" {
+                0
+            } else {
+                accounts.len()
+            },
+            not_published: 0,
+            watch: watch.into(),
+            calls: 3,
+            refusals: Vec::new(),
+            notes: Vec::new(),
+            rolled_back: Vec::new(),
+        }
+    }
+
+    /// A rollout stopped in its first wave, as text and Markdown.
+    fn stopped() -> RolloutView {
+        let mut first = wave(1, &["111122223333"], "rolled-back", "denied");
+        first.refusals = vec![
+            refusal(
+                Cause::Caused,
+                "ec2:DescribeInstances",
+                "allowed by the old policies, refused by the new ones",
+            ),
+            refusal(
+                Cause::NotCaused,
+                "iam:CreateUser",
+                "never granted: the old policies did not allow it either",
+            ),
+        ];
+        first.notes = vec!["account 111122223333: event history read in us-east-1 only".into()];
+        first.rolled_back =
+            vec!["rolled back 111122223333: arn:aws:iam::111122223333:policy/ForceMFA (change 4e524af2e2ea): default version v1 restored".into()];
+        RolloutView {
+            spec: "1,50%,rest".into(),
+            watch_seconds: 1800,
+            on_denial: "rollback".into(),
+            rollout_id: "20261206T133032Z-bb93".into(),
+            resumed: false,
+            waves: vec![
+                first,
+                wave(2, &["222233334444", "333344445555"], "not-started", ""),
+                wave(3, &["444455556666"], "not-started", ""),
+            ],
+            ended: "stopped on a refused call the change caused".into(),
+            next: Some("find out why from the refused calls above".into()),
+        }
+    }
+
+    #[test]
+    fn a_stopped_rollout_in_text_and_markdown() {
+        insta::assert_snapshot!("rollout_stopped_text", text(&stopped()));
+        insta::assert_snapshot!("rollout_stopped_markdown", markdown(&stopped()));
+    }
+
+    #[test]
+    fn a_finished_rollout_in_json_keeps_every_field() {
+        let mut v = stopped();
+        v.ended = "finished".into();
+        v.next = None;
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["waves"][0]["refusals"][0]["cause"], "caused");
+        assert_eq!(json["waves"][1]["state"], "not-started");
+        assert!(json.get("next").is_none());
+        assert_eq!(json["watch_seconds"], 1800);
+    }
 
     #[test]
     fn durations_are_shown_as_written() {

@@ -437,3 +437,74 @@ async fn rollout_interrupted_during_a_watch_resumes_from_that_wave() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("finished"), "{stderr}");
 }
+
+/// Bad `--waves`, `--watch` and `--on-denial` values, waves over files, and `--resume`
+/// without a saved plan are refused before anything is read, each naming the option and the
+/// fix (no AWS needed).
+#[test]
+fn rollout_options_are_checked_before_anything_is_read() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--waves", "0"], "is not a step"),
+        (&["--waves", "1,10%"], ""),
+        (&["--waves", "rest,1"], "comes last"),
+        (&["--waves", "101%"], "percentage"),
+        (&["--waves", "rest", "--watch", "2d"], "--watch \"2d\""),
+        (&["--waves", "rest", "--watch", "25h"], "at most 24h"),
+        (
+            &["--waves", "rest", "--on-denial", "ignore"],
+            "--on-denial \"ignore\"",
+        ),
+        (&["--watch", "5m"], "--waves"),
+        (&["--resume"], "--plan"),
+    ];
+    for (extra, says) in cases {
+        let mut args = vec!["apply", "--yes"];
+        args.extend(extra.iter().copied());
+        let out = crate::util::bin()
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            // Nothing may be reached: an endpoint that does not answer.
+            .args(&args)
+            .args([
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "--region",
+                "us-east-1",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if says.is_empty() {
+            // `1,10%` is a valid spec: it is refused only once the accounts are known
+            // (below, with files, for another reason). Here: the unreachable endpoint.
+            assert_eq!(out.status.code(), Some(1), "{extra:?}: {stderr}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(
+            !stderr.contains("GetCallerIdentity"),
+            "{extra:?} reached AWS: {stderr}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::util::fixture("policies/2015-blog-force-mfa.json"),
+        dir.path().join("p.json"),
+    )
+    .unwrap();
+    let out = crate::util::bin()
+        .args(["apply", "--yes", "--waves", "1,rest"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--waves is for accounts"), "{stderr}");
+    let after = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+    assert_eq!(
+        after,
+        std::fs::read_to_string(crate::util::fixture("policies/2015-blog-force-mfa.json")).unwrap(),
+        "a file was written"
+    );
+}

@@ -76,6 +76,21 @@ fn refuse(message: String) -> Error {
     }
 }
 
+/// The values of `--waves`, `--watch` and `--on-denial`, checked before anything is read or
+/// reached (the accounts are split once they are known, in [`setup`]).
+pub fn check_args(args: &RolloutArgs) -> Result<(), Error> {
+    if let Some(text) = &args.waves {
+        Spec::parse(text).map_err(refuse)?;
+    }
+    if let Some(w) = &args.watch {
+        spec::parse_duration(w).map_err(refuse)?;
+    }
+    if let Some(o) = &args.on_denial {
+        OnDenial::parse(o).map_err(refuse)?;
+    }
+    Ok(())
+}
+
 /// The rollout asked for, checked before anything is written; `None` without `--waves` or
 /// `--resume`.
 pub fn setup(

@@ -16,6 +16,7 @@
 //! Pure: records come in parsed, the window comes in as epoch seconds computed by the caller.
 
 pub mod actions;
+pub mod judge;
 pub mod record;
 pub mod refusal;
 
@@ -24,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::effect::combine::{bits, combine, ALLOWED, EXPLICIT};
+use crate::effect::combine::{bits, combine};
 use crate::effect::{Context, Evaluator, View};
 
 pub use actions::{map, Mapped};
@@ -334,72 +335,6 @@ impl PolicySet {
         sets.extend(self.after.iter().map(&mut eval));
         let after = combine(&sets);
         (before, after, reasons)
-    }
-
-    /// What the change does to a recorded call (a call the record shows as not refused).
-    pub fn judge(&self, req: &Request) -> (CallVerdict, Option<String>) {
-        if req.refused {
-            // Refused at the time, but allowed by the policies as they are now and refused by
-            // the change: the refusal came from something no longer in force (a change since
-            // rolled back, such as a rollout's canary wave), so the change would refuse it
-            // again. Counted as a loss, never as "already refused".
-            if self.cause(req).0 == refusal::Cause::Caused {
-                return (CallVerdict::NewlyDenied, None);
-            }
-            return (CallVerdict::AlreadyRefused, None);
-        }
-        if req.no_policy {
-            return (CallVerdict::StillAllowed, None);
-        }
-        let action = match &req.action {
-            Ok(a) => a,
-            Err(why) => return (CallVerdict::Unknown, Some(why.clone())),
-        };
-        let ctxs = match contexts(req.mfa, &self.thresholds) {
-            Ok(c) => c,
-            Err(why) => return (CallVerdict::Unknown, Some(format!("{action}: {why}"))),
-        };
-        let mut verdict = CallVerdict::StillAllowed;
-        let mut why = None;
-        for resource in &req.resources {
-            for ctx in &ctxs {
-                let (before, after, reasons) = self.cell(action, resource, *ctx);
-                let cell = if before == after && before.count_ones() == 1 {
-                    // Nothing differs for this call: it went through before, it goes through
-                    // after (whatever granted it).
-                    CallVerdict::StillAllowed
-                } else if after == ALLOWED {
-                    CallVerdict::StillAllowed
-                } else if after & ALLOWED == 0
-                    && (before == ALLOWED || (after == EXPLICIT && before & EXPLICIT == 0))
-                {
-                    // Refused after; allowed by these policies before, or (an explicit deny
-                    // now) granted before by something else, such as a resource policy.
-                    CallVerdict::NewlyDenied
-                } else {
-                    let mut r: Vec<String> = reasons;
-                    r.sort();
-                    r.dedup();
-                    if r.is_empty() {
-                        r.push(
-                            "recorded as allowed, but the policies as read did not allow it before the change"
-                                .into(),
-                        );
-                    }
-                    why.get_or_insert_with(|| format!("{action} on {resource}: {}", r.join("; ")));
-                    CallVerdict::Unknown
-                };
-                verdict = verdict.min(cell);
-            }
-        }
-        (
-            verdict,
-            if verdict == CallVerdict::Unknown {
-                why
-            } else {
-                None
-            },
-        )
     }
 }
 
