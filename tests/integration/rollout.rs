@@ -18,7 +18,11 @@ use crate::moto::{self, unique};
 /// An account with the legacy guard and a read grant on user `builder`, who has an access key.
 /// Returns (account, legacy policy ARN, key id).
 async fn account(tag: &str) -> (String, String, String) {
-    let id = new_account("rollout", &[("rollout", tag)]).await;
+    account_tagged(&[("rollout", tag)]).await
+}
+
+async fn account_tagged(tags: &[(&str, &str)]) -> (String, String, String) {
+    let id = new_account("rollout", tags).await;
     let iam = iam_in(&id).await;
     let legacy = moto::create_managed(&iam, &unique("force-mfa"), LEGACY, &[]).await;
     let read = moto::create_managed(&iam, &unique("read"), READ, &[]).await;
@@ -507,4 +511,52 @@ fn rollout_options_are_checked_before_anything_is_read() {
         std::fs::read_to_string(crate::util::fixture("policies/2015-blog-force-mfa.json")).unwrap(),
         "a file was written"
     );
+}
+
+/// `--waves tag`: the organisation's `wave` tags order the waves (lowest first), whatever the
+/// plan's account order; `--watch 0` publishes each wave without a watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_waves_follow_the_accounts_wave_tags() {
+    let tag = unique("rt");
+    let mut accounts = Vec::new();
+    for wave in ["2", "1", "2"] {
+        accounts.push(account_tagged(&[("rollout", tag.as_str()), ("wave", wave)]).await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j.jsonl");
+    let tag_arg = format!("rollout={tag}");
+    let (code, stdout, stderr) = run(&[
+        "apply",
+        "--org",
+        "--tag",
+        &tag_arg,
+        "--yes",
+        "--journal",
+        j.to_str().unwrap(),
+        "--waves",
+        "tag",
+        "--watch",
+        "0",
+        "--evidence",
+        "none",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let w = waves(&j);
+    assert_eq!(
+        w,
+        vec![vec![accounts[1].0.clone()], {
+            let mut two = vec![accounts[0].0.clone(), accounts[2].0.clone()];
+            two.sort();
+            two
+        }]
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let r = &report["rollout"];
+    assert_eq!(r["ended"], "finished", "{r}");
+    assert_eq!(r["waves"][0]["watch"], "not-watched", "{r}");
+    for a in &accounts {
+        assert_ne!(default_document(&a.0, &a.1).await, moto::json(LEGACY));
+    }
 }
