@@ -155,7 +155,7 @@ fn waves(path: &Path) -> Vec<Vec<String>> {
 }
 
 /// A call by `builder`'s long-term key (no MFA), refused with `code`, made just now.
-fn refused_call(account: &str, key: &str, call: (&str, &str), code: &str, n: usize) -> Value {
+fn refused_call(account: &str, key: &str, call: (&str, &str), code: &str) -> Value {
     json!({
         "eventVersion": "1.08",
         "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
@@ -165,7 +165,7 @@ fn refused_call(account: &str, key: &str, call: (&str, &str), code: &str, n: usi
         "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15",
         "errorCode": code, "errorMessage": "You are not authorized to perform this operation.",
         "requestParameters": null, "responseElements": null,
-        "eventID": unique(&format!("refused-{n}")), "readOnly": true,
+        "eventID": unique("refused"), "readOnly": true,
         "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": account
     })
 }
@@ -176,6 +176,21 @@ fn deliver(account: &str, records: Vec<Value>) {
         "/__cloudtrail/events",
         &json!({"account": account, "region": "us-east-1", "records": records}),
     );
+}
+
+/// Once the first wave is published, a refused call by its `builder`'s key is delivered to
+/// CloudTrail; returns the rollout's waves and the first wave's account.
+fn refuse_in_wave_1<'a>(
+    j: &Path,
+    accounts: &'a [(String, String, String)],
+    call: (&str, &str),
+    code: &str,
+) -> (Vec<Vec<String>>, &'a (String, String, String)) {
+    let w = waves(j);
+    let first = by_id(accounts, &w[0][0]);
+    wait_published(j, &first.0);
+    deliver(&first.0, vec![refused_call(&first.0, &first.2, call, code)]);
+    (w, first)
 }
 
 fn by_id<'a>(accounts: &'a [(String, String, String)], id: &str) -> &'a (String, String, String) {
@@ -204,21 +219,14 @@ async fn rollout_a_caused_refusal_in_wave_1_stops_and_restores_it_exactly() {
         "--format",
         "json",
     ]);
-    let w = waves(&j);
+    let (w, first) = refuse_in_wave_1(
+        &j,
+        &accounts,
+        ("ec2.amazonaws.com", "DescribeInstances"),
+        "Client.UnauthorizedOperation",
+    );
     assert_eq!(w.len(), 2, "{w:?}");
     assert_eq!((w[0].len(), w[1].len()), (1, 2), "{w:?}");
-    let first = by_id(&accounts, &w[0][0]);
-    wait_published(&j, &first.0);
-    deliver(
-        &first.0,
-        vec![refused_call(
-            &first.0,
-            &first.2,
-            ("ec2.amazonaws.com", "DescribeInstances"),
-            "Client.UnauthorizedOperation",
-            1,
-        )],
-    );
     let (code, stdout, stderr) = finish(child);
     assert_eq!(code, 5, "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
@@ -293,20 +301,13 @@ async fn rollout_a_never_granted_refusal_does_not_stop_it_and_rollback_undoes_ev
         "--format",
         "json",
     ]);
-    let w = waves(&j);
-    assert_eq!(w.len(), 3, "{w:?}");
-    let first = by_id(&accounts, &w[0][0]);
-    wait_published(&j, &first.0);
-    deliver(
-        &first.0,
-        vec![refused_call(
-            &first.0,
-            &first.2,
-            ("iam.amazonaws.com", "CreateUser"),
-            "AccessDenied",
-            2,
-        )],
+    let (w, _) = refuse_in_wave_1(
+        &j,
+        &accounts,
+        ("iam.amazonaws.com", "CreateUser"),
+        "AccessDenied",
     );
+    assert_eq!(w.len(), 3, "{w:?}");
     let (code, stdout, stderr) = finish(child);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
