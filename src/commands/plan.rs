@@ -10,7 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cli::{Format, Kind, PlanArgs};
-use crate::commands::exit::{exit_for_parts, scan_exit_for};
+use std::io::Write as _;
+
+use crate::commands::exit::{exit_for_parts, exit_for_summary, scan_exit_for};
 use crate::commands::progress::Phase;
 use crate::commands::rules::Rules;
 use crate::commands::scope::{self, runtime, Accounts, Part};
@@ -20,6 +22,7 @@ use crate::engine::reach::Reach;
 use crate::engine::target::{EntityKind, Target, TargetKind};
 use crate::error::{Error, Exit};
 use crate::report::run::{emit, Report};
+use crate::report::stream::{Spool, Stream};
 use crate::report::Mode;
 use crate::sources::aws::{self, AwsStore, Fetched};
 use crate::sources::files::{self, strip_path};
@@ -42,6 +45,9 @@ pub fn scan_or_plan(
     out: Option<&Path>,
 ) -> Result<Exit, Error> {
     let rules = Arc::new(Rules::new(args, !args.sources.is_empty())?.with_effect_rows(ui.verbose));
+    if !args.sources.is_empty() && format != Format::Sarif {
+        return scan_or_plan_files(ui, format, args, mode, detailed_exitcode, out, &rules);
+    }
     let planned = if args.sources.is_empty() {
         let rt = runtime()?;
         let planned = rt.block_on(plan_accounts(ui, args, rules.clone()));
@@ -87,6 +93,148 @@ pub fn scan_or_plan(
         return Ok(scan_exit_for(&items, detailed_exitcode));
     }
     Ok(exit)
+}
+
+/// `scan` and `plan` of files, the report printed as planning finishes each item, in order:
+/// only counts are kept, never the items (a saved plan's changes wait in a temporary file).
+fn scan_or_plan_files(
+    ui: &Ui,
+    format: Format,
+    args: &PlanArgs,
+    mode: Mode,
+    detailed_exitcode: bool,
+    out: Option<&Path>,
+    rules: &Rules,
+) -> Result<Exit, Error> {
+    let report = Report {
+        mode,
+        journal: None,
+        saved_plan: None,
+        show_items: true,
+        file: args.batch.report.as_deref(),
+        effective_options: Some(args.config.to_json()),
+        from_file: args.config.from_file(),
+    };
+    let mut saved = out.map(|_| SavedChanges::new()).transpose()?;
+    let mut settle = crate::sources::unread::Settle::default();
+    let mut stream = Stream::begin(ui, format, &report)?;
+    each_file_item(args, rules, |item| {
+        // Changes to generated output leave the report (listed as not read instead).
+        let Some(item) = settle.item(item) else {
+            return Ok(());
+        };
+        if let Some(saved) = saved.as_mut() {
+            saved.add(&item, rules)?;
+        }
+        stream.item(&item)
+    })?;
+    let unread = settle.finish(&args.sources);
+    if let (Some(path), Some(saved)) = (out, saved) {
+        saved.save(ui, path, args, rules)?;
+    }
+    let tally = stream.finish(&unread)?;
+    if mode == Mode::Plan {
+        // Who is affected: files and templates have no principals; said once, beside the report.
+        let note = crate::report::impact::offline_note(tally.offline_change.as_slice());
+        if !note.is_empty() {
+            ui.info(note.trim_end());
+        }
+    }
+    // As `exit_for_parts` over the one files part, and `scan_exit_for` after it.
+    let exit = match exit_for_summary(&tally.summary, detailed_exitcode) {
+        Exit::Ok if detailed_exitcode && unread.iter().any(|u| u.kind.pending()) => Exit::Pending,
+        e => e,
+    };
+    if mode == Mode::Scan && exit == Exit::Ok && detailed_exitcode && tally.serious_finding {
+        return Ok(Exit::Pending);
+    }
+    Ok(exit)
+}
+
+/// The changes of a plan being saved, as they will be written (each a block of JSON in a
+/// temporary file), and the blocked ones listed.
+struct SavedChanges {
+    changes: Spool,
+    blocked: Vec<String>,
+}
+
+impl SavedChanges {
+    fn new() -> Result<SavedChanges, Error> {
+        Ok(SavedChanges {
+            changes: Spool::new()?,
+            blocked: Vec::new(),
+        })
+    }
+
+    fn add(&mut self, item: &Item, rules: &Rules) -> Result<(), Error> {
+        if !matches!(item, Item::Change(_)) {
+            return Ok(());
+        }
+        let one = PlanFile::new(
+            std::slice::from_ref(item),
+            &[],
+            rules.options(),
+            String::new(),
+        );
+        self.blocked.extend(one.blocked);
+        for c in &one.changes {
+            let text = crate::report::json::nested(c, "    ")?;
+            let sep = if self.changes.count() == 0 {
+                "    "
+            } else {
+                ",\n    "
+            };
+            self.changes.push(&format!("{sep}{text}"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the plan as [`save_plan`] does.
+    fn save(self, ui: &Ui, path: &Path, args: &PlanArgs, rules: &Rules) -> Result<(), Error> {
+        let mut file = PlanFile::new(
+            &[],
+            &rules.chain,
+            rules.options(),
+            crate::sources::journal::now_rfc3339(),
+        );
+        file.blocked = self.blocked;
+        let text = plan_text(path, args, &file)?;
+        // The changes go where the plan without them has an empty list.
+        let empty = "\n  \"changes\": []";
+        let Some((head, tail)) = text.split_once(empty) else {
+            return Err(Error::Input {
+                path: path.display().to_string(),
+                message: "internal error: the saved plan has no list of changes (a bug in forcemfa: please report it)".into(),
+            });
+        };
+        let count = self.changes.count();
+        let write_error = |source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut spool = self.changes.reader()?;
+        let mut to = std::io::BufWriter::new(std::fs::File::create(path).map_err(write_error)?);
+        let mut write = || -> std::io::Result<()> {
+            to.write_all(head.as_bytes())?;
+            if count == 0 {
+                to.write_all(empty.as_bytes())?;
+            } else {
+                to.write_all(b"\n  \"changes\": [\n")?;
+                std::io::copy(&mut spool, &mut to)?;
+                to.write_all(b"\n  ]")?;
+            }
+            to.write_all(tail.as_bytes())?;
+            to.write_all(b"\n")?;
+            to.flush()
+        };
+        write().map_err(write_error)?;
+        ui.info(&format!(
+            "plan saved to {} ({count} changes); apply it with `forcemfa apply --plan {}`",
+            path.display(),
+            path.display()
+        ));
+        Ok(())
+    }
 }
 
 /// The files part of a run.
@@ -138,22 +286,7 @@ fn save_plan(
         crate::sources::journal::now_rfc3339(),
     );
     file.reach = planned.reach.clone();
-    // The saved plan records the effective options and where each came from.
-    let mut value = serde_json::to_value(&file).map_err(|e| Error::Serialize {
-        what: format!("the plan for {}", path.display()),
-        source: e,
-    })?;
-    value["effective_options"] = args.config.to_json();
-    // The folders and files the plan was made from: its file changes are written only inside.
-    if !args.sources.is_empty() {
-        value[crate::commands::saved::ROOTS_KEY] =
-            serde_json::json!(crate::commands::saved::roots_of(&args.sources));
-    }
-    // Never write a plan that could not be serialised whole.
-    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Serialize {
-        what: format!("the plan for {}", path.display()),
-        source: e,
-    })?;
+    let text = plan_text(path, args, &file)?;
     std::fs::write(path, text + "\n").map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
@@ -165,6 +298,25 @@ fn save_plan(
         path.display()
     ));
     Ok(())
+}
+
+/// The saved plan as text: the plan, the effective options and where each came from, and the
+/// folders and files it was made from. Never a plan that could not be serialised whole.
+fn plan_text(path: &Path, args: &PlanArgs, file: &PlanFile) -> Result<String, Error> {
+    let mut value = serde_json::to_value(file).map_err(|e| Error::Serialize {
+        what: format!("the plan for {}", path.display()),
+        source: e,
+    })?;
+    value["effective_options"] = args.config.to_json();
+    // The folders and files the plan was made from: its file changes are written only inside.
+    if !args.sources.is_empty() {
+        value[crate::commands::saved::ROOTS_KEY] =
+            serde_json::json!(crate::commands::saved::roots_of(&args.sources));
+    }
+    serde_json::to_string_pretty(&value).map_err(|e| Error::Serialize {
+        what: format!("the plan for {}", path.display()),
+        source: e,
+    })
 }
 
 /// Plan every account, at most `concurrency` at once, in account order. Each part keeps its
@@ -347,6 +499,25 @@ fn limit_for(kind: Kind) -> SizeLimit {
 
 /// Plan every file named by the sources.
 pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
+    let mut items = Vec::new();
+    let done: Result<(), std::convert::Infallible> = each_file_item(args, rules, |item| {
+        items.push(item);
+        Ok(())
+    });
+    match done {
+        Ok(()) => items,
+        Err(never) => match never {},
+    }
+}
+
+/// Plan every file named by the sources, each item handed to `sink` as soon as it and those
+/// before it are planned: policy files in discovery order, then templates. An error from `sink`
+/// stops the planning and is returned.
+fn each_file_item<E>(
+    args: &PlanArgs,
+    rules: &Rules,
+    mut sink: impl FnMut(Item) -> Result<(), E>,
+) -> Result<(), E> {
     let found = files::discover(&args.sources);
     // IaC templates (CloudFormation, Terraform) are planned by their own source.
     let (found, iac_files) = crate::sources::iac::split(found, &args.sources);
@@ -383,17 +554,18 @@ pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
     };
     // Planning is pure and CPU-bound (the effect diff dominates): spread over the cores, results
     // kept in discovery order, never a file lost silently, even to a bug.
-    let items = crate::sources::parallel::map_in_order(&found, plan_one, |f| Item::Error {
-        target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
-        error: "internal error while planning (a bug in forcemfa: please report it)".into(),
-    });
-    let mut items = items;
+    crate::sources::parallel::for_each_in_order(
+        &found,
+        plan_one,
+        |f| Item::Error {
+            target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
+            error: "internal error while planning (a bug in forcemfa: please report it)".into(),
+        },
+        &mut sink,
+    )?;
     // Templates take their options from `[[paths]]` as policy files do.
     let profile = |p: &Path| (rules.chain.as_slice(), rules.of(rules.profile_for(p)).0);
-    items.extend(
-        crate::sources::iac::plan_all(&iac_files, &profile)
-            .into_iter()
-            .map(|i| rules.kept(i)),
-    );
-    items
+    crate::sources::iac::plan_each(&iac_files, &profile, |items| {
+        items.into_iter().try_for_each(|i| sink(rules.kept(i)))
+    })
 }

@@ -12,6 +12,7 @@ pub mod overview;
 pub mod parts;
 pub mod run;
 pub mod sarif;
+pub mod stream;
 pub mod summary;
 pub mod text;
 pub mod unread;

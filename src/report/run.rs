@@ -455,7 +455,7 @@ fn results_markdown(parts: &[PartView]) -> String {
 }
 
 /// The options that came from a config file, for a change ticket.
-fn from_file_markdown(from_file: &[(String, String)]) -> String {
+pub(crate) fn from_file_markdown(from_file: &[(String, String)]) -> String {
     let mut s = String::new();
     if !from_file.is_empty() {
         s.push_str("\n## Options from the config file\n\n");
