@@ -22,11 +22,12 @@ use crate::engine::reach::Reach;
 use crate::engine::target::{EntityKind, Target, TargetKind};
 use crate::error::{Error, Exit};
 use crate::report::run::{emit, Report};
-use crate::report::stream::{Spool, Stream};
+use crate::report::stream::{Spool, Stream, Tally};
 use crate::report::Mode;
 use crate::sources::aws::{self, AwsStore, Fetched};
 use crate::sources::files::{self, strip_path};
 use crate::sources::reach;
+use crate::sources::unread::Unread;
 use crate::ui::Ui;
 
 /// A planned run: its parts and, for accounts, how they were reached.
@@ -106,7 +107,21 @@ fn scan_or_plan_files(
     out: Option<&Path>,
     rules: &Rules,
 ) -> Result<Exit, Error> {
-    let report = Report {
+    let report = files_report(args, mode);
+    let stream = Stream::begin(ui, format, &report)?;
+    let (tally, unread) = stream_files(args, rules, out, ui, stream)?;
+    if mode == Mode::Plan {
+        // Who is affected: files and templates have no principals; said once, beside the report.
+        let note = crate::report::impact::offline_note(tally.offline_change.as_slice());
+        if !note.is_empty() {
+            ui.info(note.trim_end());
+        }
+    }
+    Ok(files_exit(&tally, &unread, mode, detailed_exitcode))
+}
+
+fn files_report(args: &PlanArgs, mode: Mode) -> Report<'_> {
+    Report {
         mode,
         journal: None,
         saved_plan: None,
@@ -114,10 +129,20 @@ fn scan_or_plan_files(
         file: args.batch.report.as_deref(),
         effective_options: Some(args.config.to_json()),
         from_file: args.config.from_file(),
-    };
+    }
+}
+
+/// Plan the files into `stream` (and the plan saved to `out`), as [`plan_files_part`] plans
+/// them; the counts and the files not read.
+fn stream_files(
+    args: &PlanArgs,
+    rules: &Rules,
+    out: Option<&Path>,
+    ui: &Ui,
+    mut stream: Stream,
+) -> Result<(Tally, Vec<Unread>), Error> {
     let mut saved = out.map(|_| SavedChanges::new()).transpose()?;
     let mut settle = crate::sources::unread::Settle::default();
-    let mut stream = Stream::begin(ui, format, &report)?;
     each_file_item(args, rules, |item| {
         // Changes to generated output leave the report (listed as not read instead).
         let Some(item) = settle.item(item) else {
@@ -132,23 +157,19 @@ fn scan_or_plan_files(
     if let (Some(path), Some(saved)) = (out, saved) {
         saved.save(ui, path, args, rules)?;
     }
-    let tally = stream.finish(&unread)?;
-    if mode == Mode::Plan {
-        // Who is affected: files and templates have no principals; said once, beside the report.
-        let note = crate::report::impact::offline_note(tally.offline_change.as_slice());
-        if !note.is_empty() {
-            ui.info(note.trim_end());
-        }
-    }
-    // As `exit_for_parts` over the one files part, and `scan_exit_for` after it.
-    let exit = match exit_for_summary(&tally.summary, detailed_exitcode) {
-        Exit::Ok if detailed_exitcode && unread.iter().any(|u| u.kind.pending()) => Exit::Pending,
+    Ok((stream.finish(&unread)?, unread))
+}
+
+/// As `exit_for_parts` over the one files part (and `scan_exit_for` after it), from the counts.
+fn files_exit(tally: &Tally, unread: &[Unread], mode: Mode, detailed: bool) -> Exit {
+    let exit = match exit_for_summary(&tally.summary, detailed) {
+        Exit::Ok if detailed && unread.iter().any(|u| u.kind.pending()) => Exit::Pending,
         e => e,
     };
-    if mode == Mode::Scan && exit == Exit::Ok && detailed_exitcode && tally.serious_finding {
-        return Ok(Exit::Pending);
+    if mode == Mode::Scan && exit == Exit::Ok && detailed && tally.serious_finding {
+        return Exit::Pending;
     }
-    Ok(exit)
+    exit
 }
 
 /// The changes of a plan being saved, as they will be written (each a block of JSON in a
@@ -568,4 +589,138 @@ fn each_file_item<E>(
     crate::sources::iac::plan_each(&iac_files, &profile, |items| {
         items.into_iter().try_for_each(|i| sink(rules.kept(i)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use std::cell::RefCell;
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::report::run::whole;
+
+    /// A folder of several files: policies that change and that do not, a policy that is not
+    /// JSON, one that is not UTF-8, a JSON file that is no policy, a template, a folder inside,
+    /// generated output (a CDK `cdk.out`) and program files that mention an MFA key.
+    fn folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let copy = |from: &str, to: &str| {
+            let to = dir.path().join(to);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(from), to).unwrap();
+        };
+        copy("policies/2015-blog-force-mfa.json", "a.json");
+        copy("policies/current-docs-mfa-only.json", "b.json");
+        copy("policies/2019-docs-mfa-only.json", "sub/c.json");
+        copy("policies/current-docs-self-manage.json", "sub/d.json");
+        copy("iac/cloudformation/styles.yaml", "stack.yaml");
+        copy("unread/cdk-app/cdk.json", "app/cdk.json");
+        copy(
+            "unread/cdk-app/cdk.out/MfaStack.template.json",
+            "app/cdk.out/MfaStack.template.json",
+        );
+        copy("unread/cdk-app/lib/mfa-stack.ts", "app/lib/mfa-stack.ts");
+        copy("unread/csharp/MfaStack.cs", "MfaStack.cs");
+        std::fs::write(
+            dir.path().join("broken.json"),
+            "{\"Version\": \"2012-10-17\", [",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("latin.json"), b"{\"a\": \"\xff\"}").unwrap();
+        std::fs::write(dir.path().join("other.json"), "{\"a\": 1}").unwrap();
+        dir
+    }
+
+    fn plan_args(dir: &Path, flags: &[&str]) -> PlanArgs {
+        let mut argv = vec!["forcemfa"];
+        argv.extend_from_slice(flags);
+        let path = dir.display().to_string();
+        argv.push(&path);
+        let mut cli = Cli::try_parse_from(argv).unwrap();
+        crate::cli::config::apply(&mut cli).unwrap();
+        match cli.command {
+            Command::Plan { args, .. } | Command::Scan { args, .. } => args,
+            _ => panic!("not plan or scan"),
+        }
+    }
+
+    /// The report printed as planning goes is the report `emit` prints whole, byte for byte and
+    /// in the same order, in every format streamed, for plan and scan, plain, quiet and verbose;
+    /// the exit code from the counts is the one from the items; a saved plan is written whole.
+    #[test]
+    fn the_streamed_report_is_the_whole_report_and_the_same_exit_code() {
+        let dir = folder();
+        let cases: [(&str, Mode); 2] = [("plan", Mode::Plan), ("scan", Mode::Scan)];
+        for (command, mode) in cases {
+            for format in [Format::Text, Format::Json, Format::Markdown] {
+                for (quiet, verbose) in [(false, false), (true, false), (false, true)] {
+                    let ui = Ui {
+                        color: false,
+                        quiet,
+                        verbose,
+                    };
+                    let args = plan_args(dir.path(), &[command]);
+                    let rules = Rules::new(&args, true).unwrap().with_effect_rows(verbose);
+                    let report = files_report(&args, mode);
+                    let planned = plan_files_part(&args, &rules).unwrap();
+                    let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
+                    let expected = whole(&ui, format, &views, &report).unwrap();
+
+                    let printed = RefCell::new(String::new());
+                    let out = Box::new(|text: &str, _json: bool| {
+                        printed.borrow_mut().push_str(text);
+                        Ok(())
+                    });
+                    let stream = Stream::begin_to(&ui, format, &report, out).unwrap();
+                    let saved = dir.path().join("..").join(format!(
+                        "{}-saved.json",
+                        dir.path().file_name().unwrap().to_string_lossy()
+                    ));
+                    let (tally, unread) =
+                        stream_files(&args, &rules, Some(&saved), &ui, stream).unwrap();
+                    let what = format!("{command} {format:?} quiet {quiet} verbose {verbose}");
+                    assert_eq!(printed.into_inner(), expected, "{what}");
+                    assert_eq!(unread, planned.parts[0].unread, "{what}");
+                    // The folder has what the report must keep in order: changes, errors (not
+                    // JSON, not UTF-8), templates, generated output and files not read.
+                    let s = &tally.summary;
+                    assert!(
+                        s.changes > 2 && s.errors == 2 && s.skipped > 0,
+                        "{what}: {s:?}"
+                    );
+                    assert!(unread.len() >= 2, "{what}: {unread:?}");
+                    for detailed in [false, true] {
+                        let held = match exit_for_parts(&planned.parts, detailed) {
+                            Exit::Ok if mode == Mode::Scan => {
+                                scan_exit_for(&planned.parts[0].items, detailed)
+                            }
+                            e => e,
+                        };
+                        assert_eq!(files_exit(&tally, &unread, mode, detailed), held, "{what}");
+                    }
+                    // The saved plan holds every change, as one saved from the items does.
+                    let text = std::fs::read_to_string(&saved).unwrap();
+                    std::fs::remove_file(&saved).unwrap();
+                    let mut read: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let mut from_items = serde_json::to_value(PlanFile::new(
+                        &planned.parts[0].items,
+                        &rules.chain,
+                        rules.options(),
+                        String::new(),
+                    ))
+                    .unwrap();
+                    read["created"] = serde_json::Value::Null;
+                    from_items["created"] = serde_json::Value::Null;
+                    assert_eq!(read["changes"], from_items["changes"], "{what}");
+                    assert_eq!(read["blocked"], from_items["blocked"], "{what}");
+                    assert!(!from_items["changes"].as_array().unwrap().is_empty());
+                }
+            }
+        }
+    }
 }

@@ -318,6 +318,11 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
     })
 }
 
+/// The whole report as `emit` prints it, without colour (and unescaped).
+pub fn whole(ui: &Ui, format: Format, parts: &[PartView], r: &Report) -> Result<String, Error> {
+    render(ui, format, &Gathered::new(parts, r.mode), r, false)
+}
+
 /// Print the report in `format` (and write it to `--report FILE`).
 pub fn emit(ui: &Ui, format: Format, parts: &[PartView], r: &Report) -> Result<(), Error> {
     let g = Gathered::new(parts, r.mode);

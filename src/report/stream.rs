@@ -92,9 +92,14 @@ const GROUPS: [&str; 3] = ["unchanged", "skipped", "errors"];
 /// Pieces of the report are written to standard output in blocks of about this size.
 const BLOCK: usize = 1 << 16;
 
+/// Where the pieces of a report go: standard output, escaped as JSON or not (see
+/// [`Ui::out_piece`]), or a test's buffer.
+pub type Out<'a> = Box<dyn FnMut(&str, bool) -> Result<(), Error> + 'a>;
+
 /// A report being printed.
 pub struct Stream<'a> {
     ui: &'a Ui,
+    out: Out<'a>,
     format: Format,
     report: &'a Report<'a>,
     /// `--report FILE`, spooled until the end.
@@ -118,8 +123,24 @@ impl<'a> Stream<'a> {
     /// Starts the report of a scan or plan in `format` (text, JSON or Markdown; SARIF is
     /// rendered whole by `emit`).
     pub fn begin(ui: &'a Ui, format: Format, report: &'a Report<'a>) -> Result<Stream<'a>, Error> {
+        Stream::begin_to(
+            ui,
+            format,
+            report,
+            Box::new(|text, json| ui.out_piece(text, json)),
+        )
+    }
+
+    /// [`Stream::begin`], the pieces going to `out` instead of standard output.
+    pub fn begin_to(
+        ui: &'a Ui,
+        format: Format,
+        report: &'a Report<'a>,
+        out: Out<'a>,
+    ) -> Result<Stream<'a>, Error> {
         let mut s = Stream {
             ui,
+            out,
             format,
             report,
             file: report.file.map(|_| Spool::new()).transpose()?,
@@ -329,7 +350,7 @@ impl<'a> Stream<'a> {
         let json = *self
             .json_escape
             .get_or_insert_with(|| shown.starts_with(['{', '[']));
-        self.ui.out_piece(shown, json)?;
+        (self.out)(shown, json)?;
         if let Some(f) = self.file.as_mut() {
             f.push(plain.unwrap_or(shown))?;
         }
