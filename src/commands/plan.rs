@@ -154,10 +154,12 @@ fn stream_files(
         stream.item(&item)
     })?;
     let unread = settle.finish(&args.sources);
+    let tally = stream.finish(&unread)?;
+    // Written once the report is whole, so that it never stops short of its summary.
     if let (Some(path), Some(saved)) = (out, saved) {
         saved.save(ui, path, args, rules)?;
     }
-    Ok((stream.finish(&unread)?, unread))
+    Ok((tally, unread))
 }
 
 /// As `exit_for_parts` over the one files part (and `scan_exit_for` after it), from the counts.
