@@ -40,7 +40,14 @@ impl Ui {
     /// Results (stdout). Broken pipes (`| head`) are not errors worth a panic.
     pub fn out(&self, text: &str) -> Result<(), crate::error::Error> {
         // JSON and SARIF reports: JSON escapes, so the output stays valid JSON.
-        let text = if text.starts_with(['{', '[']) {
+        self.out_piece(text, text.starts_with(['{', '[']))
+    }
+
+    /// A piece of a report printed as it is made, escaped as [`Ui::out`] escapes the whole
+    /// report (`json`: as JSON, chosen by the report's format, not by the piece's first
+    /// character).
+    pub fn out_piece(&self, text: &str, json: bool) -> Result<(), crate::error::Error> {
+        let text = if json {
             escape_json(text)
         } else {
             std::borrow::Cow::Owned(escape_lines(text, self.color))

@@ -3,12 +3,16 @@
 
 use crate::commands::scope::Part;
 use crate::engine::detect::Severity;
-use crate::engine::plan::{summarize, Item};
+use crate::engine::plan::{summarize, Item, Summary};
 use crate::error::Exit;
 
 /// Planning items: blocked beats error beats pending, so the safety signal is never hidden.
 pub fn exit_for(items: &[Item], detailed: bool) -> Exit {
-    let s = summarize(items);
+    exit_for_summary(&summarize(items), detailed)
+}
+
+/// [`exit_for`] from the counts alone (a report printed as planning goes keeps no items).
+pub fn exit_for_summary(s: &Summary, detailed: bool) -> Exit {
     if s.blocked > 0 {
         Exit::Blocked
     } else if s.errors > 0 {
@@ -32,7 +36,8 @@ pub fn scan_exit_for(items: &[Item], detailed: bool) -> Exit {
     }
 }
 
-fn has_serious_finding(item: &Item) -> bool {
+/// A high or critical finding (see [`scan_exit_for`]).
+pub fn has_serious_finding(item: &Item) -> bool {
     let findings = match item {
         Item::Change(c) => &c.findings,
         Item::Unchanged { findings, .. } | Item::Skipped { findings, .. } => findings,

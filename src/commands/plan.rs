@@ -10,7 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cli::{Format, Kind, PlanArgs};
-use crate::commands::exit::{exit_for_parts, scan_exit_for};
+use std::io::Write as _;
+
+use crate::commands::exit::{exit_for_parts, exit_for_summary, scan_exit_for};
 use crate::commands::progress::Phase;
 use crate::commands::rules::Rules;
 use crate::commands::scope::{self, runtime, Accounts, Part};
@@ -20,10 +22,12 @@ use crate::engine::reach::Reach;
 use crate::engine::target::{EntityKind, Target, TargetKind};
 use crate::error::{Error, Exit};
 use crate::report::run::{emit, Report};
+use crate::report::stream::{Spool, Stream, Tally};
 use crate::report::Mode;
 use crate::sources::aws::{self, AwsStore, Fetched};
 use crate::sources::files::{self, strip_path};
 use crate::sources::reach;
+use crate::sources::unread::Unread;
 use crate::ui::Ui;
 
 /// A planned run: its parts and, for accounts, how they were reached.
@@ -42,6 +46,9 @@ pub fn scan_or_plan(
     out: Option<&Path>,
 ) -> Result<Exit, Error> {
     let rules = Arc::new(Rules::new(args, !args.sources.is_empty())?.with_effect_rows(ui.verbose));
+    if !args.sources.is_empty() && format != Format::Sarif {
+        return scan_or_plan_files(ui, format, args, mode, detailed_exitcode, out, &rules);
+    }
     let planned = if args.sources.is_empty() {
         let rt = runtime()?;
         let planned = rt.block_on(plan_accounts(ui, args, rules.clone()));
@@ -88,6 +95,171 @@ pub fn scan_or_plan(
         return Ok(scan_exit_for(&items, detailed_exitcode));
     }
     Ok(exit)
+}
+
+/// `scan` and `plan` of files, the report printed as planning finishes each item, in order:
+/// only counts are kept, never the items (a saved plan's changes wait in a temporary file).
+fn scan_or_plan_files(
+    ui: &Ui,
+    format: Format,
+    args: &PlanArgs,
+    mode: Mode,
+    detailed_exitcode: bool,
+    out: Option<&Path>,
+    rules: &Rules,
+) -> Result<Exit, Error> {
+    let report = files_report(args, mode);
+    let stream = Stream::begin(ui, format, &report)?;
+    let (tally, unread) = stream_files(args, rules, out, ui, stream)?;
+    if mode == Mode::Plan {
+        // Who is affected: files and templates have no principals; said once, beside the report.
+        let note = crate::report::impact::offline_note(tally.offline_change.as_slice());
+        if !note.is_empty() {
+            ui.info(note.trim_end());
+        }
+    }
+    Ok(files_exit(&tally, &unread, mode, detailed_exitcode))
+}
+
+fn files_report(args: &PlanArgs, mode: Mode) -> Report<'_> {
+    Report {
+        mode,
+        journal: None,
+        saved_plan: None,
+        show_items: true,
+        file: args.batch.report.as_deref(),
+        effective_options: Some(args.config.to_json()),
+        from_file: args.config.from_file(),
+        rollout: None,
+    }
+}
+
+/// Plan the files into `stream` (and the plan saved to `out`), as [`plan_files_part`] plans
+/// them; the counts and the files not read.
+fn stream_files(
+    args: &PlanArgs,
+    rules: &Rules,
+    out: Option<&Path>,
+    ui: &Ui,
+    mut stream: Stream,
+) -> Result<(Tally, Vec<Unread>), Error> {
+    let mut saved = out.map(|_| SavedChanges::new()).transpose()?;
+    let mut settle = crate::sources::unread::Settle::default();
+    each_file_item(args, rules, |item| {
+        // Changes to generated output leave the report (listed as not read instead).
+        let Some(item) = settle.item(item) else {
+            return Ok(());
+        };
+        if let Some(saved) = saved.as_mut() {
+            saved.add(&item, rules)?;
+        }
+        stream.item(&item)
+    })?;
+    let unread = settle.finish(&args.sources);
+    let tally = stream.finish(&unread)?;
+    // Written once the report is whole, so that it never stops short of its summary.
+    if let (Some(path), Some(saved)) = (out, saved) {
+        saved.save(ui, path, args, rules)?;
+    }
+    Ok((tally, unread))
+}
+
+/// As `exit_for_parts` over the one files part (and `scan_exit_for` after it), from the counts.
+fn files_exit(tally: &Tally, unread: &[Unread], mode: Mode, detailed: bool) -> Exit {
+    let exit = match exit_for_summary(&tally.summary, detailed) {
+        Exit::Ok if detailed && unread.iter().any(|u| u.kind.pending()) => Exit::Pending,
+        e => e,
+    };
+    if mode == Mode::Scan && exit == Exit::Ok && detailed && tally.serious_finding {
+        return Exit::Pending;
+    }
+    exit
+}
+
+/// The changes of a plan being saved, as they will be written (each a block of JSON in a
+/// temporary file), and the blocked ones listed.
+struct SavedChanges {
+    changes: Spool,
+    blocked: Vec<String>,
+}
+
+impl SavedChanges {
+    fn new() -> Result<SavedChanges, Error> {
+        Ok(SavedChanges {
+            changes: Spool::new()?,
+            blocked: Vec::new(),
+        })
+    }
+
+    fn add(&mut self, item: &Item, rules: &Rules) -> Result<(), Error> {
+        if !matches!(item, Item::Change(_)) {
+            return Ok(());
+        }
+        let one = PlanFile::new(
+            std::slice::from_ref(item),
+            &[],
+            rules.options(),
+            String::new(),
+        );
+        self.blocked.extend(one.blocked);
+        for c in &one.changes {
+            let text = crate::report::json::nested(c, "    ")?;
+            let sep = if self.changes.count() == 0 {
+                "    "
+            } else {
+                ",\n    "
+            };
+            self.changes.push(&format!("{sep}{text}"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the plan as [`save_plan`] does.
+    fn save(self, ui: &Ui, path: &Path, args: &PlanArgs, rules: &Rules) -> Result<(), Error> {
+        let mut file = PlanFile::new(
+            &[],
+            &rules.chain,
+            rules.options(),
+            crate::sources::journal::now_rfc3339(),
+        );
+        file.blocked = self.blocked;
+        let text = plan_text(path, args, &file)?;
+        // The changes go where the plan without them has an empty list.
+        let empty = "\n  \"changes\": []";
+        let Some((head, tail)) = text.split_once(empty) else {
+            return Err(Error::Input {
+                path: path.display().to_string(),
+                message: "internal error: the saved plan has no list of changes (a bug in forcemfa: please report it)".into(),
+            });
+        };
+        let count = self.changes.count();
+        let write_error = |source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut spool = self.changes.reader()?;
+        let mut to = std::io::BufWriter::new(std::fs::File::create(path).map_err(write_error)?);
+        let mut write = || -> std::io::Result<()> {
+            to.write_all(head.as_bytes())?;
+            if count == 0 {
+                to.write_all(empty.as_bytes())?;
+            } else {
+                to.write_all(b"\n  \"changes\": [\n")?;
+                std::io::copy(&mut spool, &mut to)?;
+                to.write_all(b"\n  ]")?;
+            }
+            to.write_all(tail.as_bytes())?;
+            to.write_all(b"\n")?;
+            to.flush()
+        };
+        write().map_err(write_error)?;
+        ui.info(&format!(
+            "plan saved to {} ({count} changes); apply it with `forcemfa apply --plan {}`",
+            path.display(),
+            path.display()
+        ));
+        Ok(())
+    }
 }
 
 /// The files part of a run.
@@ -139,22 +311,7 @@ fn save_plan(
         crate::sources::journal::now_rfc3339(),
     );
     file.reach = planned.reach.clone();
-    // The saved plan records the effective options and where each came from.
-    let mut value = serde_json::to_value(&file).map_err(|e| Error::Serialize {
-        what: format!("the plan for {}", path.display()),
-        source: e,
-    })?;
-    value["effective_options"] = args.config.to_json();
-    // The folders and files the plan was made from: its file changes are written only inside.
-    if !args.sources.is_empty() {
-        value[crate::commands::saved::ROOTS_KEY] =
-            serde_json::json!(crate::commands::saved::roots_of(&args.sources));
-    }
-    // Never write a plan that could not be serialised whole.
-    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Serialize {
-        what: format!("the plan for {}", path.display()),
-        source: e,
-    })?;
+    let text = plan_text(path, args, &file)?;
     std::fs::write(path, text + "\n").map_err(|source| Error::Write {
         path: path.display().to_string(),
         source,
@@ -166,6 +323,25 @@ fn save_plan(
         path.display()
     ));
     Ok(())
+}
+
+/// The saved plan as text: the plan, the effective options and where each came from, and the
+/// folders and files it was made from. Never a plan that could not be serialised whole.
+fn plan_text(path: &Path, args: &PlanArgs, file: &PlanFile) -> Result<String, Error> {
+    let mut value = serde_json::to_value(file).map_err(|e| Error::Serialize {
+        what: format!("the plan for {}", path.display()),
+        source: e,
+    })?;
+    value["effective_options"] = args.config.to_json();
+    // The folders and files the plan was made from: its file changes are written only inside.
+    if !args.sources.is_empty() {
+        value[crate::commands::saved::ROOTS_KEY] =
+            serde_json::json!(crate::commands::saved::roots_of(&args.sources));
+    }
+    serde_json::to_string_pretty(&value).map_err(|e| Error::Serialize {
+        what: format!("the plan for {}", path.display()),
+        source: e,
+    })
 }
 
 /// Plan every account, at most `concurrency` at once, in account order. Each part keeps its
@@ -348,6 +524,25 @@ fn limit_for(kind: Kind) -> SizeLimit {
 
 /// Plan every file named by the sources.
 pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
+    let mut items = Vec::new();
+    let done: Result<(), std::convert::Infallible> = each_file_item(args, rules, |item| {
+        items.push(item);
+        Ok(())
+    });
+    match done {
+        Ok(()) => items,
+        Err(never) => match never {},
+    }
+}
+
+/// Plan every file named by the sources, each item handed to `sink` as soon as it and those
+/// before it are planned: policy files in discovery order, then templates. An error from `sink`
+/// stops the planning and is returned.
+fn each_file_item<E>(
+    args: &PlanArgs,
+    rules: &Rules,
+    mut sink: impl FnMut(Item) -> Result<(), E>,
+) -> Result<(), E> {
     let found = files::discover(&args.sources);
     // IaC templates (CloudFormation, Terraform) are planned by their own source.
     let (found, iac_files) = crate::sources::iac::split(found, &args.sources);
@@ -384,17 +579,152 @@ pub fn plan_files(args: &PlanArgs, rules: &Rules) -> Vec<Item> {
     };
     // Planning is pure and CPU-bound (the effect diff dominates): spread over the cores, results
     // kept in discovery order, never a file lost silently, even to a bug.
-    let items = crate::sources::parallel::map_in_order(&found, plan_one, |f| Item::Error {
-        target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
-        error: "internal error while planning (a bug in forcemfa: please report it)".into(),
-    });
-    let mut items = items;
+    crate::sources::parallel::for_each_in_order(
+        &found,
+        plan_one,
+        |f| Item::Error {
+            target: Target::file(f.as_ref().map(|p| p.as_path()).unwrap_or(Path::new("?"))),
+            error: "internal error while planning (a bug in forcemfa: please report it)".into(),
+        },
+        &mut sink,
+    )?;
     // Templates take their options from `[[paths]]` as policy files do.
     let profile = |p: &Path| (rules.chain.as_slice(), rules.of(rules.profile_for(p)).0);
-    items.extend(
-        crate::sources::iac::plan_all(&iac_files, &profile)
-            .into_iter()
-            .map(|i| rules.kept(i)),
-    );
-    items
+    crate::sources::iac::plan_each(&iac_files, &profile, |items| {
+        items.into_iter().try_for_each(|i| sink(rules.kept(i)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use std::cell::RefCell;
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::report::run::whole;
+
+    /// A folder of several files: policies that change and that do not, a policy that is not
+    /// JSON, one that is not UTF-8, a JSON file that is no policy, a template, a folder inside,
+    /// generated output (a CDK `cdk.out`) and program files that mention an MFA key.
+    fn folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let copy = |from: &str, to: &str| {
+            let to = dir.path().join(to);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(from), to).unwrap();
+        };
+        copy("policies/2015-blog-force-mfa.json", "a.json");
+        copy("policies/current-docs-mfa-only.json", "b.json");
+        copy("policies/2019-docs-mfa-only.json", "sub/c.json");
+        copy("policies/current-docs-self-manage.json", "sub/d.json");
+        copy("iac/cloudformation/styles.yaml", "stack.yaml");
+        copy("unread/cdk-app/cdk.json", "app/cdk.json");
+        copy(
+            "unread/cdk-app/cdk.out/MfaStack.template.json",
+            "app/cdk.out/MfaStack.template.json",
+        );
+        copy("unread/cdk-app/lib/mfa-stack.ts", "app/lib/mfa-stack.ts");
+        copy("unread/csharp/MfaStack.cs", "MfaStack.cs");
+        std::fs::write(
+            dir.path().join("broken.json"),
+            "{\"Version\": \"2012-10-17\", [",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("latin.json"), b"{\"a\": \"\xff\"}").unwrap();
+        std::fs::write(dir.path().join("other.json"), "{\"a\": 1}").unwrap();
+        dir
+    }
+
+    fn plan_args(dir: &Path, flags: &[&str]) -> PlanArgs {
+        let mut argv = vec!["forcemfa"];
+        argv.extend_from_slice(flags);
+        let path = dir.display().to_string();
+        argv.push(&path);
+        let mut cli = Cli::try_parse_from(argv).unwrap();
+        crate::cli::config::apply(&mut cli).unwrap();
+        match cli.command {
+            Command::Plan { args, .. } | Command::Scan { args, .. } => args,
+            _ => panic!("not plan or scan"),
+        }
+    }
+
+    /// The report printed as planning goes is the report `emit` prints whole, byte for byte and
+    /// in the same order, in every format streamed, for plan and scan, plain, quiet and verbose;
+    /// the exit code from the counts is the one from the items; a saved plan is written whole.
+    #[test]
+    fn the_streamed_report_is_the_whole_report_and_the_same_exit_code() {
+        let dir = folder();
+        let cases: [(&str, Mode); 2] = [("plan", Mode::Plan), ("scan", Mode::Scan)];
+        for (command, mode) in cases {
+            for format in [Format::Text, Format::Json, Format::Markdown] {
+                for (quiet, verbose) in [(false, false), (true, false), (false, true)] {
+                    let ui = Ui {
+                        color: false,
+                        quiet,
+                        verbose,
+                    };
+                    let args = plan_args(dir.path(), &[command]);
+                    let rules = Rules::new(&args, true).unwrap().with_effect_rows(verbose);
+                    let report = files_report(&args, mode);
+                    let planned = plan_files_part(&args, &rules).unwrap();
+                    let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
+                    let expected = whole(&ui, format, &views, &report).unwrap();
+
+                    let printed = RefCell::new(String::new());
+                    let out = Box::new(|text: &str, _json: bool| {
+                        printed.borrow_mut().push_str(text);
+                        Ok(())
+                    });
+                    let stream = Stream::begin_to(&ui, format, &report, out).unwrap();
+                    let saved = dir.path().join("..").join(format!(
+                        "{}-saved.json",
+                        dir.path().file_name().unwrap().to_string_lossy()
+                    ));
+                    let (tally, unread) =
+                        stream_files(&args, &rules, Some(&saved), &ui, stream).unwrap();
+                    let what = format!("{command} {format:?} quiet {quiet} verbose {verbose}");
+                    assert_eq!(printed.into_inner(), expected, "{what}");
+                    assert_eq!(unread, planned.parts[0].unread, "{what}");
+                    // The folder has what the report must keep in order: changes, errors (not
+                    // JSON, not UTF-8), templates, generated output and files not read.
+                    let s = &tally.summary;
+                    assert!(
+                        s.changes > 2 && s.errors == 2 && s.skipped > 0,
+                        "{what}: {s:?}"
+                    );
+                    assert!(unread.len() >= 2, "{what}: {unread:?}");
+                    for detailed in [false, true] {
+                        let held = match exit_for_parts(&planned.parts, detailed) {
+                            Exit::Ok if mode == Mode::Scan => {
+                                scan_exit_for(&planned.parts[0].items, detailed)
+                            }
+                            e => e,
+                        };
+                        assert_eq!(files_exit(&tally, &unread, mode, detailed), held, "{what}");
+                    }
+                    // The saved plan holds every change, as one saved from the items does.
+                    let text = std::fs::read_to_string(&saved).unwrap();
+                    std::fs::remove_file(&saved).unwrap();
+                    let mut read: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let mut from_items = serde_json::to_value(PlanFile::new(
+                        &planned.parts[0].items,
+                        &rules.chain,
+                        rules.options(),
+                        String::new(),
+                    ))
+                    .unwrap();
+                    read["created"] = serde_json::Value::Null;
+                    from_items["created"] = serde_json::Value::Null;
+                    assert_eq!(read["changes"], from_items["changes"], "{what}");
+                    assert_eq!(read["blocked"], from_items["blocked"], "{what}");
+                    assert!(!from_items["changes"].as_array().unwrap().is_empty());
+                }
+            }
+        }
+    }
 }

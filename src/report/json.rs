@@ -61,3 +61,18 @@ pub fn pretty<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<String, Error>
     text.push('\n');
     Ok(text)
 }
+
+/// Pretty JSON text of `v` as it reads nested in a larger pretty document: every line after the
+/// first indented by `indent` (serde_json writes no raw line break inside a string, so each line
+/// break is one of the layout's), no final newline.
+pub fn nested<T: Serialize + ?Sized>(v: &T, indent: &str) -> Result<String, Error> {
+    let text = serde_json::to_string_pretty(v).map_err(|source| Error::Serialize {
+        what: "a part of the JSON report".to_string(),
+        source,
+    })?;
+    Ok(if indent.is_empty() {
+        text
+    } else {
+        text.replace('\n', &format!("\n{indent}"))
+    })
+}

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::plan::{summarize, Item};
+use crate::engine::plan::{summarize, Change, Item, Summary};
 use crate::report::impact;
 use crate::report::summary::{summary_line, Mode};
 use crate::report::text::generation_line;
@@ -57,93 +57,111 @@ fn longest_run(s: &str, ch: char) -> usize {
 
 /// Markdown, for change tickets.
 pub fn markdown(items: &[Item], mode: Mode) -> String {
+    let mut out = head(&summarize(items), &impact::markdown_summary(items), mode);
+    for item in items {
+        out.push_str(&table_row(item));
+    }
+    for item in items {
+        if let Item::Change(c) = item {
+            out.push_str(&change_section(c, mode));
+        }
+    }
+    out
+}
+
+/// The title, the summary line, who is affected (`impact`, from [`impact::markdown_summary`])
+/// and the head of the table of targets.
+pub fn head(s: &Summary, impact: &str, mode: Mode) -> String {
     let mut out = String::new();
-    let s = summarize(items);
     let title = match mode {
         Mode::Scan => "forcemfa scan",
         Mode::Plan => "forcemfa plan",
         Mode::Apply => "forcemfa apply",
     };
-    let _ = writeln!(out, "# {title}\n\n{}\n", summary_line(&s, mode));
-    out.push_str(&impact::markdown_summary(items));
+    let _ = writeln!(out, "# {title}\n\n{}\n", summary_line(s, mode));
+    out.push_str(impact);
     let _ = writeln!(
         out,
         "| target | status | generation | detail |\n|---|---|---|---|"
     );
-    for item in items {
-        let (status, generation, detail) = match item {
-            Item::Change(c) => (
-                if c.is_blocked() { "blocked" } else { "change" },
-                generation_line(&c.generation),
-                c.migrations
-                    .iter()
-                    .map(|m| format!("{} {}", m.id, m.name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            Item::Unchanged { generation, .. } => {
-                ("up to date", generation_line(generation), String::new())
-            }
-            Item::Skipped {
-                reason,
-                needs_review,
-                ..
-            } => (
-                if *needs_review {
-                    "needs review"
-                } else {
-                    "skipped"
-                },
-                String::new(),
-                reason.clone(),
-            ),
-            Item::Error { error, .. } => ("error", String::new(), error.clone()),
-        };
+    out
+}
+
+/// One target's row of the table.
+pub fn table_row(item: &Item) -> String {
+    let (status, generation, detail) = match item {
+        Item::Change(c) => (
+            if c.is_blocked() { "blocked" } else { "change" },
+            generation_line(&c.generation),
+            c.migrations
+                .iter()
+                .map(|m| format!("{} {}", m.id, m.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Item::Unchanged { generation, .. } => {
+            ("up to date", generation_line(generation), String::new())
+        }
+        Item::Skipped {
+            reason,
+            needs_review,
+            ..
+        } => (
+            if *needs_review {
+                "needs review"
+            } else {
+                "skipped"
+            },
+            String::new(),
+            reason.clone(),
+        ),
+        Item::Error { error, .. } => ("error", String::new(), error.clone()),
+    };
+    format!(
+        "| {} | {status} | {} | {} |\n",
+        md_code(&item.target().to_string()),
+        md_text(&generation),
+        md_text(&detail)
+    )
+}
+
+/// The section of one change, after the table.
+pub fn change_section(c: &Change, mode: Mode) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## {}\n", md_code(&c.target.to_string()));
+    let _ = writeln!(
+        out,
+        "Change {}; generation: {}.\n",
+        md_code(&c.id),
+        md_text(&generation_line(&c.generation))
+    );
+    for m in &c.migrations {
         let _ = writeln!(
             out,
-            "| {} | {status} | {} | {} |",
-            md_code(&item.target().to_string()),
-            md_text(&generation),
-            md_text(&detail)
+            "- **{} {}**: {}",
+            md_text(&m.id),
+            md_text(&m.name),
+            md_text(&m.title)
         );
+        for line in &m.changes {
+            let _ = writeln!(out, "  - {}", md_text(line));
+        }
     }
-    for item in items {
-        let Item::Change(c) = item else { continue };
-        let _ = writeln!(out, "\n## {}\n", md_code(&c.target.to_string()));
-        let _ = writeln!(
-            out,
-            "Change {}; generation: {}.\n",
-            md_code(&c.id),
-            md_text(&generation_line(&c.generation))
-        );
-        for m in &c.migrations {
-            let _ = writeln!(
-                out,
-                "- **{} {}**: {}",
-                md_text(&m.id),
-                md_text(&m.name),
-                md_text(&m.title)
-            );
-            for line in &m.changes {
-                let _ = writeln!(out, "  - {}", md_text(line));
-            }
+    if mode != Mode::Scan {
+        let _ = writeln!(out, "\n{}", md_fence("diff", &c.diff.unified));
+    }
+    if !c.effect.summary.is_empty() {
+        let _ = writeln!(out, "\nEffect on access:\n");
+        for line in &c.effect.summary {
+            let _ = writeln!(out, "- {}", md_text(line));
         }
-        if mode != Mode::Scan {
-            let _ = writeln!(out, "\n{}", md_fence("diff", &c.diff.unified));
-        }
-        if !c.effect.summary.is_empty() {
-            let _ = writeln!(out, "\nEffect on access:\n");
-            for line in &c.effect.summary {
-                let _ = writeln!(out, "- {}", md_text(line));
-            }
-        }
-        out.push_str(&impact::markdown(c));
-        for b in &c.blocked {
-            let _ = writeln!(out, "\n> **Blocked:** {}", md_text(b));
-        }
-        for n in &c.notes {
-            let _ = writeln!(out, "\n> Note: {}", md_text(n));
-        }
+    }
+    out.push_str(&impact::markdown(c));
+    for b in &c.blocked {
+        let _ = writeln!(out, "\n> **Blocked:** {}", md_text(b));
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "\n> Note: {}", md_text(n));
     }
     out
 }

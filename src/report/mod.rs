@@ -13,6 +13,7 @@ pub mod parts;
 pub mod rollout;
 pub mod run;
 pub mod sarif;
+pub mod stream;
 pub mod summary;
 pub mod text;
 pub mod unread;

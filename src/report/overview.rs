@@ -33,29 +33,34 @@ fn count_line(label: &str, counts: &[(String, usize)]) -> String {
 
 /// The overview, or nothing for a run over fewer than two targets (the report already fits).
 pub fn overview(items: &[Item]) -> String {
-    if items.len() < 2 {
-        return String::new();
-    }
-    let mut generations: BTreeMap<String, usize> = BTreeMap::new();
-    let mut severities: BTreeMap<Severity, usize> = BTreeMap::new();
-    let mut outcomes: Vec<(String, usize)> = Vec::new();
-    let mut outcome = |label: &str| match outcomes.iter_mut().find(|(k, _)| k == label) {
-        Some((_, n)) => *n += 1,
-        None => outcomes.push((label.to_string(), 1)),
-    };
-    let mut count_findings = |findings: &[Finding]| {
-        for f in findings {
-            *severities.entry(f.severity).or_default() += 1;
-        }
-    };
+    let mut o = Overview::default();
     for item in items {
+        o.add(item);
+    }
+    o.finish()
+}
+
+/// The overview's counts, item by item (a report printed as planning goes keeps only these).
+#[derive(Debug, Default)]
+pub struct Overview {
+    targets: usize,
+    generations: BTreeMap<String, usize>,
+    severities: BTreeMap<Severity, usize>,
+    /// In the order each outcome was first seen.
+    outcomes: Vec<(String, usize)>,
+}
+
+impl Overview {
+    pub fn add(&mut self, item: &Item) {
+        self.targets += 1;
         match item {
             Item::Change(c) => {
-                *generations
+                *self
+                    .generations
                     .entry(generation_name(&c.generation))
                     .or_default() += 1;
-                count_findings(&c.findings);
-                outcome(if c.is_blocked() {
+                self.count_findings(&c.findings);
+                self.outcome(if c.is_blocked() {
                     "blocked"
                 } else {
                     "to change"
@@ -66,42 +71,66 @@ pub fn overview(items: &[Item]) -> String {
                 findings,
                 ..
             } => {
-                *generations.entry(generation_name(generation)).or_default() += 1;
-                count_findings(findings);
-                outcome("up to date");
+                *self
+                    .generations
+                    .entry(generation_name(generation))
+                    .or_default() += 1;
+                self.count_findings(findings);
+                self.outcome("up to date");
             }
             Item::Skipped {
                 findings,
                 needs_review,
                 ..
             } => {
-                count_findings(findings);
-                outcome(if *needs_review {
+                self.count_findings(findings);
+                self.outcome(if *needs_review {
                     "need review"
                 } else {
                     "skipped"
                 });
             }
-            Item::Error { .. } => outcome("errors"),
+            Item::Error { .. } => self.outcome("errors"),
         }
     }
-    let mut by_generation: Vec<(String, usize)> = generations.into_iter().collect();
-    by_generation.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    if by_generation.len() > SHOWN {
-        let other: usize = by_generation[SHOWN..].iter().map(|(_, n)| n).sum();
-        by_generation.truncate(SHOWN);
-        by_generation.push(("other".into(), other));
+
+    fn outcome(&mut self, label: &str) {
+        match self.outcomes.iter_mut().find(|(k, _)| k == label) {
+            Some((_, n)) => *n += 1,
+            None => self.outcomes.push((label.to_string(), 1)),
+        }
     }
-    let by_severity: Vec<(String, usize)> = severities
-        .into_iter()
-        .rev()
-        .map(|(s, n)| (s.as_str().to_string(), n))
-        .collect();
-    let mut out = format!("Overview of {} targets:\n", items.len());
-    out.push_str(&count_line("by generation", &by_generation));
-    out.push_str(&count_line("findings by severity", &by_severity));
-    out.push_str(&count_line("by outcome", &outcomes));
-    out
+
+    fn count_findings(&mut self, findings: &[Finding]) {
+        for f in findings {
+            *self.severities.entry(f.severity).or_default() += 1;
+        }
+    }
+
+    /// The overview text, or nothing for fewer than two targets.
+    pub fn finish(self) -> String {
+        if self.targets < 2 {
+            return String::new();
+        }
+        let mut by_generation: Vec<(String, usize)> = self.generations.into_iter().collect();
+        by_generation.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        if by_generation.len() > SHOWN {
+            let other: usize = by_generation[SHOWN..].iter().map(|(_, n)| n).sum();
+            by_generation.truncate(SHOWN);
+            by_generation.push(("other".into(), other));
+        }
+        let by_severity: Vec<(String, usize)> = self
+            .severities
+            .into_iter()
+            .rev()
+            .map(|(s, n)| (s.as_str().to_string(), n))
+            .collect();
+        let mut out = format!("Overview of {} targets:\n", self.targets);
+        out.push_str(&count_line("by generation", &by_generation));
+        out.push_str(&count_line("findings by severity", &by_severity));
+        out.push_str(&count_line("by outcome", &self.outcomes));
+        out
+    }
 }
 
 /// A unified diff without its context lines: headers, hunk headers and the `-`/`+` lines. The hunk

@@ -330,6 +330,11 @@ fn render(ui: &Ui, format: Format, g: &Gathered, r: &Report, color: bool) -> Res
     })
 }
 
+/// The whole report as `emit` prints it, without colour (and unescaped).
+pub fn whole(ui: &Ui, format: Format, parts: &[PartView], r: &Report) -> Result<String, Error> {
+    render(ui, format, &Gathered::new(parts, r.mode), r, false)
+}
+
 /// Print the report in `format` (and write it to `--report FILE`).
 pub fn emit(ui: &Ui, format: Format, parts: &[PartView], r: &Report) -> Result<(), Error> {
     let g = Gathered::new(parts, r.mode);
@@ -467,7 +472,7 @@ fn results_markdown(parts: &[PartView]) -> String {
 }
 
 /// The options that came from a config file, for a change ticket.
-fn from_file_markdown(from_file: &[(String, String)]) -> String {
+pub(crate) fn from_file_markdown(from_file: &[(String, String)]) -> String {
     let mut s = String::new();
     if !from_file.is_empty() {
         s.push_str("\n## Options from the config file\n\n");

@@ -177,7 +177,8 @@ pub fn text(items: &[Item], mode: Mode, opts: TextOptions) -> String {
     out
 }
 
-fn item_text(item: &Item, mode: Mode, opts: TextOptions) -> String {
+/// One item of the text report.
+pub(crate) fn item_text(item: &Item, mode: Mode, opts: TextOptions) -> String {
     let mut out = String::new();
     match item {
         Item::Change(c) if mode == Mode::Plan || mode == Mode::Apply => {

@@ -151,10 +151,16 @@ fn limit_for(kind: PolicyKind) -> SizeLimit {
 /// The migration chain and options for one file (`forcemfa.toml`'s `[[paths]]` tables).
 pub type Profile<'a> = &'a (dyn Fn(&Path) -> (&'a [Migration], &'a Options) + Sync);
 
-/// Plan every embedded policy of every file, files in parallel, results in file order; each file
-/// with the chain and options its path is given.
-pub fn plan_all(paths: &[PathBuf], profile: Profile<'_>) -> Vec<Item> {
-    super::parallel::map_in_order(
+/// Plan every embedded policy of every file, files in parallel; each file's items are handed to
+/// `sink` in file order as soon as they are planned (a few files ahead at most, so that a run
+/// over many templates holds a bounded number at once); each file with the chain and options
+/// its path is given. An error from `sink` stops the planning and is returned.
+pub fn plan_each<E>(
+    paths: &[PathBuf],
+    profile: Profile<'_>,
+    sink: impl FnMut(Vec<Item>) -> Result<(), E>,
+) -> Result<(), E> {
+    super::parallel::for_each_in_order(
         paths,
         |p| {
             let (chain, options) = profile(p);
@@ -166,10 +172,8 @@ pub fn plan_all(paths: &[PathBuf], profile: Profile<'_>) -> Vec<Item> {
                 error: "internal error while planning (a bug in forcemfa: please report it)".into(),
             }]
         },
+        sink,
     )
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// Plan the policies of one IaC file.

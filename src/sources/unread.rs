@@ -54,68 +54,106 @@ const CLASSIFY_LIMIT: u64 = 4 * 1024 * 1024;
 /// (they are never written) and listed instead; then every file under `sources` that mentions
 /// an MFA condition key and has no policy read from it is listed. Sorted by path.
 pub fn settle(sources: &[PathBuf], items: &mut Vec<Item>) -> Vec<Unread> {
-    let mut out = take_generated_changes(items);
-    let read_paths: Vec<&Path> = items
-        .iter()
-        .filter(|i| was_read(i))
-        .filter_map(item_path)
-        .chain(out.iter().map(|u| u.path.as_path()))
-        .collect();
-    let read: HashSet<PathBuf> = read_paths.iter().map(|p| canonical(p)).collect();
-    // A file whose name is not UTF-8 is reported by the files source under its lossy name.
-    let read_lossy: HashSet<String> = read_paths
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    let candidates: Vec<PathBuf> = {
-        let mut seen = HashSet::new();
-        candidates(sources)
-            .into_iter()
-            .filter(|p| {
-                let c = canonical(p);
-                !read.contains(&c)
-                    && !read_lossy.contains(p.to_string_lossy().as_ref())
-                    && seen.insert(c)
+    let mut settle = Settle::default();
+    let taken = std::mem::take(items);
+    items.extend(taken.into_iter().filter_map(|i| settle.item(i)));
+    settle.finish(sources)
+}
+
+/// [`settle`] one item at a time, for a report printed as planning goes: only the paths of the
+/// files read are kept, never the items.
+#[derive(Debug, Default)]
+pub struct Settle {
+    /// Generated output planned, and listed instead.
+    generated: Vec<Unread>,
+    /// Files a policy was read from (or reported as broken), canonical.
+    read: HashSet<PathBuf>,
+    /// The same, by lossy name: a name that is not UTF-8 is reported under its lossy name.
+    read_lossy: HashSet<String>,
+    /// Templates with a policy read, and those reported as broken.
+    templates: Vec<PathBuf>,
+    broken: HashSet<PathBuf>,
+}
+
+impl Settle {
+    /// The item as the report keeps it, or `None` for a change to generated output (listed at
+    /// [`Settle::finish`] instead).
+    pub fn item(&mut self, item: Item) -> Option<Item> {
+        if let Some(u) = generated_change(&item) {
+            self.note_read(&u.path.clone());
+            self.generated.push(u);
+            return None;
+        }
+        if let Some(path) = item_path(&item) {
+            if was_read(&item) {
+                self.note_read(path);
+            }
+            if matches!(item, Item::Error { .. }) {
+                self.broken.insert(path.to_path_buf());
+            }
+        }
+        if let TargetKind::Embedded { path, .. } = &item.target().kind {
+            if self.templates.last() != Some(path) {
+                self.templates.push(path.clone());
+            }
+        }
+        Some(item)
+    }
+
+    fn note_read(&mut self, path: &Path) {
+        self.read.insert(canonical(path));
+        self.read_lossy.insert(path.to_string_lossy().into_owned());
+    }
+
+    /// Every file under `sources` that mentions an MFA condition key and had no policy read,
+    /// with the generated output taken out of the plan. Sorted by path.
+    pub fn finish(self, sources: &[PathBuf]) -> Vec<Unread> {
+        let Settle {
+            mut generated,
+            read,
+            read_lossy,
+            mut templates,
+            broken,
+        } = self;
+        let candidates: Vec<PathBuf> = {
+            let mut seen = HashSet::new();
+            candidates(sources)
+                .into_iter()
+                .filter(|p| {
+                    let c = canonical(p);
+                    !read.contains(&c)
+                        && !read_lossy.contains(p.to_string_lossy().as_ref())
+                        && seen.insert(c)
+                })
+                .collect()
+        };
+        let found = crate::sources::parallel::map_in_order(
+            &candidates,
+            |p| look(p),
+            |p| {
+                Some(Unread {
+                path: p.clone(),
+                line: 1,
+                reason: "internal error while looking for an MFA condition key (a bug in forcemfa: please report it); check it by hand".into(),
+                kind: Kind::Other,
             })
-            .collect()
-    };
-    let found = crate::sources::parallel::map_in_order(
-        &candidates,
-        |p| look(p),
-        |p| {
-            Some(Unread {
-            path: p.clone(),
-            line: 1,
-            reason: "internal error while looking for an MFA condition key (a bug in forcemfa: please report it); check it by hand".into(),
-            kind: Kind::Other,
-        })
-        },
-    );
-    out.extend(found.into_iter().flatten());
-    out.extend(passed_over_in_templates(items));
-    out.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
-    out
+            },
+        );
+        let mut out = std::mem::take(&mut generated);
+        out.extend(found.into_iter().flatten());
+        templates.sort();
+        templates.dedup();
+        templates.retain(|p| !broken.contains(p));
+        out.extend(passed_over_in_templates(&templates));
+        out.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        out
+    }
 }
 
 /// Templates with policies read and none broken: a mention of an MFA condition key outside
 /// every policy read from the file is a policy the reader passed over.
-fn passed_over_in_templates(items: &[Item]) -> Vec<Unread> {
-    let mut paths: Vec<&Path> = items
-        .iter()
-        .filter_map(|i| match &i.target().kind {
-            TargetKind::Embedded { path, .. } => Some(path.as_path()),
-            _ => None,
-        })
-        .collect();
-    paths.sort();
-    paths.dedup();
-    let broken: HashSet<&Path> = items
-        .iter()
-        .filter(|i| matches!(i, Item::Error { .. }))
-        .filter_map(item_path)
-        .collect();
-    paths.retain(|p| !broken.contains(p));
-    let found = crate::sources::parallel::map_in_order(&paths, |p| outside(p), |_| None);
+fn passed_over_in_templates(paths: &[PathBuf]) -> Vec<Unread> {
+    let found = crate::sources::parallel::map_in_order(paths, |p| outside(p), |_| None);
     found.into_iter().flatten().collect()
 }
 
@@ -161,34 +199,27 @@ fn text_of(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Changes planned for generated output leave the plan: each becomes a listing that names what
+/// A change planned for generated output leaves the plan: it becomes a listing that names what
 /// its policy needs and where to change it.
-fn take_generated_changes(items: &mut Vec<Item>) -> Vec<Unread> {
-    let mut out = Vec::new();
-    items.retain(|item| {
-        let Item::Change(c) = item else { return true };
-        let (path, line) = match &c.target.kind {
-            TargetKind::Embedded { path, line, .. } => (path, *line),
-            TargetKind::File { path } => (path, 1),
-            _ => return true,
-        };
-        let Some(g) = classify::generated(&text_of(path), &c.before, Some(line)) else {
-            return true;
-        };
-        let pending: Vec<String> = c
-            .migrations
-            .iter()
-            .map(|m| format!("{} {}", m.id, m.name))
-            .collect();
-        out.push(Unread {
-            path: path.clone(),
-            line,
-            reason: classify::generated_reason(&g, Some(&pending.join(", "))),
-            kind: Kind::Generated,
-        });
-        false
-    });
-    out
+fn generated_change(item: &Item) -> Option<Unread> {
+    let Item::Change(c) = item else { return None };
+    let (path, line) = match &c.target.kind {
+        TargetKind::Embedded { path, line, .. } => (path, *line),
+        TargetKind::File { path } => (path, 1),
+        _ => return None,
+    };
+    let g = classify::generated(&text_of(path), &c.before, Some(line))?;
+    let pending: Vec<String> = c
+        .migrations
+        .iter()
+        .map(|m| format!("{} {}", m.id, m.name))
+        .collect();
+    Some(Unread {
+        path: path.clone(),
+        line,
+        reason: classify::generated_reason(&g, Some(&pending.join(", "))),
+        kind: Kind::Generated,
+    })
 }
 
 /// Every file the sources cover: files as given, folders walked by the files source's rule.
