@@ -746,6 +746,7 @@ const NEEDS_AWS: &[(&str, &str)] = &[
         "--plan plan.json",
         "needs a plan file saved against an account",
     ),
+    ("--waves", "a staged rollout needs AWS accounts"),
 ];
 
 /// Placeholders a reader replaces: lines with them are syntax, not commands.
