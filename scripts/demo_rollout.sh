@@ -9,8 +9,9 @@
 # Two rollouts of 1,50%,rest with a 20-second watch: in the first, the job's
 # ec2:DescribeInstances is refused in the canary account right after its wave is published (the
 # old guard let long-term keys through): the rollout stops and restores that account. In the
-# second (a new plan after the job was given MFA), the only refused call is one the old policies
-# never allowed either: every wave goes out.
+# second (a new plan after the job was given MFA; the plan still names the call refused during
+# the canary, which the operator accepts), the only refused call is one the old policies never
+# allowed either: every wave goes out.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -107,10 +108,10 @@ deliver_after_wave_1 "$n" journal.jsonl ec2.amazonaws.com DescribeInstances Clie
 show apply --plan plan.json --yes --journal journal.jsonl --waves 1,50%,rest --watch 20s
 wait
 show apply --plan plan.json --yes --journal journal.jsonl --resume
-show plan --org --tag "rollout=$tag" --out plan2.json --quiet
+show plan --org --tag "rollout=$tag" --out plan2.json
 n="$(wc -l <journal.jsonl)"
 deliver_after_wave_1 "$n" journal.jsonl iam.amazonaws.com CreateUser AccessDenied &
-show apply --plan plan2.json --yes --journal journal.jsonl --waves 1,50%,rest --watch 20s
+show apply --plan plan2.json --yes --accept-impact --journal journal.jsonl --waves 1,50%,rest --watch 20s
 wait
 show rollback --journal journal.jsonl --yes
 rm -rf "$work"
