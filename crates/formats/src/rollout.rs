@@ -333,4 +333,18 @@ mod tests {
         assert!(text.contains("\"result\":\"denied\""), "{text}");
         assert_eq!(serde_json::from_str::<RolloutRecord>(&text).unwrap(), r);
     }
+
+    /// The fuzzing seed, written by hand from the documented format (compact JSON, SHA-256 of
+    /// it without the `sha256` field): every line reads as a sealed rollout record.
+    #[test]
+    fn a_journal_written_from_the_documented_format_reads() {
+        let text = include_str!("../../../tests/fixtures/fuzz/journal/rollout.jsonl");
+        let parsed = crate::journal::parse(text);
+        assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
+        let records: Vec<RolloutRecord> = parsed.rollouts.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(records.len(), 5);
+        let p = progress(&records, "d").unwrap();
+        assert_eq!(p.ended.map(|e| e.0), Some(Ending::Denied));
+        assert_eq!(p.states, [WaveState::Published, WaveState::NotStarted]);
+    }
 }
