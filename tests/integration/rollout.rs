@@ -239,6 +239,11 @@ async fn rollout_a_caused_refusal_in_wave_1_stops_and_restores_it_exactly() {
     assert_eq!(refusal["account"], first.0.as_str(), "{r}");
     assert_eq!(r["waves"][1]["state"], "not-started", "{r}");
     assert!(stderr.contains("rolling the wave back"), "{stderr}");
+    // The change's own result says what became of it.
+    assert!(
+        stdout.contains("then rolled back: default version v1 restored"),
+        "{stdout}"
+    );
     // Wave 1 is exactly the old document again, as its default version.
     assert_eq!(
         default_document(&first.0, &first.1).await,

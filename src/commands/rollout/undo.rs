@@ -15,6 +15,8 @@ pub struct Undone {
     pub restored: usize,
     pub failed: usize,
     pub lines: Vec<String>,
+    /// Per journalled change id: what became of it (`rolled back: …`, or the error).
+    pub by_change: BTreeMap<String, String>,
 }
 
 /// Restores the publishes made by `runs` (the runs of this rollout) in `stores`' accounts.
@@ -28,6 +30,7 @@ pub async fn undo_wave(
         restored: 0,
         failed: 0,
         lines: Vec::new(),
+        by_change: BTreeMap::new(),
     };
     let contents = match journal::read_entries(journal_path) {
         Ok(c) => c,
@@ -61,15 +64,20 @@ pub async fn undo_wave(
         match store.rollback(&entry, &mut journal, run_id).await {
             Ok(r) => {
                 out.restored += 1;
+                let how = how(r);
+                out.by_change
+                    .insert(entry.change_id.clone(), format!("then rolled back: {how}"));
                 out.lines.push(format!(
-                    "rolled back {} (change {}): {}",
-                    entry.target,
-                    entry.change_id,
-                    how(r)
+                    "rolled back {} (change {}): {how}",
+                    entry.target, entry.change_id
                 ));
             }
             Err(e) => {
                 out.failed += 1;
+                out.by_change.insert(
+                    entry.change_id.clone(),
+                    format!("rolling it back FAILED: {e}"),
+                );
                 out.lines.push(format!(
                     "error: rolling back {} (change {}) failed: {e}; restore it with `forcemfa rollback --journal {} --change {}`",
                     entry.target,

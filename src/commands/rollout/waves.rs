@@ -508,7 +508,7 @@ async fn watch_wave(
 /// `--on-denial rollback`: restore every change of this rollout in the wave's accounts.
 async fn roll_back(
     cx: &Context<'_>,
-    job: &Job,
+    job: &mut Job,
     setup: &Setup,
     n: usize,
     only: &[usize],
@@ -536,6 +536,23 @@ async fn roll_back(
         n + 1
     ));
     let undone = undo_wave(cx.writers.journal, &runs, &stores, cx.writers.run_id).await;
+    // Each applied change of the wave says what became of it, beside the rollout block.
+    for &i in only {
+        let Some(p) = job.parts.get_mut(i) else {
+            continue;
+        };
+        for r in &mut p.results {
+            if let Outcome::Applied { detail } = &mut r.outcome {
+                let undone_now = undone
+                    .by_change
+                    .iter()
+                    .find(|(id, _)| detail.contains(id.as_str()));
+                if let Some((_, what)) = undone_now {
+                    detail.push_str(&format!("; {what}"));
+                }
+            }
+        }
+    }
     w.state = "rolled-back".into();
     w.rolled_back = undone.lines;
     journal.append_rollout(&RolloutRecord::new(
