@@ -22,16 +22,7 @@ trap 'rm -rf "$dir"' EXIT
 echo "binary: $BIN; $(nproc) cores"
 for n in "$@"; do
   rm -rf "$dir/policies"
-  mkdir "$dir/policies"
-  i=0
-  while [ "$i" -lt "$n" ]; do
-    for f in tests/fixtures/policies/*.json; do
-      [ "$i" -lt "$n" ] || break
-      acct=$(printf '%012d' "$i")
-      sed "s/arn:aws:iam::\*:/arn:aws:iam::$acct:/g" "$f" > "$dir/policies/p$i.json"
-      i=$((i + 1))
-    done
-  done
+  scripts/gen_policies.sh "$n" "$dir/policies"
   for case in text json out; do
     rm -f "$dir/report" "$dir/plan.json"
     args=(plan --format text "$dir/policies")

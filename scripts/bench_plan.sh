@@ -17,16 +17,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-mkdir "$dir/policies"
-i=0
-while [ "$i" -lt "$n" ]; do
-  for f in tests/fixtures/policies/*.json; do
-    [ "$i" -lt "$n" ] || break
-    acct=$(printf '%012d' "$i")
-    sed "s/arn:aws:iam::\*:/arn:aws:iam::$acct:/g" "$f" > "$dir/policies/p$i.json"
-    i=$((i + 1))
-  done
-done
+scripts/gen_policies.sh "$n" "$dir/policies"
 echo "files: $n; binary: $BIN; runs: $runs per format after 1 warm-up; $(nproc) cores"
 # min / median / max of the numbers on standard input.
 stats() { sort -g | awk '{v[NR]=$1} END {printf "%6.2f %6.2f %6.2f", v[1], v[int((NR+1)/2)], v[NR]}'; }

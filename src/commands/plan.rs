@@ -60,16 +60,7 @@ pub fn scan_or_plan(
     if let Some(path) = out {
         save_plan(ui, path, args, &planned, &rules)?;
     }
-    let report = Report {
-        mode,
-        journal: None,
-        saved_plan: None,
-        show_items: true,
-        file: args.batch.report.as_deref(),
-        effective_options: Some(args.config.to_json()),
-        from_file: args.config.from_file(),
-        rollout: None,
-    };
+    let report = plan_report(args, mode);
     let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
     emit(ui, format, &views, &report)?;
     if mode == Mode::Plan {
@@ -108,7 +99,7 @@ fn scan_or_plan_files(
     out: Option<&Path>,
     rules: &Rules,
 ) -> Result<Exit, Error> {
-    let report = files_report(args, mode);
+    let report = plan_report(args, mode);
     let stream = Stream::begin(ui, format, &report)?;
     let (tally, unread) = stream_files(args, rules, out, ui, stream)?;
     if mode == Mode::Plan {
@@ -121,7 +112,8 @@ fn scan_or_plan_files(
     Ok(files_exit(&tally, &unread, mode, detailed_exitcode))
 }
 
-fn files_report(args: &PlanArgs, mode: Mode) -> Report<'_> {
+/// The report settings of `scan` and `plan` (files or accounts).
+fn plan_report(args: &PlanArgs, mode: Mode) -> Report<'_> {
     Report {
         mode,
         journal: None,
@@ -670,7 +662,7 @@ mod tests {
                     };
                     let args = plan_args(dir.path(), &[command]);
                     let rules = Rules::new(&args, true).unwrap().with_effect_rows(verbose);
-                    let report = files_report(&args, mode);
+                    let report = plan_report(&args, mode);
                     let planned = plan_files_part(&args, &rules).unwrap();
                     let views: Vec<_> = planned.parts.iter().map(Part::view).collect();
                     let expected = whole(&ui, format, &views, &report).unwrap();
