@@ -98,6 +98,25 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// `apply --plan PLAN --yes --journal J --waves WAVES --watch WATCH`, running.
+fn apply_in_waves(plan: &str, j: &Path, waves: &str, watch: &str, extra: &[&str]) -> Child {
+    let j = j.to_str().unwrap();
+    let mut args = vec![
+        "apply",
+        "--plan",
+        plan,
+        "--yes",
+        "--journal",
+        j,
+        "--waves",
+        waves,
+        "--watch",
+        watch,
+    ];
+    args.extend_from_slice(extra);
+    spawn(&args)
+}
+
 fn finish(child: Child) -> (i32, String, String) {
     let out = child.wait_with_output().unwrap();
     (
@@ -205,20 +224,7 @@ async fn rollout_a_caused_refusal_in_wave_1_stops_and_restores_it_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (accounts, plan, tag) = setup(dir.path()).await;
     let j = dir.path().join("j.jsonl");
-    let child = spawn(&[
-        "apply",
-        "--plan",
-        &plan,
-        "--yes",
-        "--journal",
-        j.to_str().unwrap(),
-        "--waves",
-        "1,rest",
-        "--watch",
-        "8s",
-        "--format",
-        "json",
-    ]);
+    let child = apply_in_waves(&plan, &j, "1,rest", "8s", &["--format", "json"]);
     let (w, first) = refuse_in_wave_1(
         &j,
         &accounts,
@@ -292,20 +298,7 @@ async fn rollout_a_never_granted_refusal_does_not_stop_it_and_rollback_undoes_ev
     let dir = tempfile::tempdir().unwrap();
     let (accounts, plan, _) = setup(dir.path()).await;
     let j = dir.path().join("j.jsonl");
-    let child = spawn(&[
-        "apply",
-        "--plan",
-        &plan,
-        "--yes",
-        "--journal",
-        j.to_str().unwrap(),
-        "--waves",
-        "1,1,rest",
-        "--watch",
-        "6s",
-        "--format",
-        "json",
-    ]);
+    let child = apply_in_waves(&plan, &j, "1,1,rest", "6s", &["--format", "json"]);
     let (w, _) = refuse_in_wave_1(
         &j,
         &accounts,
@@ -358,18 +351,7 @@ async fn rollout_interrupted_during_a_watch_resumes_from_that_wave() {
     let (accounts, plan, _) = setup(dir.path()).await;
     let j = dir.path().join("j.jsonl");
     let js = j.to_str().unwrap();
-    let child = spawn(&[
-        "apply",
-        "--plan",
-        &plan,
-        "--yes",
-        "--journal",
-        js,
-        "--waves",
-        "1,rest",
-        "--watch",
-        "6s",
-    ]);
+    let child = apply_in_waves(&plan, &j, "1,rest", "6s", &[]);
     let w = waves(&j);
     let first = by_id(&accounts, &w[0][0]);
     wait_published(&j, &first.0);
