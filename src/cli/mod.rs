@@ -361,7 +361,7 @@ pub struct RolloutArgs {
     #[arg(long, value_name = "SPEC")]
     pub waves: Option<String>,
     /// How long to watch CloudTrail after each wave for refused calls the change caused
-    /// (`30m`, `90s`, `1h`; `0`: no watch). CloudTrail delivers events minutes late
+    /// (`30m`, `90s`, `1h`; `0`: no watch; default 15m). CloudTrail delivers events minutes late
     #[arg(long, value_name = "DURATION", requires = "waves")]
     pub watch: Option<String>,
     /// On a refused call the change caused: `rollback` (restore the wave, then stop) or `stop`
