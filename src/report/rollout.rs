@@ -73,10 +73,6 @@ pub fn show_duration(d: std::time::Duration) -> String {
     out.join(" ")
 }
 
-fn caused(r: &Refusal) -> bool {
-    r.cause != Cause::NotCaused
-}
-
 /// One refused call, one line.
 pub fn refusal_line(r: &Refusal) -> String {
     let what = match r.cause {
@@ -91,7 +87,7 @@ pub fn refusal_line(r: &Refusal) -> String {
 }
 
 fn watch_phrase(w: &WaveView, watch: &str) -> String {
-    let caused_n = w.refusals.iter().filter(|r| caused(r)).count();
+    let caused_n = w.refusals.iter().filter(|r| r.stops_the_rollout()).count();
     let other = w.refusals.len() - caused_n;
     match w.watch.as_str() {
         "clean" => format!(
@@ -175,7 +171,7 @@ pub fn markdown(v: &RolloutView) -> String {
         v.ended
     );
     for w in &v.waves {
-        let caused_n = w.refusals.iter().filter(|r| caused(r)).count();
+        let caused_n = w.refusals.iter().filter(|r| r.stops_the_rollout()).count();
         let watch_cell = match w.state.as_str() {
             "done-earlier" => "done by an earlier run".to_string(),
             "not-started" => "not started".to_string(),

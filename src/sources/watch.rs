@@ -87,6 +87,14 @@ pub struct Seen {
     pub error: Option<String>,
 }
 
+impl Refusal {
+    /// Whether this refusal stops a rollout: caused by the change, or not to be told from a
+    /// caused one (failing closed).
+    pub fn stops_the_rollout(&self) -> bool {
+        self.cause != Cause::NotCaused
+    }
+}
+
 impl Seen {
     /// Whether a refusal was caused by the change.
     pub fn caused(&self) -> bool {

@@ -19,10 +19,12 @@ pub struct Undone {
     pub by_change: BTreeMap<String, String>,
 }
 
-/// Restores the publishes made by `runs` (the runs of this rollout) in `stores`' accounts.
+/// Restores the publishes made by the runs of rollout `rollout_id` (this run, `run_id`, and
+/// the earlier runs of a resumed rollout, as the journal's rollout records name them) in
+/// `stores`' accounts.
 pub async fn undo_wave(
     journal_path: &Path,
-    runs: &BTreeSet<String>,
+    rollout_id: &str,
     stores: &BTreeMap<String, AwsStore>,
     run_id: &str,
 ) -> Undone {
@@ -43,9 +45,17 @@ pub async fn undo_wave(
             return out;
         }
     };
+    let mut runs: BTreeSet<&str> = BTreeSet::from([run_id]);
+    runs.extend(
+        contents
+            .rollouts
+            .iter()
+            .filter(|r| r.rollout_id == rollout_id)
+            .map(|r| r.run_id.as_str()),
+    );
     let todo: Vec<_> = journal::rollback_plan(&contents.entries, None)
         .into_iter()
-        .filter(|e| runs.contains(&e.run_id) && stores.contains_key(&e.account))
+        .filter(|e| runs.contains(e.run_id.as_str()) && stores.contains_key(&e.account))
         .collect();
     let mut journal = match Journal::open(journal_path) {
         Ok(j) => j,

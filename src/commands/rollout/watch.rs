@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::engine::evidence::Cause;
 use crate::report::rollout::show_duration;
 use crate::sources::aws::AwsStore;
 use crate::sources::evidence::Options;
@@ -99,7 +98,7 @@ pub async fn watch(
         let caused = out
             .refusals
             .iter()
-            .filter(|r| r.cause != Cause::NotCaused)
+            .filter(|r| r.stops_the_rollout())
             .count();
         if caused > 0 {
             out.ended = Ended::Denied;

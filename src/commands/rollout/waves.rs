@@ -487,7 +487,7 @@ async fn watch_wave(
             let lines = w
                 .refusals
                 .iter()
-                .filter(|r| r.cause != crate::engine::evidence::Cause::NotCaused)
+                .filter(|r| r.stops_the_rollout())
                 .take(crate::report::rollout::LISTED)
                 .map(crate::report::rollout::refusal_line)
                 .collect();
@@ -520,22 +520,17 @@ async fn roll_back(
         .filter_map(|&i| job.parts.get(i))
         .filter_map(|p| Some((p.account.as_ref()?.id.clone(), p.store.clone()?)))
         .collect();
-    let mut runs: BTreeSet<String> = BTreeSet::from([cx.writers.run_id.to_string()]);
-    if setup.resumed.is_some() {
-        let contents = journal::read_entries(cx.writers.journal)?;
-        runs.extend(
-            contents
-                .rollouts
-                .iter()
-                .filter(|r| r.rollout_id == setup.rollout_id)
-                .map(|r| r.run_id.clone()),
-        );
-    }
     cx.ui.warn(&format!(
         "wave {}: a refused call the change caused was seen: rolling the wave back",
         n + 1
     ));
-    let undone = undo_wave(cx.writers.journal, &runs, &stores, cx.writers.run_id).await;
+    let undone = undo_wave(
+        cx.writers.journal,
+        &setup.rollout_id,
+        &stores,
+        cx.writers.run_id,
+    )
+    .await;
     // Each applied change of the wave says what became of it, beside the rollout block.
     for &i in only {
         let Some(p) = job.parts.get_mut(i) else {
