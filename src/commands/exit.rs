@@ -2,7 +2,6 @@
 //! anything asked not carried out > 2 changes pending (`--detailed-exitcode`) > 0.
 
 use crate::commands::scope::Part;
-use crate::engine::detect::Severity;
 use crate::engine::plan::{summarize, Item, Summary};
 use crate::error::Exit;
 
@@ -31,19 +30,9 @@ pub fn exit_for_summary(s: &Summary, detailed: bool) -> Exit {
 /// pending too, even on a policy that is otherwise up to date.
 pub fn scan_exit_for(items: &[Item], detailed: bool) -> Exit {
     match exit_for(items, detailed) {
-        Exit::Ok if detailed && items.iter().any(has_serious_finding) => Exit::Pending,
+        Exit::Ok if detailed && items.iter().any(Item::has_serious_finding) => Exit::Pending,
         e => e,
     }
-}
-
-/// A high or critical finding (see [`scan_exit_for`]).
-pub fn has_serious_finding(item: &Item) -> bool {
-    let findings = match item {
-        Item::Change(c) => &c.findings,
-        Item::Unchanged { findings, .. } | Item::Skipped { findings, .. } => findings,
-        Item::Error { .. } => return false,
-    };
-    findings.iter().any(|f| f.severity >= Severity::High)
 }
 
 /// A planned run: as [`exit_for`] over every part's items, and a part that could not be worked

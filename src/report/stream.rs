@@ -34,15 +34,6 @@ pub struct Tally {
     pub offline_change: Option<Item>,
 }
 
-fn add(to: &mut Summary, s: &Summary) {
-    to.changes += s.changes;
-    to.blocked += s.blocked;
-    to.unchanged += s.unchanged;
-    to.skipped += s.skipped;
-    to.needs_review += s.needs_review;
-    to.errors += s.errors;
-}
-
 /// Text written to an anonymous temporary file, read back once at the end.
 pub struct Spool {
     file: BufWriter<File>,
@@ -250,11 +241,8 @@ impl<'a> Stream<'a> {
     /// What the closing lines and the exit code need from one item.
     fn count(&mut self, item: &Item) {
         let t = &mut self.tally;
-        add(
-            &mut t.summary,
-            &crate::engine::plan::summarize(std::slice::from_ref(item)),
-        );
-        t.serious_finding |= crate::commands::exit::has_serious_finding(item);
+        t.summary.add(item);
+        t.serious_finding |= item.has_serious_finding();
         if let Item::Change(c) = item {
             if t.offline_change.is_none() && matches!(c.target.kind, TargetKind::File { .. }) {
                 t.offline_change = Some(item.clone());

@@ -198,6 +198,19 @@ pub enum Item {
 }
 
 impl Item {
+    /// A high or critical finding (an exemption that opens IAM before MFA, a guard forcemfa
+    /// cannot rewrite): `scan --detailed-exitcode` counts it as pending.
+    pub fn has_serious_finding(&self) -> bool {
+        let findings = match self {
+            Item::Change(c) => &c.findings,
+            Item::Unchanged { findings, .. } | Item::Skipped { findings, .. } => findings,
+            Item::Error { .. } => return false,
+        };
+        findings
+            .iter()
+            .any(|f| f.severity >= detect::Severity::High)
+    }
+
     /// The findings of an item that has them (an error has none), to add to or reword.
     pub fn findings_mut(&mut self) -> Option<&mut Vec<Finding>> {
         match self {
@@ -536,21 +549,28 @@ pub struct Summary {
     pub errors: usize,
 }
 
+impl Summary {
+    /// Counts one more item.
+    pub fn add(&mut self, item: &Item) {
+        match item {
+            Item::Change(c) if c.is_blocked() => self.blocked += 1,
+            Item::Change(_) => self.changes += 1,
+            Item::Unchanged { .. } => self.unchanged += 1,
+            Item::Skipped { needs_review, .. } => {
+                self.skipped += 1;
+                if *needs_review {
+                    self.needs_review += 1;
+                }
+            }
+            Item::Error { .. } => self.errors += 1,
+        }
+    }
+}
+
 pub fn summarize(items: &[Item]) -> Summary {
     let mut s = Summary::default();
     for i in items {
-        match i {
-            Item::Change(c) if c.is_blocked() => s.blocked += 1,
-            Item::Change(_) => s.changes += 1,
-            Item::Unchanged { .. } => s.unchanged += 1,
-            Item::Skipped { needs_review, .. } => {
-                s.skipped += 1;
-                if *needs_review {
-                    s.needs_review += 1;
-                }
-            }
-            Item::Error { .. } => s.errors += 1,
-        }
+        s.add(i);
     }
     s
 }
